@@ -1,0 +1,26 @@
+import type { Clock } from '../clock.js'
+import type { Upstream } from '../upstream/upstream.js'
+
+export interface ListenerDeps {
+  readonly upstreams: ReadonlyMap<string, Upstream>
+  readonly clock: Clock
+  readonly random: () => number
+}
+
+/** What the runtime needs of every listener, HTTP or TCP. */
+export interface Listener {
+  readonly name: string
+  readonly protocol: 'http' | 'tcp'
+  /** Binds; rejects with the system error (EADDRINUSE, EACCES). */
+  listen (): Promise<void>
+  /** The bound address (after listen). */
+  address (): { host: string, port: number }
+  /** Client connections open now. */
+  activeConnections (): number
+  /** Stops accepting; established connections go on. */
+  stopAccepting (): Promise<void>
+  /** Resolves when in-flight requests and streams have finished. */
+  drained (): Promise<void>
+  /** Closes everything still open. */
+  destroy (): void
+}

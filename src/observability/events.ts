@@ -1,0 +1,89 @@
+import dc from 'node:diagnostics_channel'
+
+/**
+ * Typed events the core publishes. Logs, metrics and the admin SSE stream subscribe; core
+ * modules never import pino or prom-client. Publishing costs almost nothing without subscribers.
+ */
+export interface HttpRequestEnd {
+  listener: string
+  route: string
+  method: string
+  host: string
+  path: string
+  status: number
+  client: string
+  upstream?: string
+  server?: string
+  bytesIn: number
+  bytesOut: number
+  /** Time to upstream response headers. */
+  upstreamMs?: number
+  totalMs: number
+  /** Stable error code when the proxy, not the upstream, decided the status. */
+  error?: string
+  retries: number
+}
+
+export type TcpEnd =
+  | 'closed' // both sides ended normally
+  | 'client-reset'
+  | 'upstream-reset'
+  | 'idle-timeout'
+  | 'connect-failed'
+  | 'no-server'
+  | 'rejected' // over a connection limit
+  | 'preread-failed'
+  | 'shutdown'
+
+export interface TcpConnectionEnd {
+  listener: string
+  client: string
+  upstream?: string
+  server?: string
+  bytesIn: number
+  bytesOut: number
+  durationMs: number
+  end: TcpEnd
+  sni?: string
+}
+
+export interface TcpConnectionStart {
+  listener: string
+  upstream: string
+  server: string
+}
+
+export interface ServerStateChange {
+  upstream: string
+  server: string
+  from: string
+  to: string
+  reason: string
+}
+
+export interface ServerFailure {
+  upstream: string
+  server: string
+  /** connect | timeout | reset | status */
+  reason: string
+}
+
+export interface HealthCheckResult {
+  upstream: string
+  server: string
+  ok: boolean
+  detail?: string
+}
+
+function channel<T> (name: string): dc.Channel & { publish (msg: T): void } {
+  return dc.channel(name) as dc.Channel & { publish (msg: T): void }
+}
+
+export const channels = {
+  httpRequestEnd: channel<HttpRequestEnd>('tandem:http:request-end'),
+  tcpConnectionStart: channel<TcpConnectionStart>('tandem:tcp:connection-start'),
+  tcpConnectionEnd: channel<TcpConnectionEnd>('tandem:tcp:connection-end'),
+  serverState: channel<ServerStateChange>('tandem:server:state'),
+  serverFailure: channel<ServerFailure>('tandem:server:failure'),
+  healthCheck: channel<HealthCheckResult>('tandem:health:check'),
+}

@@ -1,0 +1,132 @@
+import type { UpstreamConfig } from '../config/types.js'
+import type { Clock } from '../clock.js'
+import type { Balancer } from '../balancer/types.js'
+import { createBalancer } from '../balancer/index.js'
+import { candidates } from '../balancer/candidates.js'
+import { ewma } from '../balancer/response-time.js'
+import { channels } from '../observability/events.js'
+import { Server, type AdminState } from './server.js'
+
+export interface UpstreamDeps {
+  clock: Clock
+  random: () => number
+}
+
+export type Outcome =
+  | { ok: true, ms?: number }
+  | { ok: false, reason: 'connect' | 'timeout' | 'reset' | 'status', ms?: number }
+
+/**
+ * A pool of servers with its balancer. Pool mechanics live here once for every strategy:
+ * eligibility, acquire/release accounting, passive ejection and the slow-start ramp.
+ */
+export class Upstream {
+  readonly name: string
+  readonly servers: Server[]
+  private readonly balancer: Balancer
+  private readonly byAddress = new Map<string, Server>()
+
+  constructor (readonly config: UpstreamConfig, private readonly deps: UpstreamDeps) {
+    this.name = config.name
+    this.servers = config.servers.map((s) => new Server(s))
+    for (const s of this.servers) {
+      s.upSince = Number.NEGATIVE_INFINITY
+      this.byAddress.set(s.address, s)
+    }
+    this.balancer = createBalancer(config.balance)
+    this.balancer.update?.(this.servers)
+  }
+
+  server (address: string): Server | undefined {
+    return this.byAddress.get(address)
+  }
+
+  /**
+   * The server for the next request or connection, or undefined when none is eligible.
+   * `exclude` holds servers already tried for this request.
+   */
+  pick (exclude?: ReadonlySet<Server>): Server | undefined {
+    const now = this.deps.clock.now()
+    let eligible = candidates(this.servers, now)
+    if (exclude !== undefined && exclude.size > 0) {
+      eligible = eligible.filter((s) => !exclude.has(s))
+      if (eligible.length === 0) return undefined
+    }
+    if (this.config.slowStart > 0) this.rampWeights(eligible, now)
+    return this.balancer.pick(eligible, { now, random: this.deps.random })
+  }
+
+  acquire (server: Server): void {
+    server.active++
+    server.requests++
+  }
+
+  /** Ends what acquire() started; feeds response time and passive ejection. */
+  release (server: Server, outcome: Outcome): void {
+    server.active--
+    this.record(server, outcome)
+  }
+
+  /** Outcome of an attempt that never held the server (e.g. a failed connect before acquire). */
+  record (server: Server, outcome: Outcome): void {
+    const now = this.deps.clock.now()
+    if (outcome.ms !== undefined && outcome.ok) {
+      server.rttEwma = ewma(server.rttEwma, server.rttAt, outcome.ms, now)
+      server.rttAt = now
+    }
+    if (outcome.ok) {
+      server.consecutiveFailures = 0
+      return
+    }
+    server.failures++
+    server.consecutiveFailures++
+    channels.serverFailure.publish({ upstream: this.name, server: server.address, reason: outcome.reason })
+    const passive = this.config.passive
+    if (passive !== undefined && server.consecutiveFailures >= passive.failures && server.ejectedUntil <= now) {
+      const from = server.state(now)
+      server.ejectedUntil = now + passive.ejectFor
+      server.upSince = server.ejectedUntil
+      server.consecutiveFailures = 0
+      this.changed(server, from, now, 'passive ejection')
+    }
+  }
+
+  /** The one setter health checks use. */
+  setHealth (server: Server, healthy: boolean, reason = 'health check'): void {
+    if (server.healthy === healthy) return
+    const now = this.deps.clock.now()
+    const from = server.state(now)
+    server.healthy = healthy
+    if (healthy) server.upSince = now
+    this.changed(server, from, now, reason)
+  }
+
+  setAdminState (server: Server, state: AdminState): void {
+    if (server.adminState === state) return
+    const now = this.deps.clock.now()
+    const from = server.state(now)
+    server.adminState = state
+    if (state === 'enabled') server.upSince = now
+    this.changed(server, from, now, 'admin')
+  }
+
+  setWeight (server: Server, weight: number): void {
+    server.weight = weight
+    server.effectiveWeight = weight
+    this.balancer.update?.(this.servers)
+  }
+
+  private changed (server: Server, from: string, now: number, reason: string): void {
+    this.balancer.update?.(this.servers)
+    const to = server.state(now)
+    if (from !== to) channels.serverState.publish({ upstream: this.name, server: server.address, from, to, reason })
+  }
+
+  private rampWeights (eligible: readonly Server[], now: number): void {
+    const span = this.config.slowStart
+    for (const s of eligible) {
+      const age = now - s.upSince
+      s.effectiveWeight = age >= span ? s.weight : s.weight * Math.max(0.05, age / span)
+    }
+  }
+}
