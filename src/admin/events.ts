@@ -1,0 +1,92 @@
+// Server-Sent Events for GET /api/events: a `status` snapshot about every second and a `server`
+// event on each server state change. One timer and one channel subscription serve every client,
+// and both exist only while someone listens; each snapshot is serialised once for all clients.
+import type { ServerResponse } from 'node:http'
+import { channels, type ServerStateChange } from '../observability/events.js'
+
+const STATUS_EVERY_MS = 1000
+// A client that stops reading is dropped once this much is queued for it, rather than buffered.
+const MAX_QUEUED = 1 << 20
+
+export class EventStream {
+  private readonly clients = new Set<ServerResponse>()
+  private timer: NodeJS.Timeout | undefined
+
+  /** `snapshot` builds the status JSON; called once per tick while clients are connected. */
+  constructor (private readonly snapshot: () => unknown) {}
+
+  get size (): number { return this.clients.size }
+
+  /** Takes over `res` as an event stream until the client goes away or close() runs. */
+  add (res: ServerResponse): void {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    })
+    res.write('retry: 2000\n\n')
+    this.clients.add(res)
+    const drop = (): void => { this.remove(res) }
+    res.on('close', drop)
+    res.on('error', drop)
+    if (this.clients.size === 1) this.start()
+    this.send(res, frame('status', this.snapshotJson()))
+  }
+
+  /** Ends every stream and stops the timer. */
+  close (): void {
+    for (const res of this.clients) res.end()
+    this.clients.clear()
+    this.stop()
+  }
+
+  private readonly onState = (m: unknown): void => {
+    const e = m as ServerStateChange
+    this.broadcast(frame('server', JSON.stringify({ upstream: e.upstream, server: e.server, from: e.from, to: e.to, reason: e.reason })))
+  }
+
+  private start (): void {
+    channels.serverState.subscribe(this.onState)
+    this.timer = setInterval(() => { this.broadcast(frame('status', this.snapshotJson())) }, STATUS_EVERY_MS)
+    this.timer.unref()
+  }
+
+  private stop (): void {
+    if (this.timer === undefined) return
+    clearInterval(this.timer)
+    this.timer = undefined
+    channels.serverState.unsubscribe(this.onState)
+  }
+
+  private remove (res: ServerResponse): void {
+    if (!this.clients.delete(res)) return
+    if (this.clients.size === 0) this.stop()
+  }
+
+  private snapshotJson (): string {
+    try {
+      return JSON.stringify(this.snapshot())
+    } catch (err) {
+      return JSON.stringify({ error: (err as Error).message })
+    }
+  }
+
+  private broadcast (text: string): void {
+    for (const res of this.clients) this.send(res, text)
+  }
+
+  private send (res: ServerResponse, text: string): void {
+    if (res.writableLength > MAX_QUEUED) {
+      this.remove(res)
+      res.destroy()
+      return
+    }
+    res.write(text)
+  }
+}
+
+function frame (event: string, json: string): string {
+  // JSON.stringify never emits a raw newline, so the data fits on one `data:` line.
+  return `event: ${event}\ndata: ${json}\n\n`
+}

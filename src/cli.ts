@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { loadConfigFile, parseConfig } from './config/load.js'
+import { configSchema } from './config/schema.js'
+import type { Config } from './config/types.js'
+import { startDemoBackend, type DemoBackend } from './demo/backends.js'
+import { ConfigErrors } from './errors.js'
+import { attachLogs, createLogger } from './observability/log.js'
+import { Runtime } from './runtime/runtime.js'
+import { AdminServer } from './admin/server.js'
+
+const USAGE = `usage:
+  tandem run -c FILE     run the proxy (also: tandem -c FILE)
+  tandem check -c FILE   validate a config file
+  tandem schema          print the config's JSON Schema
+  tandem demo            run three demo backends and a proxy over them
+  tandem --version`
+
+export const VERSION: string = await readFile(new URL('../package.json', import.meta.url), 'utf8')
+  .then((t) => (JSON.parse(t) as { version: string }).version, () => '0.0.0')
+
+function fail (code: number, message: string): never {
+  process.stderr.write(message.endsWith('\n') ? message : message + '\n')
+  process.exit(code)
+}
+
+async function load (file: string, text?: string): Promise<Config> {
+  try {
+    return text === undefined ? await loadConfigFile(file) : parseConfig(text, file)
+  } catch (err) {
+    if (err instanceof ConfigErrors) fail(2, err.message)
+    fail(1, `tandem: ${(err as Error).message}`)
+  }
+}
+
+/** Runs a proxy until SIGTERM/SIGINT; `extra` closes what the demo started. */
+async function serve (config: Config, extra: () => Promise<void> = async () => {}): Promise<{ runtime: Runtime, admin?: AdminServer }> {
+  const log = createLogger(config.log)
+  const detach = attachLogs(log, config.log)
+  const runtime = new Runtime(config)
+  let admin: AdminServer | undefined
+  try {
+    await runtime.start()
+    if (config.admin !== undefined) {
+      admin = new AdminServer(config.admin, { runtime: () => runtime, version: VERSION })
+      await admin.listen()
+    }
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { address?: string, port?: number }
+    const where = e.address !== undefined ? ` ${e.address}:${e.port ?? ''}` : ''
+    const why = e.code === 'EADDRINUSE' ? 'address already in use' : e.code === 'EACCES' ? 'permission denied' : e.message
+    await runtime.stop(0)
+    await extra()
+    fail(1, `tandem: cannot listen on${where}: ${why}`)
+  }
+  log.info({ listeners: runtime.listeners.map((l) => ({ name: l.name, ...l.address() })) }, 'tandem started')
+
+  let stopping = false
+  const shutdown = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal, timeoutMs: config.shutdownTimeout }, 'shutting down')
+    admin?.setShuttingDown()
+    void runtime.stop(config.shutdownTimeout).then(async (clean) => {
+      log.info({ clean }, 'stopped')
+      await admin?.close()
+      await extra()
+      detach()
+      log.flush(() => { process.exit(0) })
+    })
+  }
+  process.on('SIGTERM', () => { shutdown('SIGTERM') })
+  process.on('SIGINT', () => { shutdown('SIGINT') })
+  // Reload comes with the reload feature; until then SIGHUP must not kill the process.
+  process.on('SIGHUP', () => { log.warn('SIGHUP: reload is not supported yet; the running config stays') })
+  return { runtime, admin }
+}
+
+async function demo (): Promise<void> {
+  const file = fileURLToPath(new URL('../examples/demo.yaml', import.meta.url))
+  const config = await load(file)
+  const servers = config.upstreams.demo?.servers ?? []
+  const names = ['alpha', 'bravo', 'charlie']
+  const backends: DemoBackend[] = []
+  try {
+    for (const [i, s] of servers.entries()) {
+      // The last backend is slower, so response-time balancing has something to show.
+      backends.push(await startDemoBackend(names[i] ?? `backend-${i + 1}`, s.host, s.port, i === servers.length - 1 ? 40 : 0))
+    }
+  } catch (err) {
+    await Promise.all(backends.map(async (b) => { await b.close() }))
+    fail(1, `tandem: cannot start demo backends: ${(err as Error).message}`)
+  }
+  const { runtime, admin } = await serve(config, async () => { await Promise.all(backends.map(async (b) => { await b.close() })) })
+  const web = runtime.listeners[0]?.address()
+  const lines = [
+    'tandem demo is running',
+    `  proxy:     http://${web?.host ?? '127.0.0.1'}:${web?.port ?? ''}/`,
+  ]
+  if (admin !== undefined) {
+    const a = admin.address()
+    lines.push(`  admin:     http://${a.host}:${a.port}/api/status`, `  metrics:   http://${a.host}:${a.port}/metrics`, `  dashboard: http://${a.host}:${a.port}/`)
+  }
+  lines.push(`  backends:  ${backends.map((b) => `${b.name} ${b.url}`).join(', ')}`, 'Ctrl-C stops it.')
+  process.stdout.write(lines.join('\n') + '\n')
+}
+
+async function main (argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  })
+  if (values.version === true) { process.stdout.write(VERSION + '\n'); return }
+  const command = positionals[0] ?? (values.config !== undefined ? 'run' : undefined)
+  if (values.help === true || command === undefined) { process.stdout.write(USAGE + '\n'); return }
+  switch (command) {
+    case 'run':
+    case 'check': {
+      const file = values.config ?? positionals[1]
+      if (file === undefined) fail(2, `tandem ${command}: missing -c FILE\n${USAGE}`)
+      const config = await load(file)
+      if (command === 'check') { process.stdout.write(`${file}: ok\n`); return }
+      await serve(config)
+      return
+    }
+    case 'schema':
+      process.stdout.write(JSON.stringify(configSchema, null, 2) + '\n')
+      return
+    case 'demo':
+      await demo()
+      return
+    default:
+      fail(2, `tandem: unknown command "${command}"\n${USAGE}`)
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  fail(1, `tandem: ${err instanceof Error ? err.message : String(err)}`)
+})

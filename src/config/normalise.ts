@@ -1,0 +1,251 @@
+// Schema-valid raw value → Config (pure): units to numbers, defaults filled, addresses split,
+// names generated. Checks that need a parsed value (port range, CIDR syntax, status range) are
+// reported here, at the value they concern.
+import { isIP } from 'node:net'
+import type {
+  AdminConfig, Config, HealthConfig, HostPort, HttpListenerConfig, HttpRouteConfig, ListenerConfig,
+  PeerConfig, RateLimitConfig, RateLimitKey, RedisStoreConfig, RouteMatch, TcpListenerConfig,
+  TcpRouteConfig, UpstreamConfig,
+} from './types.js'
+import { parseDuration, parseRate, parseSize } from './units.js'
+import type { Problems } from './positions.js'
+import { pointer } from './positions.js'
+
+// Values here already passed the schema, so their shapes are known; `any` keeps the walk short.
+type Raw = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+
+class Normaliser {
+  constructor (private readonly problems: Problems) {}
+
+  /** Duration in ms; `positive` rejects 0 where 0 would make no sense (a 0s interval). */
+  duration (v: unknown, dflt: number, ptr: string, positive = false): number {
+    if (v === undefined) return dflt
+    const ms = this.attempt(() => parseDuration(v as string | number), ptr, dflt)
+    if (positive && ms <= 0) this.problems.add(ptr, 'must be greater than 0')
+    return ms
+  }
+
+  attempt<T> (f: () => T, ptr: string, fallback: T): T {
+    try {
+      return f()
+    } catch (err) {
+      this.problems.add(ptr, (err as Error).message)
+      return fallback
+    }
+  }
+
+  /** Splits host:port. Port 0 (let the OS pick) is allowed only where tandem itself listens. */
+  hostPort (text: string, ptr: string, listen: boolean): HostPort {
+    const m = /^(?:\[([^\]]+)\]|([^:]+)):([0-9]+)$/.exec(text) as RegExpExecArray
+    const port = Number(m[3])
+    let host: string
+    if (m[1] !== undefined) {
+      host = m[1]
+      if (isIP(host.replace(/%.*$/, '')) !== 6) this.problems.add(ptr, `invalid IPv6 address "${host}"`)
+    } else {
+      host = (m[2] as string).toLowerCase()
+      if (/^[0-9.]+$/.test(host) && isIP(host) !== 4) this.problems.add(ptr, `invalid IPv4 address "${host}"`)
+    }
+    if (port > 65535 || (port === 0 && !listen)) {
+      this.problems.add(ptr, `port ${port} out of range ${listen ? '0' : '1'}..65535`)
+    }
+    return { text, host, port }
+  }
+
+  upstream (name: string, u: Raw): UpstreamConfig {
+    const base = pointer('upstreams', name)
+    const servers = (u.servers as Raw[]).map((s, i) => ({
+      ...this.hostPort(s.address as string, base + pointer('servers', i, 'address'), false),
+      weight: (s.weight as number | undefined) ?? 1,
+      backup: (s.backup as boolean | undefined) ?? false,
+      maxConnections: (s.maxConnections as number | undefined) ?? 0,
+    }))
+    return {
+      name,
+      balance: u.balance ?? 'round-robin',
+      servers,
+      connectTimeout: this.duration(u.connectTimeout, 5000, base + pointer('connectTimeout'), true),
+      retries: u.retries ?? 1,
+      ...(u.health === undefined ? {} : { health: this.health(u.health as Raw, base + pointer('health')) }),
+      ...(u.passive === undefined
+        ? {}
+        : {
+            passive: {
+              failures: u.passive.failures ?? 5,
+              ejectFor: this.duration(u.passive.ejectFor, 30_000, base + pointer('passive', 'ejectFor'), true),
+            },
+          }),
+      slowStart: this.duration(u.slowStart, 0, base + pointer('slowStart')),
+    }
+  }
+
+  health (h: Raw, base: string): HealthConfig {
+    let expectStatus: [number, number] = [200, 399]
+    if (typeof h.expectStatus === 'number') expectStatus = [h.expectStatus, h.expectStatus]
+    if (typeof h.expectStatus === 'string') {
+      const [lo, hi = lo] = h.expectStatus.split('-').map(Number) as [number, number?]
+      if (hi < lo) this.problems.add(base + pointer('expectStatus'), `range ${h.expectStatus} is empty (${lo} > ${hi})`)
+      expectStatus = [lo, hi]
+    }
+    return {
+      type: h.type ?? 'tcp',
+      path: h.path ?? '/',
+      expectStatus,
+      ...(h.expectBody === undefined ? {} : { expectBody: String(h.expectBody) }),
+      interval: this.duration(h.interval, 2000, base + pointer('interval'), true),
+      timeout: this.duration(h.timeout, 1000, base + pointer('timeout'), true),
+      rise: h.rise ?? 2,
+      fall: h.fall ?? 3,
+    }
+  }
+
+  listener (l: Raw, i: number): ListenerConfig {
+    const base = pointer('listeners', i)
+    const common = {
+      name: (l.name as string | undefined) ?? `listener-${i + 1}`,
+      listen: this.hostPort(l.listen as string, base + pointer('listen'), true),
+      ...(l.rateLimit === undefined ? {} : { rateLimit: l.rateLimit as string }),
+    }
+    const routes = (l.routes ?? []) as Raw[]
+    if (l.protocol === 'http') {
+      const t = (l.timeouts ?? {}) as Raw
+      const http: HttpListenerConfig = {
+        ...common,
+        protocol: 'http',
+        trustedProxies: ((l.trustedProxies ?? []) as string[]).map((c, j) => this.cidr(c, base + pointer('trustedProxies', j))),
+        timeouts: {
+          header: this.duration(t.header, 10_000, base + pointer('timeouts', 'header')),
+          idle: this.duration(t.idle, 60_000, base + pointer('timeouts', 'idle')),
+          response: this.duration(t.response, 60_000, base + pointer('timeouts', 'response')),
+        },
+        maxHeaderSize: l.maxHeaderSize === undefined
+          ? 16 * 1024
+          : this.attempt(() => parseSize(l.maxHeaderSize as string | number), base + pointer('maxHeaderSize'), 16 * 1024),
+        routes: routes.map((r, j) => this.httpRoute(r, j, base + pointer('routes', j))),
+      }
+      return http
+    }
+    const tcp: TcpListenerConfig = {
+      ...common,
+      protocol: 'tcp',
+      ...(l.upstream === undefined ? {} : { upstream: l.upstream as string }),
+      routes: routes.map((r, j): TcpRouteConfig => ({
+        name: (r.name as string | undefined) ?? `route-${j + 1}`,
+        match: { sni: (r.match.sni as string).toLowerCase() },
+        upstream: r.upstream as string,
+      })),
+      proxyProtocol: l.proxyProtocol ?? 'off',
+      idleTimeout: this.duration(l.idleTimeout, 300_000, base + pointer('idleTimeout')),
+      maxConnections: l.maxConnections ?? 0,
+      prereadTimeout: this.duration(l.prereadTimeout, 5000, base + pointer('prereadTimeout'), true),
+    }
+    return tcp
+  }
+
+  httpRoute (r: Raw, j: number, base: string): HttpRouteConfig {
+    const m = (r.match ?? {}) as Raw
+    const match: { -readonly [K in keyof RouteMatch]: RouteMatch[K] } = {}
+    if (m.host !== undefined) match.host = (m.host as string).toLowerCase()
+    if (m.path !== undefined) match.path = m.path as string
+    if (m.pathPrefix !== undefined) match.pathPrefix = m.pathPrefix as string
+    if (m.methods !== undefined) match.methods = [...new Set((m.methods as string[]).map((x) => x.toUpperCase()))]
+    if (m.headers !== undefined) {
+      const headers: Record<string, string> = {}
+      for (const [k, v] of Object.entries(m.headers as Raw)) {
+        const lk = k.toLowerCase()
+        if (Object.hasOwn(headers, lk)) this.problems.add(base + pointer('match', 'headers', k), `header ${lk} is given twice`, 'key')
+        headers[lk] = String(v)
+      }
+      match.headers = headers
+    }
+    if (match.path !== undefined && match.pathPrefix !== undefined) {
+      this.problems.add(base + pointer('match', 'pathPrefix'), 'use either path or pathPrefix, not both', 'key')
+    }
+    if (r.stripPrefix === true && match.pathPrefix === undefined) {
+      this.problems.add(base + pointer('stripPrefix'), 'needs match.pathPrefix (the prefix it strips)')
+    }
+    return {
+      name: (r.name as string | undefined) ?? `route-${j + 1}`,
+      match,
+      upstream: r.upstream as string,
+      ...(r.rateLimit === undefined ? {} : { rateLimit: r.rateLimit as string }),
+      stripPrefix: r.stripPrefix ?? false,
+    }
+  }
+
+  cidr (text: string, ptr: string): string {
+    const [ip = '', bits, extra] = text.split('/')
+    const family = isIP(ip)
+    const max = family === 6 ? 128 : 32
+    if (family === 0 || extra !== undefined || (bits !== undefined && (!/^[0-9]+$/.test(bits) || Number(bits) > max))) {
+      this.problems.add(ptr, 'must be an IP address or a CIDR like 10.0.0.0/8 or fd00::/8')
+    }
+    return text
+  }
+
+  rateLimit (name: string, r: Raw): RateLimitConfig {
+    const ptr = pointer('rateLimits', name)
+    const keyText = r.key as string
+    const key: RateLimitKey = keyText.startsWith('header:')
+      ? { kind: 'header', header: keyText.slice('header:'.length).toLowerCase() }
+      : { kind: keyText as 'client-ip' | 'route' | 'global' }
+    const rate = this.attempt(() => parseRate(r.rate as string), ptr + pointer('rate'), 1)
+    return { name, key, rate, burst: (r.burst as number | undefined) ?? Math.max(1, Math.ceil(rate)) }
+  }
+
+  peer (p: Raw): PeerConfig {
+    const secret = p.secret as string
+    if (Buffer.byteLength(secret) < 16) {
+      this.problems.add(pointer('peer', 'secret'), `must be at least 16 bytes (it is ${Buffer.byteLength(secret)})`)
+    }
+    return {
+      id: p.id,
+      listen: this.hostPort(p.listen as string, pointer('peer', 'listen'), true),
+      peers: (p.peers as string[]).map((a, i) => this.hostPort(a, pointer('peer', 'peers', i), false)),
+      secret,
+      priority: p.priority ?? 100,
+      preempt: p.preempt ?? false,
+      heartbeat: this.duration(p.heartbeat, 200, pointer('peer', 'heartbeat'), true),
+      deadAfter: p.deadAfter ?? 3,
+      ...(p.witness === undefined ? {} : { witness: this.hostPort(p.witness as string, pointer('peer', 'witness'), false) }),
+      standby: p.standby ?? 'closed',
+      ...(p.onChange === undefined ? {} : { onChange: p.onChange as string }),
+    }
+  }
+}
+
+/** Raw must have passed the schema. Problems found are added; the result is returned regardless. */
+export function normalise (raw: Raw, problems: Problems, meta: { file: string, hash: string }): Config {
+  const n = new Normaliser(problems)
+  let admin: AdminConfig | undefined
+  if (raw.admin !== undefined) {
+    const token = raw.admin.token as string | undefined
+    admin = {
+      listen: n.hostPort(raw.admin.listen as string, pointer('admin', 'listen'), true),
+      // An empty token (e.g. ${TOKEN:-}) means none, so a loopback admin may leave it unset.
+      ...(token === undefined || token === '' ? {} : { token }),
+    }
+  }
+  let redis: RedisStoreConfig | undefined
+  const r = raw.rateLimitStore?.redis as Raw | undefined
+  if (r !== undefined) {
+    redis = {
+      url: r.url,
+      prefix: r.prefix ?? 'tandem:',
+      timeout: n.duration(r.timeout, 50, pointer('rateLimitStore', 'redis', 'timeout'), true),
+      onError: r.onError ?? 'local',
+    }
+  }
+  return {
+    file: meta.file,
+    hash: meta.hash,
+    ...(admin === undefined ? {} : { admin }),
+    log: { level: raw.log?.level ?? 'info', access: raw.log?.access ?? true },
+    shutdownTimeout: n.duration(raw.shutdownTimeout, 30_000, pointer('shutdownTimeout')),
+    upstreams: Object.fromEntries(Object.entries(raw.upstreams as Raw).map(([k, u]) => [k, n.upstream(k, u as Raw)])),
+    listeners: (raw.listeners as Raw[]).map((l, i) => n.listener(l, i)),
+    rateLimits: Object.fromEntries(Object.entries((raw.rateLimits ?? {}) as Raw).map(([k, v]) => [k, n.rateLimit(k, v as Raw)])),
+    ...(raw.rateLimitStore === undefined ? {} : { rateLimitStore: redis === undefined ? {} : { redis } }),
+    ...(raw.peer === undefined ? {} : { peer: n.peer(raw.peer as Raw) }),
+  }
+}

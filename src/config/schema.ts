@@ -1,0 +1,284 @@
+// The one JSON Schema (draft-07) for tandem.yaml. It is both the validator's input and what
+// `tandem schema` prints for editors, so every property carries a description and a default, and
+// every leaf that users get wrong carries an `errorMessage` (VS Code shows it; validate.ts uses it).
+// Shared pieces are spread in rather than $ref'd because draft-07 editors drop siblings of $ref.
+// Rules that need more than one value (cross-references, collisions) live in lint.ts.
+import { DURATION_PATTERN, RATE_PATTERN, SIZE_PATTERN } from './units.js'
+
+type S = Record<string, unknown>
+
+const HOST_PORT_PATTERN = '^(\\[[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?\\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?):[0-9]{1,5}$'
+const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]*$'
+const HOST_NAME = '[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*'
+const TOKEN_PATTERN = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+
+const duration = (description: string, dflt?: string): S => ({
+  type: ['string', 'integer'],
+  pattern: DURATION_PATTERN,
+  minimum: 0,
+  description,
+  ...(dflt === undefined ? {} : { default: dflt }),
+  errorMessage: 'must be a duration like 250ms, 2s, 5m or integer milliseconds',
+})
+const size = (description: string, dflt: string): S => ({
+  type: ['string', 'integer'],
+  pattern: SIZE_PATTERN,
+  minimum: 0,
+  description,
+  default: dflt,
+  errorMessage: 'must be a size like 16kb, 1mb or integer bytes',
+})
+const rate = (description: string): S => ({
+  type: 'string', pattern: RATE_PATTERN, description, errorMessage: 'must be a rate like 100/s, 6000/m or 10/h',
+})
+const int = (min: number, max: number | undefined, description: string, dflt?: number): S => ({
+  type: 'integer',
+  minimum: min,
+  ...(max === undefined ? {} : { maximum: max }),
+  description,
+  ...(dflt === undefined ? {} : { default: dflt }),
+  errorMessage: max === undefined ? `must be an integer >= ${min}` : `must be an integer ${min}..${max}`,
+})
+const bool = (description: string, dflt: boolean): S => ({ type: 'boolean', description, default: dflt })
+const str = (description: string): S => ({ type: 'string', description })
+const oneOfWords = (values: string[], description: string, dflt?: string): S => ({
+  type: 'string',
+  enum: values,
+  description,
+  ...(dflt === undefined ? {} : { default: dflt }),
+  errorMessage: `must be one of: ${values.join(', ')}`,
+})
+const hostPort = (description: string): S => ({
+  type: 'string',
+  pattern: HOST_PORT_PATTERN,
+  description,
+  errorMessage: 'must be host:port (an IPv6 host in brackets: [::1]:8080)',
+})
+const name = (description: string): S => ({
+  type: 'string',
+  pattern: NAME_PATTERN,
+  description,
+  errorMessage: 'must be a name of letters, digits, ".", "_" or "-", starting with a letter or digit',
+})
+const obj = (description: string, properties: Record<string, S>, required: string[] = []): S => ({
+  type: 'object',
+  description,
+  properties,
+  ...(required.length > 0 ? { required } : {}),
+  additionalProperties: false,
+})
+const only = (kind: string): S => ({ not: {}, errorMessage: `only allowed ${kind}` })
+
+const admin = obj('Admin API and dashboard. Without it no admin server runs.', {
+  listen: hostPort('Address of the admin API, e.g. 127.0.0.1:9090.'),
+  token: str('Bearer token; when set, mutating endpoints demand it. Required for a non-loopback listen.'),
+}, ['listen'])
+
+const log = obj('Logging.', {
+  level: oneOfWords(['trace', 'debug', 'info', 'warn', 'error', 'silent'], 'Minimum level logged.', 'info'),
+  access: bool('One JSON line per HTTP request and per closed TCP connection.', true),
+})
+
+const server = obj('One upstream server.', {
+  address: hostPort('host:port; the host may be IPv4, [IPv6] or a DNS name.'),
+  weight: int(1, 256, 'Relative share of traffic.', 1),
+  backup: bool('Gets traffic only while no non-backup server is up.', false),
+  maxConnections: int(0, undefined, 'Concurrent connections to this server; 0 = unlimited.', 0),
+}, ['address'])
+
+const health = {
+  ...obj('Active health checks; without them every server counts as up.', {
+    type: oneOfWords(['tcp', 'http'], 'tcp: a connect succeeds; http: a GET answers as expected.', 'tcp'),
+    path: { type: 'string', pattern: '^/', description: 'http only: path requested.', default: '/', errorMessage: 'must be a path starting with "/"' },
+    expectStatus: {
+      type: ['integer', 'string'],
+      pattern: '^[1-5][0-9]{2}(-[1-5][0-9]{2})?$',
+      minimum: 100,
+      maximum: 599,
+      description: 'http only: a status (200) or an inclusive range (200-399) that counts as passing.',
+      default: '200-399',
+      errorMessage: 'must be a status like 200 or a range like 200-399',
+    },
+    expectBody: str('http only, optional: a substring the response body must contain.'),
+    interval: duration('Time between checks of one server.', '2s'),
+    timeout: duration('A check taking longer fails; must be shorter than interval.', '1s'),
+    rise: int(1, undefined, 'Consecutive passes to come back up.', 2),
+    fall: int(1, undefined, 'Consecutive failures to go down.', 3),
+  }),
+  if: { properties: { type: { const: 'http' } }, required: ['type'] },
+  else: {
+    properties: {
+      path: only('with type: http'),
+      expectStatus: only('with type: http'),
+      expectBody: only('with type: http'),
+    },
+  },
+}
+
+const upstream = obj('A pool of servers.', {
+  balance: oneOfWords(['round-robin', 'least-connections', 'response-time'], 'Load-balancing strategy.', 'round-robin'),
+  servers: { type: 'array', minItems: 1, items: server, description: 'The servers of this pool.' },
+  connectTimeout: duration('Connect attempts taking longer fail.', '5s'),
+  retries: int(0, 16, 'HTTP: other servers tried after a connect failure (and, for idempotent methods, a reset before any response byte).', 1),
+  health,
+  passive: obj('Outlier ejection from real traffic.', {
+    failures: int(1, undefined, 'Consecutive failures (connect error, reset, timeout, 5xx) that eject a server.', 5),
+    ejectFor: duration('How long an ejected server stays out before it is tried again.', '30s'),
+  }),
+  slowStart: duration('A server coming back up ramps its share over this time; 0 = at once.', '0s'),
+}, ['servers'])
+
+const httpRoute = obj('An HTTP route; the first route that matches wins.', {
+  name: name('Route name (metrics label); default route-N, 1-based.'),
+  match: obj('What a request must match; every given condition must hold. Empty matches all.', {
+    host: {
+      type: 'string',
+      pattern: `^(\\*\\.)?${HOST_NAME}$`,
+      description: 'Host header: exact, or a leading wildcard "*.example.com".',
+      errorMessage: 'must be a host name, or a leading wildcard like "*.example.com"',
+    },
+    path: { type: 'string', pattern: '^/', description: 'Exact path.', errorMessage: 'must be a path starting with "/"' },
+    pathPrefix: { type: 'string', pattern: '^/', description: 'Path prefix.', errorMessage: 'must be a path starting with "/"' },
+    methods: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'string', pattern: '^[A-Za-z]+$', errorMessage: 'must be an HTTP method like GET' },
+      description: 'Allowed methods, e.g. [GET, POST].',
+    },
+    headers: {
+      type: 'object',
+      propertyNames: { type: 'string', pattern: TOKEN_PATTERN, errorMessage: 'must be a header name' },
+      additionalProperties: { type: ['string', 'number', 'boolean'], errorMessage: 'must be a header value' },
+      description: 'Headers that must be present with exactly these values.',
+    },
+  }),
+  upstream: name('Upstream that serves this route.'),
+  rateLimit: name('Name of a rateLimits entry applied to this route.'),
+  stripPrefix: bool('Remove match.pathPrefix before forwarding: /v1/users reaches the upstream as /users.', false),
+}, ['upstream'])
+
+const tcpRoute = obj('A TLS SNI route; the first route that matches wins. TLS is not terminated.', {
+  name: name('Route name (metrics label); default route-N, 1-based.'),
+  match: obj('What the TLS ClientHello must carry.', {
+    sni: {
+      type: 'string',
+      pattern: `^(\\*\\.)?${HOST_NAME}$`,
+      description: 'Server name: exact, or a leading wildcard "*.example.com".',
+      errorMessage: 'must be a host name, or a leading wildcard like "*.example.com"',
+    },
+  }, ['sni']),
+  upstream: name('Upstream that serves this route.'),
+}, ['match', 'upstream'])
+
+const listener = {
+  ...obj('A listening socket.', {
+    name: name('Listener name (metrics label); default listener-N, 1-based.'),
+    protocol: oneOfWords(['http', 'tcp'], 'http: an HTTP/1.1 reverse proxy; tcp: byte pass-through.'),
+    listen: hostPort('Address to listen on, e.g. 0.0.0.0:8080 or [::]:8080.'),
+    rateLimit: name('http: rateLimits entry for the whole listener; tcp: limits new connections.'),
+    routes: { type: 'array', description: 'http: ordered routes, first match wins. tcp: optional SNI routes.' },
+    trustedProxies: {
+      type: 'array',
+      items: { type: 'string', pattern: '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$', errorMessage: 'must be an IP address or a CIDR like 10.0.0.0/8' },
+      description: 'http: CIDRs whose X-Forwarded-For is believed when finding the client IP.',
+      default: [],
+    },
+    timeouts: obj('http: timeouts.', {
+      header: duration('Time allowed to receive the request headers.', '10s'),
+      idle: duration('Keep-alive idle time of client connections.', '60s'),
+      response: duration('Time allowed for the upstream to start answering.', '60s'),
+    }),
+    maxHeaderSize: size('http: largest request header block accepted.', '16kb'),
+    upstream: name('tcp: upstream for all streams, or the fallback when no SNI route matches.'),
+    proxyProtocol: oneOfWords(['off', 'v1', 'v2'], 'tcp: send a PROXY protocol header to the upstream.', 'off'),
+    idleTimeout: duration('tcp: a stream idle this long both ways is closed.', '5m'),
+    maxConnections: int(0, undefined, 'tcp: concurrent client connections; 0 = unlimited.', 0),
+    prereadTimeout: duration('tcp with routes: how long to wait for the TLS ClientHello (nginx preread_timeout).', '5s'),
+  }, ['protocol', 'listen']),
+  allOf: [
+    {
+      if: { properties: { protocol: { const: 'http' } }, required: ['protocol'] },
+      then: {
+        required: ['routes'],
+        properties: {
+          routes: { type: 'array', minItems: 1, items: httpRoute },
+          upstream: only('on tcp listeners (http listeners route with routes[].upstream)'),
+          proxyProtocol: only('on tcp listeners'),
+          idleTimeout: only('on tcp listeners (http listeners use timeouts.idle)'),
+          maxConnections: only('on tcp listeners'),
+          prereadTimeout: only('on tcp listeners'),
+        },
+      },
+    },
+    {
+      if: { properties: { protocol: { const: 'tcp' } }, required: ['protocol'] },
+      then: {
+        properties: {
+          routes: { type: 'array', items: tcpRoute },
+          trustedProxies: only('on http listeners'),
+          timeouts: only('on http listeners'),
+          maxHeaderSize: only('on http listeners'),
+        },
+      },
+    },
+  ],
+}
+
+const rateLimit = obj('A token bucket.', {
+  key: {
+    type: 'string',
+    pattern: `^(client-ip|route|global|header:${TOKEN_PATTERN.slice(1, -1)})$`,
+    description: 'What gets its own bucket: client-ip | header:NAME | route | global.',
+    errorMessage: 'must be one of: client-ip, header:NAME, route, global',
+  },
+  rate: rate('Sustained rate, e.g. 100/s or 6000/m.'),
+  burst: int(1, undefined, 'How many may pass at once from a full bucket; default: one second of rate.'),
+}, ['key', 'rate'])
+
+const redis = obj('Share rate-limit buckets through Redis.', {
+  url: { type: 'string', pattern: '^rediss?://', description: 'redis:// or rediss:// URL.', errorMessage: 'must be a redis:// or rediss:// URL' },
+  prefix: { type: 'string', description: 'Prefix of every key tandem writes.', default: 'tandem:' },
+  timeout: duration('A Redis call taking longer counts as an error.', '50ms'),
+  onError: oneOfWords(['local', 'allow', 'deny'], 'On Redis errors: local buckets, allow, or deny.', 'local'),
+}, ['url'])
+
+const peer = obj('Active/standby pair. Without it the node is standalone and always active.', {
+  id: name('This node\'s id; on a priority tie the lower id wins.'),
+  listen: hostPort('Where this node takes the other node\'s heartbeats and state.'),
+  peers: { type: 'array', minItems: 1, items: hostPort('The other node\'s peer listen address.'), description: 'The other node\'s address.' },
+  secret: str('Shared secret, at least 16 bytes; every message is HMAC-SHA256 signed.'),
+  priority: int(1, 254, 'The higher one becomes active.', 100),
+  preempt: bool('true: a recovered higher-priority node takes the active role back.', false),
+  heartbeat: duration('Heartbeat interval.', '200ms'),
+  deadAfter: int(1, undefined, 'Missed heartbeats before the other node is declared dead.', 3),
+  witness: hostPort('Optional TCP address; a node that loses its peer and cannot reach the witness goes to fault.'),
+  standby: oneOfWords(['closed', 'open'], 'closed: listeners are not bound while standby.', 'closed'),
+  onChange: str('Command run on every role change with: NEW_ROLE OLD_ROLE NODE_ID.'),
+}, ['id', 'listen', 'peers', 'secret'])
+
+/** JSON Schema (draft-07) of tandem.yaml; what `tandem schema` prints. */
+export const configSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'tandem configuration',
+  ...obj('tandem load balancer configuration.', {
+    admin,
+    log,
+    shutdownTimeout: duration('On SIGTERM/SIGINT, how long in-flight work may finish.', '30s'),
+    upstreams: {
+      type: 'object',
+      minProperties: 1,
+      description: 'Server pools by name.',
+      propertyNames: { type: 'string', pattern: NAME_PATTERN, errorMessage: 'must be a name of letters, digits, ".", "_" or "-", starting with a letter or digit' },
+      additionalProperties: upstream,
+    },
+    listeners: { type: 'array', minItems: 1, items: listener, description: 'Listening sockets.' },
+    rateLimits: {
+      type: 'object',
+      description: 'Token buckets by name, referenced by listeners and routes.',
+      propertyNames: { type: 'string', pattern: NAME_PATTERN, errorMessage: 'must be a name of letters, digits, ".", "_" or "-", starting with a letter or digit' },
+      additionalProperties: rateLimit,
+    },
+    rateLimitStore: obj('Where rate-limit buckets live; default: in memory on this node (peer-synced in a pair).', { redis }),
+    peer,
+  }, ['upstreams', 'listeners']),
+} as const

@@ -1,0 +1,52 @@
+/*
+ * Rise/fall hysteresis for active health checks (HAProxy `rise` / `fall`).
+ *
+ * Invariant: `up` flips only after `fall` consecutive failures while up, or `rise` consecutive
+ * passes while down; any result that agrees with the current state resets the streak.
+ *
+ * Start state: up, but "fragile". HAProxy starts a checked server with its health counter at
+ * `rise`, one step above the down threshold, so the very first failed check takes it down at
+ * once while a first pass makes it fully up. We express that as a streak of `fall - 1` failures
+ * already counted. This keeps traffic flowing at boot (no waiting `rise` intervals) yet stops
+ * sending to a dead server after one interval, not `fall` of them.
+ */
+
+/** Rise/fall state of one server. */
+export interface RiseFallState {
+  /** Current verdict of the checks. */
+  readonly up: boolean
+  /** Consecutive results contrary to `up` seen so far (failures while up, passes while down). */
+  readonly count: number
+}
+
+/** Consecutive results needed to change state; both at least 1. */
+export interface RiseFallConfig {
+  readonly rise: number
+  readonly fall: number
+}
+
+/** Up, one failure away from down (see the file comment). */
+export function initialRiseFall (cfg: RiseFallConfig): RiseFallState {
+  return { up: true, count: Math.max(0, cfg.fall - 1) }
+}
+
+/** Down with no streak: used when a server is already known unhealthy (e.g. carried over a reload). */
+export const DOWN: RiseFallState = Object.freeze({ up: false, count: 0 })
+
+/**
+ * Feeds one check result. `changed` is true exactly when `state.up` flipped.
+ * Precondition: cfg.rise >= 1 and cfg.fall >= 1 (validation guarantees it).
+ */
+export function riseFall (
+  state: RiseFallState,
+  pass: boolean,
+  cfg: RiseFallConfig,
+): { state: RiseFallState, changed: boolean } {
+  if (pass === state.up) {
+    return { state: state.count === 0 ? state : { up: state.up, count: 0 }, changed: false }
+  }
+  const count = state.count + 1
+  const needed = state.up ? cfg.fall : cfg.rise
+  if (count >= needed) return { state: { up: !state.up, count: 0 }, changed: true }
+  return { state: { up: state.up, count }, changed: false }
+}

@@ -1,0 +1,207 @@
+import http from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { HttpListenerConfig } from '../config/types.js'
+import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../errors.js'
+import { channels } from '../observability/events.js'
+import { HttpRouter } from '../router/http-router.js'
+import { rewritePath } from '../router/match.js'
+import { HttpForwarder, type ForwardRequest } from '../upstream/http-forward.js'
+import { upstreamRequestHeaders } from '../upstream/headers.js'
+import type { HttpPools } from '../upstream/pools.js'
+import { UpgradeForwarder } from '../upstream/websocket.js'
+import { TrustedProxies, unmapV4 } from './client-ip.js'
+import type { Listener, ListenerDeps } from './types.js'
+
+export interface HttpListenerDeps extends ListenerDeps {
+  readonly pools: HttpPools
+}
+
+/**
+ * The HTTP (L7) listener: node:http parses and enforces header limits and timeouts, the router
+ * picks a route, the forwarder does the rest. Malformed requests never reach an upstream.
+ */
+export class HttpListener implements Listener {
+  readonly name: string
+  readonly protocol = 'http' as const
+  private readonly server: http.Server
+  private readonly router: HttpRouter
+  private readonly forwarder: HttpForwarder
+  private readonly upgrades: UpgradeForwarder
+  private readonly trusted: TrustedProxies
+  private readonly sockets = new Set<Socket>()
+  private inflight = 0
+  private closing = false
+  private idleWaiters: Array<() => void> = []
+
+  constructor (readonly config: HttpListenerConfig, private readonly deps: HttpListenerDeps) {
+    this.name = config.name
+    this.router = new HttpRouter(config.routes)
+    this.trusted = new TrustedProxies(config.trustedProxies)
+    this.forwarder = new HttpForwarder(deps.pools, config.timeouts, deps.clock)
+    this.upgrades = new UpgradeForwarder(deps.clock, config.timeouts.idle)
+    const t = config.timeouts
+    this.server = http.createServer({
+      maxHeaderSize: config.maxHeaderSize,
+      headersTimeout: t.header,
+      requestTimeout: 0, // the response timeout is the upstream's; the idle timeout guards the socket
+      keepAliveTimeout: t.idle,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(t.header / 2))),
+      noDelay: true,
+    })
+    this.server.timeout = t.idle
+    this.server.on('request', this.onRequest)
+    this.server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      res.writeContinue()
+      this.onRequest(req, res)
+    })
+    this.server.on('upgrade', this.onUpgrade)
+    this.server.on('clientError', onClientError)
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket)
+      socket.once('close', () => { this.sockets.delete(socket) })
+    })
+  }
+
+  async listen (): Promise<void> {
+    const { host, port } = this.config.listen
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => { reject(err) }
+      this.server.once('error', onError)
+      this.server.listen({ host, port, backlog: 1024 }, () => {
+        this.server.off('error', onError)
+        this.server.on('error', () => {})
+        resolve()
+      })
+    })
+  }
+
+  address (): { host: string, port: number } {
+    const a = this.server.address()
+    if (a === null || typeof a === 'string') return { host: this.config.listen.host, port: this.config.listen.port }
+    return { host: a.address, port: a.port }
+  }
+
+  activeConnections (): number {
+    return this.sockets.size
+  }
+
+  async stopAccepting (): Promise<void> {
+    this.closing = true
+    await new Promise<void>((resolve) => {
+      if (!this.server.listening) { resolve(); return }
+      this.server.close(() => { resolve() })
+      // Keep-alive sockets with no request in flight would hold close() open.
+      this.server.closeIdleConnections()
+    })
+  }
+
+  async drained (): Promise<void> {
+    if (this.inflight === 0) return
+    await new Promise<void>((resolve) => { this.idleWaiters.push(resolve) })
+  }
+
+  destroy (): void {
+    this.server.closeAllConnections()
+    for (const s of this.sockets) s.destroy()
+  }
+
+  private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const startedAt = this.deps.clock.now()
+    this.inflight++
+    res.once('close', this.onResponseClose)
+    if (this.closing) res.shouldKeepAlive = false
+    const fr = this.prepare(req, res, startedAt, false)
+    if (fr !== undefined) this.forwarder.forward(req, res, fr)
+  }
+
+  private readonly onResponseClose = (): void => {
+    if (--this.inflight > 0) return
+    if (this.closing) this.server.closeIdleConnections()
+    const waiters = this.idleWaiters
+    this.idleWaiters = []
+    for (const w of waiters) w()
+  }
+
+  private readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const startedAt = this.deps.clock.now()
+    const fr = this.prepare(req, socket, startedAt, true)
+    if (fr !== undefined) this.upgrades.forward(req, socket, head, fr)
+  }
+
+  /** Routes the request and builds what the forwarder needs, or answers it here (404, 503). */
+  private prepare (req: http.IncomingMessage, out: http.ServerResponse | Duplex, startedAt: number, upgrade: boolean): ForwardRequest | undefined {
+    const rawUrl = req.url ?? '/'
+    const url = rawUrl.charCodeAt(0) === 47 /* / */ ? rawUrl : originForm(rawUrl)
+    const host = req.headers.host ?? ''
+    if (url === undefined) return this.reject(req, out, 'BAD_REQUEST', startedAt, '', host, rawUrl)
+    const q = url.indexOf('?')
+    const path = q === -1 ? url : url.slice(0, q)
+    const route = this.router.match(req.method ?? 'GET', host, path, req.headers)
+    if (route === undefined) return this.reject(req, out, 'NO_ROUTE', startedAt, '', host, url)
+    const upstream = this.deps.upstreams.get(route.upstream)
+    if (upstream === undefined) return this.reject(req, out, 'NO_SERVER_UP', startedAt, route.name, host, url)
+    const peer = unmapV4(req.socket.remoteAddress ?? '')
+    const trusted = this.trusted.trusts(peer)
+    return {
+      listener: this.name,
+      route: route.name,
+      upstream,
+      path: route.stripPrefix ? rewritePath(route, url) : url,
+      headers: upstreamRequestHeaders(req.rawHeaders, { peer, proto: 'http', trusted }, upgrade),
+      client: trusted ? this.trusted.clientIp(peer, req.headers['x-forwarded-for']) : peer,
+      host,
+      startedAt,
+    }
+  }
+
+  private reject (req: http.IncomingMessage, out: http.ServerResponse | Duplex, code: ErrorCode, startedAt: number, route: string, host: string, path: string): undefined {
+    const status = httpStatusFor(new TandemError(code))
+    const body = statusText(status) + '\n'
+    if (out instanceof http.ServerResponse) {
+      out.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+      out.end(body)
+    } else {
+      out.end(`HTTP/1.1 ${status} ${statusText(status)}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => { out.destroy() })
+    }
+    if (channels.httpRequestEnd.hasSubscribers) {
+      channels.httpRequestEnd.publish({
+        listener: this.name,
+        route,
+        method: req.method ?? '',
+        host,
+        path,
+        status,
+        client: unmapV4(req.socket.remoteAddress ?? ''),
+        bytesIn: 0,
+        bytesOut: 0,
+        totalMs: this.deps.clock.now() - startedAt,
+        error: code,
+        retries: 0,
+      })
+    }
+    return undefined
+  }
+}
+
+/** Absolute-form request targets (`GET http://host/p`) become origin-form; anything else is refused. */
+function originForm (target: string): string | undefined {
+  if (target === '*') return target
+  try {
+    const u = new URL(target)
+    return u.pathname + u.search
+  } catch {
+    return undefined
+  }
+}
+
+function onClientError (err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage != null) {
+    socket.destroy()
+    return
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT' ? 408 : 400
+  const text = status === 408 ? 'Request Timeout' : statusText(status)
+  const body = text + '\n'
+  socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => { socket.destroy() })
+}

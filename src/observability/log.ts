@@ -1,0 +1,84 @@
+import pino, { type Logger } from 'pino'
+import type { LogConfig } from '../config/types.js'
+import { channels, type HttpRequestEnd, type ServerStateChange, type TcpConnectionEnd } from './events.js'
+
+export type { Logger }
+
+/**
+ * One pino root per process, writing asynchronously so the hot path never blocks on stdout.
+ * `dest` lets tests and embedders capture the lines.
+ */
+export function createLogger (config: LogConfig, dest?: pino.DestinationStream): Logger {
+  const stream = dest ?? pino.destination({ dest: 1, sync: false, minLength: 4096 })
+  return pino({
+    level: config.level,
+    base: { pid: process.pid },
+    redact: { paths: ['token', 'secret', '*.token', '*.secret', 'headers.authorization'], censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  }, stream)
+}
+
+/**
+ * Subscribes the access log and state-change log to the core's events; returns the unsubscribe.
+ * Access lines are written when a request or TCP connection ends, one plain object each.
+ */
+export function attachLogs (log: Logger, config: LogConfig): () => void {
+  const access = log.child({ component: 'access' })
+  const upstreams = log.child({ component: 'upstream' })
+  const onHttp = (m: unknown): void => {
+    const e = m as HttpRequestEnd
+    access.info({
+      type: 'http',
+      listener: e.listener,
+      route: e.route,
+      method: e.method,
+      host: e.host,
+      path: e.path,
+      status: e.status,
+      client: e.client,
+      upstream: e.upstream,
+      server: e.server,
+      bytesIn: e.bytesIn,
+      bytesOut: e.bytesOut,
+      upstreamMs: e.upstreamMs === undefined ? undefined : round(e.upstreamMs),
+      totalMs: round(e.totalMs),
+      retries: e.retries > 0 ? e.retries : undefined,
+      error: e.error,
+    })
+  }
+  const onTcp = (m: unknown): void => {
+    const e = m as TcpConnectionEnd
+    access.info({
+      type: 'tcp',
+      listener: e.listener,
+      client: e.client,
+      upstream: e.upstream,
+      server: e.server,
+      sni: e.sni,
+      bytesIn: e.bytesIn,
+      bytesOut: e.bytesOut,
+      durationMs: round(e.durationMs),
+      end: e.end,
+    })
+  }
+  const onState = (m: unknown): void => {
+    const e = m as ServerStateChange
+    upstreams.warn({ upstream: e.upstream, server: e.server, from: e.from, to: e.to, reason: e.reason }, 'server state changed')
+  }
+  if (config.access) {
+    channels.httpRequestEnd.subscribe(onHttp)
+    channels.tcpConnectionEnd.subscribe(onTcp)
+  }
+  channels.serverState.subscribe(onState)
+  return () => {
+    if (config.access) {
+      channels.httpRequestEnd.unsubscribe(onHttp)
+      channels.tcpConnectionEnd.unsubscribe(onTcp)
+    }
+    channels.serverState.unsubscribe(onState)
+  }
+}
+
+function round (ms: number): number {
+  return Math.round(ms * 100) / 100
+}

@@ -1,0 +1,206 @@
+// Every tandem_* metric is declared here, once, with its labels (spec "Metrics"). Counters fed by
+// events accumulate in plain Maps keyed by the label tuple and are copied into prom-client at
+// scrape time, so the hot path is one string join, one Map lookup and one addition. Gauges and the
+// per-server request counter are read from Runtime / Server state in collect(), never pushed.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Runtime } from '../runtime/runtime.js'
+import type { Server } from '../upstream/server.js'
+import { channels, type HealthCheckResult, type HttpRequestEnd, type ServerFailure, type TcpConnectionEnd } from './events.js'
+
+export type NodeRole = 'active' | 'standby' | 'fault'
+
+/** The node's role. A standalone node (no `peer:`) is always active. */
+export function roleOf (runtime: Runtime): NodeRole {
+  const r = (runtime as { role?: unknown }).role
+  return r === 'standby' || r === 'fault' ? r : 'active'
+}
+
+/** What createMetrics returns; the counters without an event source yet are exposed for wiring. */
+export interface Metrics {
+  readonly registry: Registry
+  readonly rateLimited: Counter<'listener' | 'limit'>
+  readonly peerTransitions: Counter<'from' | 'to'>
+  readonly peerMessagesRejected: Counter<'reason'>
+  readonly configReloads: Counter<'result'>
+  /** Unsubscribes from the core's channels. */
+  close (): void
+}
+
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+
+/** Counts per label tuple; `flush` writes them into a prom-client Counter of the same labels. */
+class Tally {
+  private readonly values = new Map<string, { labels: string[], n: number }>()
+
+  add (n: number, ...labels: string[]): void {
+    const key = labels.join('\0')
+    const v = this.values.get(key)
+    if (v === undefined) this.values.set(key, { labels, n })
+    else v.n += n
+  }
+
+  flush (counter: Counter<string>): void {
+    counter.reset()
+    const names = (counter as unknown as { labelNames: string[] }).labelNames
+    for (const { labels, n } of this.values.values()) {
+      const obj: Record<string, string> = {}
+      names.forEach((name, i) => { obj[name] = labels[i] ?? '' })
+      counter.inc(obj, n)
+    }
+  }
+}
+
+// Default process metrics once per process: prom-client installs a GC observer and an event-loop
+// monitor per call that cannot be removed, so every registry shares these metric objects.
+let processRegistry: Registry | undefined
+function processMetrics (): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry()
+    collectDefaultMetrics({ register: processRegistry })
+  }
+  return processRegistry
+}
+
+/**
+ * A registry of its own (several runtimes may live in one process) holding every spec metric.
+ * `getRuntime` is read at each scrape, so a reload that swaps the Runtime needs nothing here.
+ */
+export function createMetrics (getRuntime: () => Runtime): Metrics {
+  const own = new Registry()
+  const registers = [own]
+  const tallies = {
+    http: new Tally(),
+    tcp: new Tally(),
+    tcpBytes: new Tally(),
+    failures: new Tally(),
+    checks: new Tally(),
+  }
+  const fromTally = <L extends string>(name: string, help: string, labelNames: L[], tally: Tally): Counter<L> => {
+    const c: Counter<L> = new Counter({ name, help, labelNames, registers, collect () { tally.flush(c as Counter<string>) } })
+    return c
+  }
+
+  fromTally('tandem_http_requests_total', 'HTTP requests answered, by listener, route, upstream and status code.',
+    ['listener', 'route', 'upstream', 'code'], tallies.http)
+  const duration = new Histogram({
+    name: 'tandem_http_request_duration_seconds',
+    help: 'Time from request start to the end of the response, seconds.',
+    labelNames: ['listener', 'route', 'upstream'],
+    buckets: DURATION_BUCKETS,
+    registers,
+  })
+  const durations = new Map<string, { observe (seconds: number): void }>()
+  fromTally('tandem_tcp_connections_total', 'TCP connections closed, by listener and upstream.', ['listener', 'upstream'], tallies.tcp)
+  fromTally('tandem_tcp_bytes_total', 'TCP bytes relayed; direction in is client to upstream, out is back.', ['listener', 'direction'], tallies.tcpBytes)
+
+  const active: Gauge<'listener'> = new Gauge({
+    name: 'tandem_active_connections',
+    help: 'Client connections open now, by listener.',
+    labelNames: ['listener'],
+    registers,
+    collect () {
+      active.reset()
+      for (const l of getRuntime().listeners) active.set({ listener: l.name }, l.activeConnections())
+    },
+  })
+  const serverGauge = (name: string, help: string, read: (s: Server, now: number) => number): void => {
+    const g: Gauge<'upstream' | 'server'> = new Gauge({
+      name,
+      help,
+      labelNames: ['upstream', 'server'],
+      registers,
+      collect () { eachServer(getRuntime(), (u, s, now) => { g.set({ upstream: u, server: s.address }, read(s, now)) }, g) },
+    })
+  }
+  serverGauge('tandem_upstream_server_up', '1 when the server takes new traffic (state up), else 0.', (s, now) => s.state(now) === 'up' ? 1 : 0)
+  serverGauge('tandem_upstream_server_active_connections', 'Requests and connections in flight to the server.', (s) => s.active)
+  serverGauge('tandem_upstream_server_response_time_seconds', 'Decayed average response (HTTP) or connect (TCP) time, seconds.', (s) => s.rttEwma / 1000)
+  const requests: Counter<'upstream' | 'server'> = new Counter({
+    name: 'tandem_upstream_server_requests_total',
+    help: 'Requests and connections sent to the server.',
+    labelNames: ['upstream', 'server'],
+    registers,
+    collect () { eachServer(getRuntime(), (u, s) => { if (s.requests > 0) requests.inc({ upstream: u, server: s.address }, s.requests) }, requests) },
+  })
+  fromTally('tandem_upstream_server_failures_total', 'Failed attempts against the server, by reason (connect, timeout, reset, status).',
+    ['upstream', 'server', 'reason'], tallies.failures)
+  fromTally('tandem_health_checks_total', 'Active health checks run, by result (pass, fail).', ['upstream', 'server', 'result'], tallies.checks)
+
+  const rateLimited = new Counter({ name: 'tandem_rate_limited_total', help: 'Requests or connections refused by a rate limit.', labelNames: ['listener', 'limit'] as const, registers })
+  const role: Gauge<'role'> = new Gauge({
+    name: 'tandem_peer_role',
+    help: '1 for the role this node holds now (active, standby, fault), 0 for the others.',
+    labelNames: ['role'],
+    registers,
+    collect () {
+      const now = roleOf(getRuntime())
+      for (const r of ['active', 'standby', 'fault'] as const) role.set({ role: r }, r === now ? 1 : 0)
+    },
+  })
+  const peerTransitions = new Counter({ name: 'tandem_peer_transitions_total', help: 'Role changes of this node.', labelNames: ['from', 'to'] as const, registers })
+  const peerMessagesRejected = new Counter({ name: 'tandem_peer_messages_rejected_total', help: 'Peer messages dropped (bad signature, replayed, too large, ...).', labelNames: ['reason'] as const, registers })
+  const configReloads = new Counter({ name: 'tandem_config_reloads_total', help: 'Config reloads, by result (success, failure).', labelNames: ['result'] as const, registers })
+  configReloads.inc({ result: 'success' }, 0)
+  configReloads.inc({ result: 'failure' }, 0)
+
+  const onHttp = (m: unknown): void => {
+    const e = m as HttpRequestEnd
+    const upstream = e.upstream ?? ''
+    tallies.http.add(1, e.listener, e.route, upstream, String(e.status))
+    const key = e.listener + '\0' + e.route + '\0' + upstream
+    let child = durations.get(key)
+    if (child === undefined) {
+      child = duration.labels(e.listener, e.route, upstream)
+      durations.set(key, child)
+    }
+    child.observe(e.totalMs / 1000)
+  }
+  const onTcp = (m: unknown): void => {
+    const e = m as TcpConnectionEnd
+    tallies.tcp.add(1, e.listener, e.upstream ?? '')
+    if (e.bytesIn > 0) tallies.tcpBytes.add(e.bytesIn, e.listener, 'in')
+    if (e.bytesOut > 0) tallies.tcpBytes.add(e.bytesOut, e.listener, 'out')
+  }
+  const onFailure = (m: unknown): void => {
+    const e = m as ServerFailure
+    tallies.failures.add(1, e.upstream, e.server, e.reason)
+  }
+  const onCheck = (m: unknown): void => {
+    const e = m as HealthCheckResult
+    tallies.checks.add(1, e.upstream, e.server, e.ok ? 'pass' : 'fail')
+  }
+  const subscriptions: Array<[{ subscribe (f: (m: unknown) => void): void, unsubscribe (f: (m: unknown) => void): unknown }, (m: unknown) => void]> = [
+    [channels.httpRequestEnd, onHttp],
+    [channels.tcpConnectionEnd, onTcp],
+    [channels.serverFailure, onFailure],
+    [channels.healthCheck, onCheck],
+  ]
+  for (const [ch, f] of subscriptions) ch.subscribe(f)
+
+  let closed = false
+  return {
+    registry: Registry.merge([own, processMetrics()]),
+    rateLimited,
+    peerTransitions,
+    peerMessagesRejected,
+    configReloads,
+    close () {
+      if (closed) return
+      closed = true
+      for (const [ch, f] of subscriptions) ch.unsubscribe(f)
+    },
+  }
+}
+
+/** Resets `metric` (servers removed by a reload must vanish) and visits every server. */
+function eachServer (
+  runtime: Runtime,
+  visit: (upstream: string, server: Server, now: number) => void,
+  metric: { reset (): void },
+): void {
+  metric.reset()
+  const now = runtime.clock.now()
+  for (const u of runtime.upstreams.values()) {
+    for (const s of u.servers) visit(u.name, s, now)
+  }
+}

@@ -1,0 +1,103 @@
+import http from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { Socket } from 'node:net'
+import type { Clock } from '../clock.js'
+import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../errors.js'
+import type { ForwardRequest } from './http-forward.js'
+
+/**
+ * Upgrade pass-through (WebSocket and any other HTTP/1.1 Upgrade). The handshake goes through
+ * node:http so a refusal (any status but 101) is relayed as a normal response and both sides
+ * are closed; after a 101 the two sockets are spliced and bytes flow unchanged.
+ */
+export class UpgradeForwarder {
+  constructor (private readonly clock: Clock, private readonly idleMs: number) {}
+
+  forward (req: http.IncomingMessage, client: Duplex, head: Buffer, fr: ForwardRequest): void {
+    const upstream = fr.upstream
+    const server = upstream.pick()
+    if (server === undefined) return rejectUpgrade(client, 'NO_SERVER_UP')
+    const started = this.clock.now()
+    upstream.acquire(server)
+    let released = false
+    const release = (ok: boolean, reason: 'connect' | 'reset' | 'timeout' = 'reset'): void => {
+      if (released) return
+      released = true
+      upstream.release(server, ok ? { ok: true, ms: this.clock.now() - started } : { ok: false, reason })
+    }
+    client.on('error', () => { client.destroy() })
+
+    const up = http.request({
+      host: server.host,
+      port: server.port,
+      method: req.method,
+      path: fr.path,
+      headers: fr.headers,
+      agent: false,
+      timeout: upstream.config.connectTimeout,
+    })
+    up.on('socket', (s: Socket) => { s.setNoDelay(true) })
+    up.on('timeout', () => { up.destroy(new TandemError('UPSTREAM_CONNECT_TIMEOUT')) })
+    up.on('error', (err: Error & { code?: string }) => {
+      release(false, err.code === 'ECONNREFUSED' ? 'connect' : err instanceof TandemError ? 'timeout' : 'reset')
+      rejectUpgrade(client, err instanceof TandemError ? err.code : err.code === 'ECONNREFUSED' ? 'UPSTREAM_CONNECT_FAILED' : 'UPSTREAM_FAILED')
+    })
+    up.on('response', (res) => {
+      // Refused upgrade: relay the answer, then close both sides.
+      release(res.statusCode !== undefined && res.statusCode < 500)
+      const lines = [`HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}`]
+      for (let i = 0; i < res.rawHeaders.length; i += 2) {
+        const name = res.rawHeaders[i] as string
+        if (/^(connection|keep-alive|transfer-encoding)$/i.test(name)) continue
+        lines.push(`${name}: ${res.rawHeaders[i + 1] as string}`)
+      }
+      lines.push('connection: close', '', '')
+      client.write(lines.join('\r\n'))
+      res.on('data', (chunk: Buffer) => client.write(chunk))
+      res.on('end', () => { client.end(() => { client.destroy() }); up.destroy() })
+      res.on('error', () => { client.destroy() })
+    })
+    up.on('upgrade', (res, upSocket, upHead) => {
+      const lines = [`HTTP/1.1 101 ${res.statusMessage ?? 'Switching Protocols'}`]
+      for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i] as string}: ${res.rawHeaders[i + 1] as string}`)
+      lines.push('', '')
+      client.write(lines.join('\r\n'))
+      if (upHead.length > 0) client.write(upHead)
+      splice(client, upSocket, this.idleMs, () => { release(true) })
+    })
+    up.end(head.length > 0 ? head : undefined)
+    client.on('close', () => { if (!up.destroyed && up.socket === null) up.destroy() })
+  }
+}
+
+/** Pipes two sockets both ways; closing or resetting one closes the other. */
+function splice (a: Duplex, b: Duplex, idleMs: number, onClose: () => void): void {
+  let closed = 0
+  const closeBoth = (): void => {
+    if (++closed === 1) onClose()
+    a.destroy()
+    b.destroy()
+  }
+  a.pipe(b)
+  b.pipe(a)
+  a.on('close', closeBoth)
+  b.on('close', closeBoth)
+  a.on('error', closeBoth)
+  b.on('error', closeBoth)
+  if (idleMs > 0) {
+    const sock = a as Socket
+    if (typeof sock.setTimeout === 'function') {
+      sock.setTimeout(idleMs)
+      sock.on('timeout', closeBoth)
+    }
+  }
+}
+
+function rejectUpgrade (client: Duplex, code: ErrorCode): void {
+  if (client.destroyed) return
+  const status = httpStatusFor(new TandemError(code))
+  const body = statusText(status) + '\n'
+  const head = `HTTP/1.1 ${status} ${statusText(status)}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`
+  client.end(head + body, () => { client.destroy() })
+}
+

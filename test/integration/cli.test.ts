@@ -1,0 +1,86 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { request } from 'undici'
+import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
+import { runCli, writeConfig, type CliRun } from '../helpers/cli.js'
+
+let upstreams: TestUpstream[] = []
+let runs: CliRun[] = []
+
+afterEach(async () => {
+  for (const r of runs) if (r.child.exitCode === null) r.child.kill('SIGKILL')
+  runs = []
+  await Promise.all(upstreams.map(async (u) => { await u.close() }))
+  upstreams = []
+})
+
+function yaml (address: string, extra = ''): string {
+  return `
+log: { level: info, access: true }
+shutdownTimeout: 5s
+${extra}
+upstreams:
+  web:
+    servers:
+      - address: ${address}
+listeners:
+  - name: public
+    protocol: http
+    listen: 127.0.0.1:0
+    routes:
+      - match: { pathPrefix: / }
+        upstream: web
+`
+}
+
+async function started (run: CliRun): Promise<number> {
+  const m = await run.waitForOutput(/"port":(\d+)/)
+  return Number(m[1])
+}
+
+describe('tandem CLI', () => {
+  it('check prints FILE: ok and exits 0; an invalid file exits 2 with FILE:LINE:COL lines', async () => {
+    const good = writeConfig(yaml('127.0.0.1:9'))
+    const ok = runCli(['check', '-c', good])
+    runs.push(ok)
+    expect(await ok.exited).toBe(0)
+    expect(ok.stdout).toBe(`${good}: ok\n`)
+    const bad = writeConfig(yaml('127.0.0.1:9').replace('    servers:', '    balance: fastest\n    servers:'))
+    const no = runCli(['check', '-c', bad])
+    runs.push(no)
+    expect(await no.exited).toBe(2)
+    expect(no.stderr).toMatch(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:7:14: upstreams\\.web\\.balance: `, 'm'))
+  })
+
+  it('run exits 1 with one clear line when the port is in use', async () => {
+    const u = await startUpstream({ name: 'u' })
+    upstreams = [u]
+    const file = writeConfig(yaml(u.address).replace('127.0.0.1:0', `127.0.0.1:${u.port}`))
+    const run = runCli(['run', '-c', file])
+    runs.push(run)
+    expect(await run.exited).toBe(1)
+    expect(run.stderr.trim().split('\n')).toHaveLength(1)
+    expect(run.stderr).toMatch(/address already in use/)
+  })
+
+  it('SIGTERM lets a 2 s request in flight finish, then exits 0', async () => {
+    const u = await startUpstream({ name: 'slow', delayMs: 2000 })
+    upstreams = [u]
+    const run = runCli(['-c', writeConfig(yaml(u.address))])
+    runs.push(run)
+    const port = await started(run)
+    const inflight = request(`http://127.0.0.1:${port}/slow`)
+    const { waitFor } = await import('../helpers/wait.js')
+    await waitFor(() => u.count === 1, 5000)
+    run.child.kill('SIGTERM')
+    const res = await inflight
+    expect(res.statusCode).toBe(200)
+    expect(await res.body.text()).toBe('slow')
+    expect(await run.exited).toBe(0)
+    // The access line for that request was flushed before exit.
+    const access = run.stdout.split('\n').filter((l) => l.includes('"component":"access"'))
+    expect(access).toHaveLength(1)
+    const line = JSON.parse(access[0]!) as Record<string, unknown>
+    expect(line).toMatchObject({ listener: 'public', method: 'GET', path: '/slow', status: 200, upstream: 'web', server: u.address })
+    expect(typeof line.totalMs).toBe('number')
+  })
+})

@@ -1,0 +1,159 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { Agent, request } from 'undici'
+import WebSocket, { WebSocketServer } from 'ws'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
+import { startProxy, type RunningTandem } from '../helpers/tandem.js'
+import { waitFor } from '../helpers/wait.js'
+
+let upstreams: TestUpstream[] = []
+let proxy: RunningTandem | undefined
+const cleanups: Array<() => Promise<void> | void> = []
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c()
+  await proxy?.stop()
+  proxy = undefined
+  await Promise.all(upstreams.map(async (u) => { await u.close() }))
+  upstreams = []
+})
+
+function yaml (address: string, upstreamExtra = ''): string {
+  return `
+log: { level: silent, access: false }
+upstreams:
+  web:
+${upstreamExtra}
+    servers:
+      - address: ${address}
+listeners:
+  - name: public
+    protocol: http
+    listen: 127.0.0.1:0
+    routes:
+      - match: { pathPrefix: / }
+        upstream: web
+`
+}
+
+const MB = 1024 * 1024
+
+/** A body of `total` bytes made on the fly, never held whole. */
+function generated (total: number): Readable {
+  const chunk = Buffer.alloc(64 * 1024, 120)
+  let sent = 0
+  return new Readable({
+    read () {
+      if (sent >= total) { this.push(null); return }
+      const n = Math.min(chunk.length, total - sent)
+      sent += n
+      this.push(n === chunk.length ? chunk : chunk.subarray(0, n))
+    },
+  })
+}
+
+describe('streaming with backpressure', () => {
+  it('a 200 MB upload and a 200 MB download raise RSS by less than 100 MB', async () => {
+    const size = 200 * MB
+    const u = await startUpstream({
+      name: 'big',
+      handler: (req, res) => {
+        if (req.method === 'POST') {
+          let n = 0
+          req.on('data', (c: Buffer) => { n += c.length })
+          req.on('end', () => { res.end(String(n)) })
+          return
+        }
+        res.writeHead(200, { 'content-length': String(size) })
+        generated(size).pipe(res)
+      },
+    })
+    upstreams = [u]
+    proxy = await startProxy(yaml(u.address))
+    global.gc?.()
+    const base = process.memoryUsage().rss
+    let peak = base
+    const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 50)
+    try {
+      const up = await request(proxy.url() + '/up', { method: 'POST', body: generated(size), headers: { 'content-length': String(size) } })
+      expect(up.statusCode).toBe(200)
+      expect(await up.body.text()).toBe(String(size))
+      const down = await request(proxy.url() + '/down')
+      expect(down.statusCode).toBe(200)
+      let got = 0
+      // A deliberately slow reader, so the proxy must hold the upstream back.
+      await pipeline(down.body, new Writable({
+        highWaterMark: 64 * 1024,
+        write (c: Buffer, _e, cb) { got += c.length; if (got % (16 * MB) < c.length) setTimeout(cb, 5); else cb() },
+      }))
+      expect(got).toBe(size)
+    } finally {
+      clearInterval(timer)
+    }
+    expect((peak - base) / MB).toBeLessThan(100)
+  }, 120_000)
+
+  it('survives the keep-alive race against an upstream with a 1 s keep-alive: zero errors', async () => {
+    const u = await startUpstream({ name: 'ka', keepAliveTimeout: 1000 })
+    upstreams = [u]
+    proxy = await startProxy(yaml(u.address))
+    const agent = new Agent({ keepAliveTimeout: 30_000 })
+    cleanups.push(async () => { await agent.close() })
+    const statuses: number[] = []
+    // Requests spaced around the upstream's idle close, where a reused socket is most at risk.
+    const gaps = [950, 990, 1000, 1005, 1010, 1020, 1050, 980, 1000, 1000]
+    for (const gap of gaps) {
+      for (let i = 0; i < 3; i++) {
+        const res = await request(proxy.url() + '/', { dispatcher: agent, method: i === 1 ? 'POST' : 'GET', body: i === 1 ? 'payload' : undefined })
+        statuses.push(res.statusCode)
+        await res.body.text()
+      }
+      await new Promise((resolve) => setTimeout(resolve, gap))
+    }
+    expect(statuses.filter((s) => s !== 200)).toEqual([])
+    expect(u.count).toBeGreaterThanOrEqual(30)
+  }, 60_000)
+
+  it('passes WebSocket upgrades through both ways', async () => {
+    const backend = http.createServer()
+    const wss = new WebSocketServer({ server: backend })
+    wss.on('connection', (ws) => { ws.on('message', (m) => { ws.send(`echo:${m.toString()}`) }) })
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve))
+    cleanups.push(async () => { wss.close(); backend.closeAllConnections(); await new Promise((r) => backend.close(r)) })
+    proxy = await startProxy(yaml(`127.0.0.1:${(backend.address() as AddressInfo).port}`))
+    const ws = new WebSocket(proxy.url().replace('http', 'ws') + '/chat')
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject) })
+    const replies: string[] = []
+    ws.on('message', (m) => replies.push(m.toString()))
+    for (const m of ['one', 'two', 'three']) ws.send(m)
+    await waitFor(() => replies.length === 3, 5000)
+    expect(replies).toEqual(['echo:one', 'echo:two', 'echo:three'])
+    ws.close()
+    await new Promise((resolve) => ws.once('close', resolve))
+    await waitFor(() => proxy!.runtime.listeners[0]!.activeConnections() === 0, 5000, 20, 'client sockets closed')
+    await waitFor(() => proxy!.runtime.upstreams.get('web')!.servers[0]!.active === 0, 5000, 20, 'upstream released')
+  })
+
+  it('an upgrade the upstream refuses closes both sides and leaks no sockets', async () => {
+    const backend = http.createServer((req, res) => { res.end('plain') })
+    backend.on('upgrade', (_req, socket) => { socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 6\r\n\r\nno way') })
+    let open = 0
+    backend.on('connection', (s) => { open++; s.on('close', () => { open-- }) })
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve))
+    cleanups.push(async () => { backend.closeAllConnections(); await new Promise((r) => backend.close(r)) })
+    proxy = await startProxy(yaml(`127.0.0.1:${(backend.address() as AddressInfo).port}`))
+    const ws = new WebSocket(proxy.url().replace('http', 'ws') + '/chat')
+    const status = await new Promise<number>((resolve) => {
+      ws.on('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.resume() })
+      ws.on('error', () => {})
+    })
+    expect(status).toBe(403)
+    ws.terminate()
+    await waitFor(() => open === 0, 5000, 20, 'upstream sockets closed')
+    await waitFor(() => proxy!.runtime.listeners[0]!.activeConnections() === 0, 5000, 20, 'client sockets closed')
+    expect(proxy.runtime.upstreams.get('web')!.servers[0]!.active).toBe(0)
+  })
+})
