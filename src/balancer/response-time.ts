@@ -3,15 +3,19 @@
  * and Linkerd's peak-EWMA, without the random pair).
  *
  * Each server carries rttEwma, a time-decayed EWMA of its response (HTTP: time to response
- * headers; TCP: connect time) maintained by Upstream.release() through ewma() below. A pick scores
+ * headers; TCP: connect time) kept by Upstream.release() through ewma() below. A pick scores
  * every candidate as
  *
  *   expected rtt × (active + 1) / effectiveWeight
  *
- * and takes the lowest; exact ties rotate by smooth weighted round-robin. Invariant: apart from
- * the probe share, the winner has the minimal score, and a server with no usable sample scores
- * below every idle server that has one, so it is tried next.
+ * Every candidate within TOLERANCE of the lowest score is "near-best", and the near-best share
+ * the pick by smooth weighted round-robin. Invariant: apart from the probe share, the server
+ * picked scores at most TOLERANCE × the minimum, and a server with no usable sample scores below
+ * every idle server that has one, so it is tried next.
  *
+ * - The band exists because the choice is otherwise deterministic: a server only 2% slower than
+ *   its peers would lose every comparison and get a fraction of its share, which is also what
+ *   keeps a recovered server from regaining traffic until its average is exactly back.
  * - A server without a sample, or whose last sample is older than STALE_MS, is "unknown": its
  *   expected rtt is the fastest fresh one (base) and its load factor is `active`, not
  *   `active + 1`, so while idle it scores 0 and is tried at once, but cannot swallow every
@@ -19,20 +23,23 @@
  * - A fresh sample decays toward base as it ages (the same exp(-age / TAU_MS) that ewma() uses),
  *   so a server that got little traffic lately looks progressively more optimistic.
  * - PROBE_SHARE of picks (decided by the injected random) go uniformly to a non-best candidate.
- *   That keeps samples flowing from slow servers, so one that becomes fast again wins back its
- *   share within a few TAU_MS instead of never being asked.
+ *   That keeps samples flowing from slow servers, so one that becomes fast again is noticed.
+ * - TAU_MS = 1 s: the time to win back a share after a server goes from slow to fast is about
+ *   TAU × ln(slowdown / (band × fast rtt)); 40 ms slower against 1 ms peers is ~5 TAU. With
+ *   2 s it would take ~10 s, too slow for "within seconds"; at the probe rate alone a slow
+ *   server still gives dozens of samples per TAU under load, enough to average.
  *
  * Why best-score and not power of two choices: p2c exists for many balancers acting on stale,
  * shared information, where everyone herding onto the same "best" server hurts. Here one process
  * sees every in-flight request (active is bumped before the next pick), so the (active + 1)
- * factor already spreads concurrent load, and p2c with three servers would either never pick the
- * worst one (pairs without replacement) or give it a fixed 1/9 regardless of how slow it is.
+ * factor already spreads concurrent load, and p2c over three servers would either never pick the
+ * worst one (pairs without replacement) or give it a fixed 1/9 however slow it is.
  */
 import type { Server } from '../upstream/server.js'
 import type { Balancer, PickContext } from './types.js'
 import { SmoothWeights } from './round-robin.js'
 
-/** Decay constant of the response-time average, ms: a sample's weight halves in ~1.4 s. */
+/** Decay constant of the response-time average, ms: a sample's weight halves in ~0.7 s. */
 export const TAU_MS = 1000
 /** A server whose last sample is older than this is re-probed as if it had none. */
 export const STALE_MS = 5000

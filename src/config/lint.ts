@@ -124,7 +124,7 @@ function checkUpstreams (config: Config, problems: Problems): void {
       problems.add(base + pointer('servers'), 'every server is a backup; mark at least one with backup: false')
     }
     const h = u.health
-    if (h !== undefined && h.timeout >= h.interval) {
+    if (h !== undefined && h.interval > 0 && h.timeout >= h.interval) {
       problems.add(base + pointer('health', 'timeout'), `must be shorter than interval (timeout ${fmtMs(h.timeout)}, interval ${fmtMs(h.interval)})`)
     }
   }

@@ -48,6 +48,8 @@ class Converter {
   private readonly stack = new Set<YamlNode>()
   /** Pointers of scalars that took a variable's value; validate may re-type them. */
   readonly substituted = new Set<string>()
+  // Caps alias expansion so a "billion laughs" file fails fast instead of exhausting memory.
+  private aliasBudget = 10_000
 
   constructor (
     private readonly doc: Document,
@@ -65,6 +67,10 @@ class Converter {
       : fallback
     this.positions.set(ptr, here, key, isIndex)
     if (isAlias(node)) {
+      if (--this.aliasBudget < 0) {
+        if (this.aliasBudget === -1) this.problems.add(ptr, 'too many alias expansions (more than 10000)')
+        return null
+      }
       const target = node.resolve(this.doc)
       if (target === undefined || this.stack.has(target)) {
         this.problems.add(ptr, target === undefined ? `unknown alias *${node.source}` : `alias *${node.source} refers to itself`)

@@ -257,7 +257,7 @@ const peer = obj('Active/standby pair. Without it the node is standalone and alw
 }, ['id', 'listen', 'peers', 'secret'])
 
 /** JSON Schema (draft-07) of tandem.yaml; what `tandem schema` prints. */
-export const configSchema = {
+export const configSchema: Readonly<Record<string, unknown>> = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   title: 'tandem configuration',
   ...obj('tandem load balancer configuration.', {
@@ -281,4 +281,4 @@ export const configSchema = {
     rateLimitStore: obj('Where rate-limit buckets live; default: in memory on this node (peer-synced in a pair).', { redis }),
     peer,
   }, ['upstreams', 'listeners']),
-} as const
+}

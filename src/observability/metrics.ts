@@ -32,11 +32,18 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 class Tally {
   private readonly values = new Map<string, { labels: string[], n: number }>()
 
-  add (n: number, ...labels: string[]): void {
-    const key = labels.join('\0')
+  /** Up to four label values, in the counter's label order; the array is built on first sight only. */
+  add (n: number, a: string, b: string, c?: string, d?: string): void {
+    const key = c === undefined ? a + '\0' + b : d === undefined ? a + '\0' + b + '\0' + c : a + '\0' + b + '\0' + c + '\0' + d
     const v = this.values.get(key)
-    if (v === undefined) this.values.set(key, { labels, n })
-    else v.n += n
+    if (v !== undefined) {
+      v.n += n
+      return
+    }
+    const labels = [a, b]
+    if (c !== undefined) labels.push(c)
+    if (d !== undefined) labels.push(d)
+    this.values.set(key, { labels, n })
   }
 
   flush (counter: Counter<string>): void {

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { HttpRouteConfig } from '../config/types.js'
-import { compileRoute, pathnameOf, routeMatches, type CompiledRoute } from './match.js'
+import { compileRoute, firstSegment, pathnameOf, routeMatches, routeSegment, type CompiledRoute } from './match.js'
 
 /**
  * Routes for one HTTP listener, first match in config order. Host decides the candidate list in
@@ -10,28 +10,31 @@ import { compileRoute, pathnameOf, routeMatches, type CompiledRoute } from './ma
  * route that can match it (its own routes, the wildcards above it, the host-less routes). A host
  * that is not listed exactly walks its label suffixes, longest first; the first suffix with
  * wildcard routes already holds all shorter matching wildcards. `*.example.com` matches any
- * deeper subdomain, never example.com itself.
+ * deeper subdomain, never example.com itself. Within a list, routes are further split by the
+ * first path segment they require (see RouteList).
  */
 export class HttpRouter {
-  private readonly exact = new Map<string, CompiledRoute[]>()
-  private readonly wildcard = new Map<string, CompiledRoute[]>()
-  private readonly anyHost: CompiledRoute[] = []
+  private readonly exact = new Map<string, RouteList>()
+  private readonly wildcard = new Map<string, RouteList>()
+  private readonly anyHost: RouteList
 
   constructor (routes: readonly HttpRouteConfig[]) {
+    const anyHost: CompiledRoute[] = []
     const exactOwn = new Map<string, CompiledRoute[]>()
     const wildOwn = new Map<string, CompiledRoute[]>()
     routes.forEach((route, i) => {
       const r = compileRoute(route, i)
       const host = route.match.host === undefined ? undefined : normalizeHost(route.match.host)
-      if (host === undefined || host === '' || host === '*') this.anyHost.push(r)
+      if (host === undefined || host === '' || host === '*') anyHost.push(r)
       else if (host.startsWith('*.')) push(wildOwn, host.slice(2), r)
       else push(exactOwn, host, r)
     })
+    this.anyHost = new RouteList(anyHost)
     for (const suffix of wildOwn.keys()) {
-      this.wildcard.set(suffix, merge(this.anyHost, ...wildcardsCovering(wildOwn, suffix, true)))
+      this.wildcard.set(suffix, new RouteList(merge(anyHost, ...wildcardsCovering(wildOwn, suffix, true))))
     }
     for (const [host, own] of exactOwn) {
-      this.exact.set(host, merge(this.anyHost, own, ...wildcardsCovering(wildOwn, host, false)))
+      this.exact.set(host, new RouteList(merge(anyHost, own, ...wildcardsCovering(wildOwn, host, false))))
     }
   }
 
@@ -40,14 +43,10 @@ export class HttpRouter {
    * origin form; its query is ignored. `host` is the raw Host header (or :authority).
    */
   match (method: string, host: string | undefined, path: string, headers: IncomingHttpHeaders): HttpRouteConfig | undefined {
-    const pathname = pathnameOf(path)
-    for (const r of this.routesFor(host)) {
-      if (routeMatches(r, method, pathname, headers)) return r.route
-    }
-    return undefined
+    return this.routesFor(host).find(method, pathnameOf(path), headers)?.route
   }
 
-  private routesFor (rawHost: string | undefined): readonly CompiledRoute[] {
+  private routesFor (rawHost: string | undefined): RouteList {
     if (rawHost === undefined || (this.exact.size === 0 && this.wildcard.size === 0)) return this.anyHost
     const host = normalizeHost(rawHost)
     const exact = this.exact.get(host)
@@ -59,6 +58,52 @@ export class HttpRouter {
       }
     }
     return this.anyHost
+  }
+}
+
+/**
+ * One host's routes in config order, split by the first path segment they require. A request is
+ * tried against its segment's routes and the routes that pin no segment, walked together in
+ * config order, so the result is that of a linear scan while routes for other segments are
+ * never looked at. Nothing is copied per segment, so memory stays linear in the routes.
+ */
+class RouteList {
+  private readonly bySegment = new Map<string, CompiledRoute[]>()
+  private readonly generic: CompiledRoute[] = []
+
+  /** Precondition: `routes` sorted by index. */
+  constructor (routes: readonly CompiledRoute[]) {
+    for (const r of routes) {
+      const seg = routeSegment(r)
+      if (seg === undefined) this.generic.push(r)
+      else push(this.bySegment, seg, r)
+    }
+  }
+
+  find (method: string, pathname: string, headers: IncomingHttpHeaders): CompiledRoute | undefined {
+    const seg = firstSegment(pathname)
+    const specific = seg === undefined ? undefined : this.bySegment.get(seg)
+    const generic = this.generic
+    if (specific === undefined) {
+      for (const r of generic) if (routeMatches(r, method, pathname, headers)) return r
+      return undefined
+    }
+    let i = 0
+    let j = 0
+    while (i < specific.length || j < generic.length) {
+      const a = specific[i]
+      const b = generic[j]
+      let r: CompiledRoute
+      if (b === undefined || (a !== undefined && a.index < b.index)) {
+        r = a!
+        i++
+      } else {
+        r = b
+        j++
+      }
+      if (routeMatches(r, method, pathname, headers)) return r
+    }
+    return undefined
   }
 }
 

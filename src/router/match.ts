@@ -34,6 +34,29 @@ export function pathnameOf (rawUrl: string): string {
   return q === -1 ? rawUrl : rawUrl.slice(0, q)
 }
 
+/**
+ * First path segment of a pathname (`/api/v1` → `api`, `/` → ``), or undefined when it does not
+ * start with `/` (asterisk-form `*`).
+ */
+export function firstSegment (pathname: string): string | undefined {
+  if (!pathname.startsWith('/')) return undefined
+  const end = pathname.indexOf('/', 1)
+  return end === -1 ? pathname.slice(1) : pathname.slice(1, end)
+}
+
+/**
+ * The first segment every pathname this route can match must have, or undefined when its
+ * conditions do not pin one (no path condition, `pathPrefix: /`, or `/ap` that also matches
+ * `/apx`). Lets the router skip routes for other segments without changing first-match order.
+ */
+export function routeSegment (r: Pick<CompiledRoute, 'path' | 'pathPrefix'>): string | undefined {
+  if (r.path !== undefined) return firstSegment(r.path)
+  const p = r.pathPrefix
+  if (p === undefined || !p.startsWith('/')) return undefined
+  const end = p.indexOf('/', 1)
+  return end === -1 ? undefined : p.slice(1, end)
+}
+
 /** `path` is an exact pathname match; `pathPrefix` a plain string prefix (no segment rule). */
 export function pathMatches (m: Pick<RouteMatch, 'path' | 'pathPrefix'>, pathname: string): boolean {
   if (m.path !== undefined && pathname !== m.path) return false

@@ -23,6 +23,8 @@ export interface ForwardRequest {
   readonly startedAt: number
 }
 
+/** Request bodies up to this size are buffered whole and so can be retried. */
+const REPLAY_BUFFER_LIMIT = 64 * 1024
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
 const RESET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED'])
@@ -57,7 +59,11 @@ export class HttpForwarder {
 
   forward (req: IncomingMessage, res: ServerResponse, fr: ForwardRequest): void {
     const exchange = new Exchange(this, req, res, fr)
-    exchange.next()
+    const length = Number(req.headers['content-length'] ?? -1)
+    // Small bodies are read first, as nginx's request buffering does, so the request can be
+    // replayed on another connection; larger ones stream and are retried only if unread.
+    if (length > 0 && length <= REPLAY_BUFFER_LIMIT) exchange.bufferBody()
+    else exchange.next()
   }
 
   /** Sends an error status if nothing was sent yet, else cuts the connection; then logs. */
@@ -134,6 +140,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   private freshRetryUsed = false
   private clientGone = false
   private readonly hasBody: boolean
+  private buffered: Buffer | undefined
 
   constructor (
     private readonly fwd: HttpForwarder,
@@ -147,15 +154,28 @@ class Exchange implements Dispatcher.DispatchHandler {
     res.on('drain', this.onClientDrain)
   }
 
-  /** The request body for undici: the client stream, read without destroying it on failure. */
-  body (): AsyncIterable<Buffer> | null {
+  /** The request body for undici: a buffered copy, or the client stream read without destroying it on failure. */
+  body (): Buffer | AsyncIterable<Buffer> | null {
+    if (this.buffered !== undefined) return this.buffered
     if (!this.hasBody) return null
     return countBytes(this, this.req.iterator({ destroyOnReturn: false }))
   }
 
+  /** Reads the whole (small) body, then forwards. */
+  bufferBody (): void {
+    const parts: Buffer[] = []
+    const req = this.req
+    req.on('data', (c: Buffer) => { parts.push(c); this.bytesIn += c.length })
+    req.once('end', () => {
+      this.buffered = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts)
+      if (!this.clientGone) this.next()
+    })
+    req.once('error', () => { this.clientGone = true })
+  }
+
   /** True while the upstream has seen no byte of the client's body: a retry is still safe. */
   private replayable (): boolean {
-    return !this.hasBody || !this.req.readableDidRead
+    return !this.hasBody || this.buffered !== undefined || !this.req.readableDidRead
   }
 
   next (): void {

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises'
 import { Agent, request } from 'undici'
 import WebSocket, { WebSocketServer } from 'ws'
 import http from 'node:http'
+import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
 import { startProxy, type RunningTandem } from '../helpers/tandem.js'
@@ -115,6 +116,53 @@ describe('streaming with backpressure', () => {
     }
     expect(statuses.filter((s) => s !== 200)).toEqual([])
     expect(u.count).toBeGreaterThanOrEqual(30)
+  }, 60_000)
+
+  it('retries on a fresh connection when a reused one was closed under it: zero errors', async () => {
+    // A backend that, like many non-Node servers, announces no keep-alive timeout and drops idle
+    // connections after 1 s; requests arrive right at that moment, on the reused socket.
+    let served = 0
+    const backend = net.createServer((socket) => {
+      let buf = ''
+      let idle: NodeJS.Timeout | undefined
+      // After 1 s idle the server starts closing; a request that crosses the close is dropped
+      // unanswered, exactly what a proxy reusing that socket sees in the wild.
+      let closing = false
+      const arm = (): void => {
+        clearTimeout(idle)
+        idle = setTimeout(() => { closing = true; setTimeout(() => { socket.destroy() }, 80) }, 1000)
+      }
+      arm()
+      socket.on('error', () => {})
+      socket.on('data', (c: Buffer) => {
+        if (closing) { socket.destroy(); return }
+        buf += c.toString('latin1')
+        let end: number
+        while ((end = buf.indexOf('\r\n\r\n')) !== -1) {
+          const head = buf.slice(0, end)
+          const len = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0)
+          if (buf.length < end + 4 + len) break
+          buf = buf.slice(end + 4 + len)
+          served++
+          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok')
+          arm()
+        }
+      })
+    })
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve))
+    cleanups.push(async () => { await new Promise((r) => backend.close(r)) })
+    proxy = await startProxy(yaml(`127.0.0.1:${(backend.address() as AddressInfo).port}`))
+    const agent = new Agent({ keepAliveTimeout: 30_000 })
+    cleanups.push(async () => { await agent.close() })
+    const statuses: number[] = []
+    for (const gap of [1010, 1020, 1030, 1015, 1025, 1035, 1010, 1020, 1030, 1015, 1025, 1035]) {
+      const res = await request(proxy.url() + '/', { dispatcher: agent, method: statuses.length % 2 === 0 ? 'GET' : 'POST', body: statuses.length % 2 === 0 ? undefined : 'data' })
+      statuses.push(res.statusCode)
+      await res.body.text()
+      await new Promise((resolve) => setTimeout(resolve, gap))
+    }
+    expect(statuses).toEqual(Array(12).fill(200))
+    expect(served).toBe(12)
   }, 60_000)
 
   it('passes WebSocket upgrades through both ways', async () => {

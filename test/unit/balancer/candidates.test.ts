@@ -11,7 +11,7 @@ describe('candidates()', () => {
   })
 
   it('leaves out down, drained and disabled servers', () => {
-    const [a, b, c, d] = ['a:1', 'b:1', 'c:1', 'd:1'].map((x) => makeServer(x)) as [ReturnType<typeof makeServer>, ReturnType<typeof makeServer>, ReturnType<typeof makeServer>, ReturnType<typeof makeServer>]
+    const [a, b, c, d] = [makeServer('a:1'), makeServer('b:1'), makeServer('c:1'), makeServer('d:1')]
     b.healthy = false
     c.adminState = 'drain'
     d.adminState = 'disabled'

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { ewma, ResponseTime, TAU_MS, STALE_MS, PROBE_SHARE } from '../../../src/balancer/response-time.js'
+import { ewma, ResponseTime, TAU_MS, STALE_MS, PROBE_SHARE, TOLERANCE } from '../../../src/balancer/response-time.js'
 import { candidates } from '../../../src/balancer/candidates.js'
 import { ManualClock } from '../../../src/clock.js'
 import type { Server } from '../../../src/upstream/server.js'
@@ -82,8 +82,10 @@ describe('response-time pick', () => {
     const [x, y] = three()
     sample(x, 100, 0)
     sample(y, 10, 0)
+    sample(y, 10, 3000)
+    // Age 3000: x is expected at 10 + 90 e^-3 = 14.5, outside the band around y's 10.
+    expect(b.pick([x, y], ctx(3000))).toBe(y)
     sample(y, 10, STALE_MS + 1)
-    expect(b.pick([x, y], ctx(STALE_MS))).toBe(y)
     expect(b.pick([x, y], ctx(STALE_MS + 1))).toBe(x)
   })
 
@@ -93,7 +95,7 @@ describe('response-time pick', () => {
     sample(x, 50, 0)
     sample(y, 10, 3000)
     y.active = 1 // score 20
-    // x at age 0 would score 50; at age 3000 it scores 10 + 40 e^-1.5 = 18.9.
+    // x at age 0 would score 50; at age 3000 it scores 10 + 40 e^-3 = 12.
     expect(b.pick([x, y], ctx(3000))).toBe(x)
     sample(x, 50, 3000)
     expect(b.pick([x, y], ctx(3000))).toBe(y)
@@ -114,6 +116,16 @@ describe('response-time pick', () => {
     expect(at(PROBE_SHARE * 0.999999)).toBe(z)
   })
 
+  it('shares picks by weight among servers within TOLERANCE of the best score', () => {
+    const b = new ResponseTime()
+    const [x, y, z] = three()
+    sample(x, 10, 0)
+    sample(y, 10 * TOLERANCE, 0)
+    sample(z, 10 * TOLERANCE * 1.01, 0)
+    const s = Array.from({ length: 6 }, () => b.pick([x, y, z], ctx(0))?.host).join('')
+    expect(s).toBe('ababab')
+  })
+
   it('rotates exact ties by weight (all unknown, sequential requests)', () => {
     const b = new ResponseTime()
     const list = [makeServer('a:1', { weight: 3 }), makeServer('b:1'), makeServer('c:1')]
@@ -123,81 +135,91 @@ describe('response-time pick', () => {
 })
 
 /**
- * Closed-loop simulation: `clients` each send a request, wait for its answer and send the next.
- * Picks go through candidates() and the balancer; completions do what Upstream.release() does.
+ * Closed-loop load: `clients` each send a request, wait for its answer and send the next. Picks
+ * go through candidates() and the balancer; answers do what Upstream.acquire()/release() do.
  */
-function simulate (opts: {
-  servers: Server[]
-  latency: (s: Server, now: number) => number
-  clients: number
-  until: number
-  clock: ManualClock
-  random: () => number
-  balancer: ResponseTime
-  onPick: (s: Server, now: number) => void
-}): void {
-  const inflight: Array<{ server: Server, start: number, done: number }> = []
-  const start = (now: number): void => {
-    const s = opts.balancer.pick(candidates(opts.servers, now), { now, random: opts.random })
+class Simulation {
+  private readonly inflight: Array<{ server: Server, start: number, done: number }> = []
+  /** Per whole second of fake time: picks in total and per server host. */
+  readonly perSecond = new Map<number, Map<string, number>>()
+
+  constructor (
+    private readonly servers: Server[],
+    private readonly latency: (s: Server, now: number) => number,
+    private readonly clients: number,
+    private readonly clock: ManualClock,
+    private readonly random: () => number,
+    private readonly balancer: ResponseTime,
+  ) {}
+
+  runUntil (until: number): void {
+    while (this.inflight.length < this.clients) this.send(this.clock.now())
+    for (let guard = 0; guard < 10_000_000; guard++) {
+      let next = 0
+      for (let i = 1; i < this.inflight.length; i++) if (this.inflight[i]!.done < this.inflight[next]!.done) next = i
+      const req = this.inflight[next]!
+      if (req.done > until) {
+        this.clock.set(until)
+        return
+      }
+      this.inflight.splice(next, 1)
+      this.clock.set(req.done)
+      req.server.active--
+      sample(req.server, req.done - req.start, req.done)
+      this.send(req.done)
+    }
+    throw new Error('simulation did not finish')
+  }
+
+  /** Share of picks that went to `host` during seconds [from, to). */
+  share (host: string, from: number, to: number): number {
+    let total = 0
+    let hits = 0
+    for (let sec = from; sec < to; sec++) {
+      for (const [h, n] of this.perSecond.get(sec) ?? []) {
+        total += n
+        if (h === host) hits += n
+      }
+    }
+    return hits / total
+  }
+
+  private send (now: number): void {
+    const s = this.balancer.pick(candidates(this.servers, now), { now, random: this.random })
     if (s === undefined) throw new Error('no server')
     s.active++
     s.requests++
-    opts.onPick(s, now)
-    inflight.push({ server: s, start: now, done: now + opts.latency(s, now) })
+    const sec = Math.floor(now / 1000)
+    const counts = this.perSecond.get(sec) ?? new Map<string, number>()
+    counts.set(s.host, (counts.get(s.host) ?? 0) + 1)
+    this.perSecond.set(sec, counts)
+    this.inflight.push({ server: s, start: now, done: now + this.latency(s, now) })
   }
-  while (inflight.length < opts.clients) start(opts.clock.now())
-  for (let guard = 0; guard < 10_000_000; guard++) {
-    let next = 0
-    for (let i = 1; i < inflight.length; i++) if (inflight[i]!.done < inflight[next]!.done) next = i
-    const req = inflight[next]!
-    if (req.done > opts.until) return
-    inflight.splice(next, 1)
-    opts.clock.set(req.done)
-    req.server.active--
-    sample(req.server, req.done - req.start, req.done)
-    start(req.done)
-  }
-  throw new Error('simulation did not finish')
 }
 
 describe('response-time convergence (8 clients, three servers, fake clock)', () => {
-  it('starves a server 40 ms slower below 15%, then gives it back over 25% within 10 s of it becoming fast', () => {
-    const clock = new ManualClock(0)
-    const random = seededRandom(2024)
-    const balancer = new ResponseTime()
-    const servers = three()
-    const slow = servers[2]
-    let slowUntil = Number.POSITIVE_INFINITY
-    // Fast servers answer in 2-3 ms; the slow one 40 ms later until slowUntil.
-    const latency = (s: Server, now: number): number => 2 + random() + (s === slow && now < slowUntil ? 40 : 0)
-    const windows = new Map<number, { total: number, slow: number }>()
-    const onPick = (s: Server, now: number): void => {
-      const sec = Math.floor(now / 1000)
-      const w = windows.get(sec) ?? { total: 0, slow: 0 }
-      w.total++
-      if (s === slow) w.slow++
-      windows.set(sec, w)
-    }
-    const share = (from: number, to: number): number => {
-      let total = 0
-      let hits = 0
-      for (let sec = from; sec < to; sec++) {
-        total += windows.get(sec)?.total ?? 0
-        hits += windows.get(sec)?.slow ?? 0
-      }
-      return hits / total
-    }
+  for (const [fastMs, jitterMs, seed] of [[2, 1, 2024], [1, 0.2, 7], [0.5, 2, 99], [5, 5, 1]] as const) {
+    it(`starves a server 40 ms slower below 15%, then gives it over 25% within 10 s of recovering (peers ${fastMs}+${jitterMs} ms)`, () => {
+      const clock = new ManualClock(0)
+      const random = seededRandom(seed)
+      const servers = three()
+      let slowUntil = 20_000
+      // c answers 40 ms later than its peers until slowUntil.
+      const latency = (s: Server, now: number): number =>
+        fastMs + random() * jitterMs + (s.host === 'c' && now < slowUntil ? 40 : 0)
+      const sim = new Simulation(servers, latency, 8, clock, random, new ResponseTime())
 
-    simulate({ servers, latency, clients: 8, until: 20_000, clock, random, balancer, onPick })
-    // Once samples exist (after the first second) the slow server gets little beyond its probes.
-    expect(share(1, 20)).toBeLessThan(0.15)
-    expect(share(1, 20)).toBeGreaterThan(0.005)
-    for (let sec = 1; sec < 20; sec++) expect(share(sec, sec + 1)).toBeLessThan(0.15)
+      sim.runUntil(20_000)
+      // From the second second on (samples exist), every second stays under 15%.
+      for (let sec = 1; sec < 20; sec++) expect(sim.share('c', sec, sec + 1)).toBeLessThan(0.15)
+      // It is still probed, so it is never forgotten.
+      expect(sim.share('c', 1, 20)).toBeGreaterThan(0.01)
+      expect(servers[2].rttEwma).toBeGreaterThan(40)
 
-    slowUntil = 20_000
-    simulate({ servers, latency, clients: 8, until: 40_000, clock, random, balancer, onPick })
-    expect(share(29, 30)).toBeGreaterThan(0.25)
-    // And it keeps a fair share from then on.
-    for (let sec = 30; sec < 40; sec++) expect(share(sec, sec + 1)).toBeGreaterThan(0.25)
-  })
+      slowUntil = 0
+      sim.runUntil(40_000)
+      // Back above 25% well before the 10 s deadline (within 7 s), and it keeps a fair share.
+      for (let sec = 26; sec < 40; sec++) expect(sim.share('c', sec, sec + 1)).toBeGreaterThan(0.25)
+    })
+  }
 })

@@ -1,0 +1,274 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { AdminConfig } from '../config/types.js'
+import { createMetrics, roleOf, type Metrics } from '../observability/metrics.js'
+import type { Runtime } from '../runtime/runtime.js'
+import { serverAction, statusSnapshot, type Answer, type ServerAction } from './api.js'
+import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard/page.js'
+import { EventStream } from './events.js'
+
+export interface AdminDeps {
+  /** A getter: a reload swaps the Runtime. */
+  runtime: () => Runtime
+  version: string
+  /** POST /api/reload; answers 501 while absent. */
+  reload?: () => Promise<Answer>
+}
+
+interface Request {
+  req: http.IncomingMessage
+  res: http.ServerResponse
+  params: string[]
+}
+
+interface Route {
+  pattern: RegExp
+  methods: readonly string[]
+  handle (r: Request): void | Promise<void>
+}
+
+const MAX_BODY = 4096
+const GET = ['GET', 'HEAD'] as const
+const STATE_PATH = /^\/api\/upstreams\/([^/]+)\/servers\/([^/]+)\/(drain|disable|enable)$/
+const WEIGHT_PATH = /^\/api\/upstreams\/([^/]+)\/servers\/([^/]+)\/(weight)$/
+
+/**
+ * The admin HTTP server: a route table over api.ts, bearer-token checks on every mutating
+ * endpoint, and JSON errors. Every socket has a timeout; no handler error escapes.
+ */
+export class AdminServer {
+  private readonly server: http.Server
+  private readonly routes: Route[]
+  private readonly events: EventStream
+  private readonly tokenDigest: Buffer | undefined
+  private metrics: Metrics | undefined
+  private shuttingDown = false
+
+  constructor (private readonly config: AdminConfig, private readonly deps: AdminDeps) {
+    this.tokenDigest = config.token === undefined ? undefined : digest(config.token)
+    this.events = new EventStream(() => statusSnapshot(deps.runtime(), deps.version))
+    this.routes = [
+      { pattern: /^\/$/, methods: GET, handle: ({ res }) => { this.dashboard(res) } },
+      { pattern: /^\/healthz$/, methods: GET, handle: ({ res }) => { text(res, 200, 'ok') } },
+      { pattern: /^\/readyz$/, methods: GET, handle: ({ res }) => { this.ready(res) } },
+      { pattern: /^\/metrics$/, methods: GET, handle: async ({ res }) => { await this.scrape(res) } },
+      { pattern: /^\/api\/status$/, methods: GET, handle: ({ res }) => { json(res, 200, statusSnapshot(deps.runtime(), deps.version)) } },
+      { pattern: /^\/api\/events$/, methods: ['GET'], handle: ({ req, res }) => { req.socket.setNoDelay(true); this.events.add(res) } },
+      { pattern: /^\/api\/reload$/, methods: ['POST'], handle: async ({ res }) => { await this.reload(res) } },
+      { pattern: STATE_PATH, methods: ['POST'], handle: async (r) => { await this.serverAction(r) } },
+      { pattern: WEIGHT_PATH, methods: ['PUT'], handle: async (r) => { await this.serverAction(r) } },
+    ]
+    this.server = http.createServer({
+      headersTimeout: 10_000,
+      requestTimeout: 30_000,
+      keepAliveTimeout: 5_000,
+      maxHeaderSize: 16 * 1024,
+    })
+    // Idle sockets close after a minute; an event stream writes every second, so it stays.
+    this.server.timeout = 60_000
+    this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => { void this.onRequest(req, res) })
+    this.server.on('clientError', (_err: Error, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      socket.destroy()
+    })
+  }
+
+  async listen (): Promise<void> {
+    this.metrics ??= createMetrics(this.deps.runtime)
+    const { host, port } = this.config.listen
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.server.once('error', reject)
+        this.server.listen(port, host, () => { this.server.off('error', reject); resolve() })
+      })
+    } catch (err) {
+      this.metrics.close()
+      this.metrics = undefined
+      throw err
+    }
+  }
+
+  address (): { host: string, port: number } {
+    const a = this.server.address() as AddressInfo | null
+    if (a === null) return { host: this.config.listen.host, port: this.config.listen.port }
+    return { host: a.address, port: a.port }
+  }
+
+  /** From now on /readyz answers 503, so a load balancer in front stops sending traffic. */
+  setShuttingDown (): void {
+    this.shuttingDown = true
+  }
+
+  async close (): Promise<void> {
+    this.events.close()
+    this.metrics?.close()
+    this.metrics = undefined
+    if (!this.server.listening) return
+    const closed = new Promise<void>((resolve) => { this.server.close(() => { resolve() }) })
+    this.server.closeAllConnections()
+    await closed
+  }
+
+  private async onRequest (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    res.on('error', () => { res.destroy() })
+    req.on('error', () => { req.destroy() })
+    res.setHeader('x-content-type-options', 'nosniff')
+    try {
+      const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
+      const method = req.method ?? 'GET'
+      for (const route of this.routes) {
+        const m = route.pattern.exec(path)
+        if (m === null) continue
+        if (!route.methods.includes(method)) {
+          req.resume()
+          res.setHeader('allow', route.methods.join(', '))
+          json(res, 405, { error: `method ${method} not allowed; use ${route.methods.join(' or ')}` })
+          return
+        }
+        if (method === 'POST' || method === 'PUT') {
+          const refused = this.refuse(req)
+          if (refused !== undefined) {
+            req.resume()
+            if (refused.status === 401) res.setHeader('www-authenticate', 'Bearer realm="tandem"')
+            json(res, refused.status, refused.body)
+            return
+          }
+        }
+        await route.handle({ req, res, params: m.slice(1) })
+        return
+      }
+      req.resume()
+      json(res, 404, { error: `no such endpoint: ${method} ${path}` })
+    } catch (err) {
+      if (res.headersSent) res.destroy()
+      else json(res, 500, { error: (err as Error).message })
+    }
+  }
+
+  /** Why a mutating request may not proceed, or undefined when it may. */
+  private refuse (req: http.IncomingMessage): Answer | undefined {
+    // Browsers send Origin on cross-site POSTs; without this a web page could drive a
+    // token-less loopback admin API (CSRF). curl and scripts send no Origin.
+    const origin = req.headers.origin
+    if (origin !== undefined && origin !== 'null') {
+      let host: string | undefined
+      try { host = new URL(origin).host } catch { host = undefined }
+      if (host === undefined || host !== req.headers.host) return { status: 403, body: { error: 'cross-origin request refused' } }
+    } else if (origin === 'null') {
+      return { status: 403, body: { error: 'cross-origin request refused' } }
+    }
+    if (this.tokenDigest === undefined) return undefined
+    const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')
+    // Digests have equal lengths, so timingSafeEqual never throws and leaks no length.
+    if (m?.[1] !== undefined && timingSafeEqual(digest(m[1]), this.tokenDigest)) return undefined
+    return { status: 401, body: { error: 'missing or wrong bearer token' } }
+  }
+
+  private ready (res: http.ServerResponse): void {
+    const role = roleOf(this.deps.runtime())
+    if (this.shuttingDown) text(res, 503, 'shutting down')
+    else if (role !== 'active') text(res, 503, role)
+    else text(res, 200, 'ready')
+  }
+
+  private async scrape (res: http.ServerResponse): Promise<void> {
+    const metrics = this.metrics
+    if (metrics === undefined) {
+      json(res, 503, { error: 'closing' })
+      return
+    }
+    const body = await metrics.registry.metrics()
+    send(res, 200, metrics.registry.contentType, body)
+  }
+
+  private dashboard (res: http.ServerResponse): void {
+    res.setHeader('content-security-policy', DASHBOARD_CSP)
+    res.setHeader('referrer-policy', 'no-referrer')
+    send(res, 200, 'text/html; charset=utf-8', DASHBOARD_HTML)
+  }
+
+  private async reload (res: http.ServerResponse): Promise<void> {
+    if (this.deps.reload === undefined) {
+      json(res, 501, { error: 'reload not available yet' })
+      return
+    }
+    const answer = await this.deps.reload()
+    json(res, answer.status, answer.body)
+  }
+
+  private async serverAction ({ req, res, params }: Request): Promise<void> {
+    const action = params[2] as ServerAction
+    let upstream: string
+    let address: string
+    try {
+      upstream = decodeURIComponent(params[0] ?? '')
+      address = decodeURIComponent(params[1] ?? '')
+    } catch {
+      req.resume()
+      json(res, 400, { error: 'malformed percent-encoding in the path' })
+      return
+    }
+    let body: unknown
+    if (action === 'weight') {
+      const raw = await readBody(req)
+      if (raw === undefined) {
+        res.setHeader('connection', 'close')
+        json(res, 413, { error: `body larger than ${MAX_BODY} bytes` })
+        return
+      }
+      try {
+        body = JSON.parse(raw)
+      } catch {
+        json(res, 400, { error: 'body must be JSON: {"weight": N}' })
+        return
+      }
+    } else {
+      req.resume()
+    }
+    const answer = serverAction(this.deps.runtime(), upstream, address, action, body)
+    json(res, answer.status, answer.body)
+  }
+}
+
+function digest (token: string): Buffer {
+  return createHash('sha256').update(token).digest()
+}
+
+/** The body as text, or undefined when it exceeds MAX_BODY or the client went away. */
+async function readBody (req: http.IncomingMessage): Promise<string | undefined> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
+    req.resume()
+    return undefined
+  }
+  return await new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size <= MAX_BODY) {
+        chunks.push(chunk)
+        return
+      }
+      req.off('data', onData)
+      req.resume()
+      resolve(undefined)
+    }
+    req.on('data', onData)
+    req.on('end', () => { resolve(Buffer.concat(chunks).toString('utf8')) })
+    req.on('close', () => { resolve(undefined) })
+  })
+}
+
+function send (res: http.ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
+  res.end(body)
+}
+
+function json (res: http.ServerResponse, status: number, body: unknown): void {
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(body) + '\n')
+}
+
+function text (res: http.ServerResponse, status: number, body: string): void {
+  send(res, status, 'text/plain; charset=utf-8', body)
+}

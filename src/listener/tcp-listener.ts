@@ -1,0 +1,138 @@
+import net, { type AddressInfo } from 'node:net'
+import type { TcpListenerConfig, TcpRouteConfig } from '../config/types.js'
+import { channels } from '../observability/events.js'
+import { TcpForward, type TcpForwardOptions } from '../upstream/tcp-forward.js'
+import type { Upstream } from '../upstream/upstream.js'
+import { createSniMatcher, parseClientHello } from './sni.js'
+import type { Listener, ListenerDeps } from './types.js'
+
+/** How much of a TLS ClientHello is read to find the server name (nginx reads 16 KiB too). */
+const PREREAD_LIMIT = 16 * 1024
+
+/**
+ * The `tcp` listener: accepts, enforces the listener's `maxConnections`, optionally routes by
+ * the TLS ClientHello's server name, and hands each stream to a TcpForward.
+ */
+export class TcpListener implements Listener {
+  readonly name: string
+  readonly protocol = 'tcp' as const
+  private readonly server: net.Server
+  private readonly forwards = new Set<TcpForward>()
+  private readonly forwardOptions: TcpForwardOptions
+  private readonly fallback?: Upstream
+  private readonly routeFor: (serverName: string | undefined) => TcpRouteConfig | undefined
+  private waiters: Array<() => void> = []
+
+  constructor (readonly config: TcpListenerConfig, private readonly deps: ListenerDeps) {
+    this.name = config.name
+    this.fallback = config.upstream === undefined ? undefined : deps.upstreams.get(config.upstream)
+    this.routeFor = createSniMatcher(config.routes)
+    this.forwardOptions = {
+      listener: config.name,
+      proxyProtocol: config.proxyProtocol,
+      idleTimeout: config.idleTimeout,
+      clock: deps.clock,
+      onClose: (forward) => this.closed(forward),
+    }
+    // pauseOnConnect: nothing is read before TcpForward takes the socket over.
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (socket) => {
+      this.accept(socket)
+    })
+    // After listen, errors are accept() failures (EMFILE, ENFILE): the server keeps listening,
+    // as HAProxy and nginx do; there is no request to fail.
+    this.server.on('error', () => {})
+  }
+
+  listen (): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err)
+      this.server.once('error', onError)
+      this.server.listen({ host: this.config.listen.host, port: this.config.listen.port }, () => {
+        this.server.off('error', onError)
+        resolve()
+      })
+    })
+  }
+
+  address (): { host: string, port: number } {
+    const a = this.server.address() as AddressInfo | null
+    return a === null ? { host: this.config.listen.host, port: this.config.listen.port } : { host: a.address, port: a.port }
+  }
+
+  activeConnections (): number {
+    return this.forwards.size
+  }
+
+  stopAccepting (): Promise<void> {
+    if (this.server.listening) this.server.close()
+    return Promise.resolve()
+  }
+
+  drained (): Promise<void> {
+    if (this.forwards.size === 0) return Promise.resolve()
+    return new Promise((resolve) => this.waiters.push(resolve))
+  }
+
+  destroy (): void {
+    void this.stopAccepting()
+    for (const forward of [...this.forwards]) forward.destroy('shutdown')
+  }
+
+  private accept (socket: net.Socket): void {
+    const max = this.config.maxConnections
+    if (max > 0 && this.forwards.size >= max) return this.rejectOverLimit(socket)
+    const forward = new TcpForward(socket, this.forwardOptions)
+    this.forwards.add(forward)
+    if (this.config.routes.length === 0) this.toFallback(forward, 'no-server')
+    else forward.preread(this.config.prereadTimeout, this.onEarly)
+  }
+
+  /** Existing streams are untouched; the newcomer is closed at once and counted. */
+  private rejectOverLimit (socket: net.Socket): void {
+    if (channels.tcpConnectionEnd.hasSubscribers) {
+      const host = socket.remoteAddress
+      const port = socket.remotePort ?? 0
+      channels.tcpConnectionEnd.publish({
+        listener: this.name,
+        client: host === undefined ? 'unknown' : host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`,
+        bytesIn: 0,
+        bytesOut: 0,
+        durationMs: 0,
+        end: 'rejected',
+      })
+    }
+    socket.destroy()
+  }
+
+  /**
+   * Decides the upstream once the ClientHello is complete, or cannot come: not TLS, the client
+   * ended, the preread timeout passed, or PREREAD_LIMIT bytes did not hold it. Like nginx's
+   * `ssl_preread` with a `map` default: no matching name, or no name at all, goes to the
+   * listener's `upstream`; without one the stream is closed.
+   */
+  private readonly onEarly = (forward: TcpForward, timedOut: boolean): void => {
+    const bytes = forward.earlyBytes()
+    const hello = parseClientHello(bytes)
+    if (hello.kind === 'need-more' && !timedOut && !forward.clientHasEnded && bytes.length < PREREAD_LIMIT) return
+    if (hello.kind !== 'tls') return this.toFallback(forward, 'preread-failed')
+    forward.sni = hello.serverName
+    const route = this.routeFor(hello.serverName)
+    if (route === undefined) return this.toFallback(forward, 'no-server')
+    const upstream = this.deps.upstreams.get(route.upstream)
+    if (upstream === undefined) forward.reject('no-server')
+    else forward.connect(upstream)
+  }
+
+  private toFallback (forward: TcpForward, otherwise: 'no-server' | 'preread-failed'): void {
+    if (this.fallback === undefined) forward.reject(otherwise)
+    else forward.connect(this.fallback)
+  }
+
+  private closed (forward: TcpForward): void {
+    this.forwards.delete(forward)
+    if (this.forwards.size > 0 || this.waiters.length === 0) return
+    const waiters = this.waiters
+    this.waiters = []
+    for (const resolve of waiters) resolve()
+  }
+}

@@ -1,0 +1,250 @@
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import net from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  closedPort, closeKind, connect, echo, readAll, recordTcpEvents, startTcpProxy, startTcpServer, upstreamConfig,
+  type TcpProxy, type TestTcpServer,
+} from '../helpers/tcp.js'
+import { waitFor } from '../helpers/wait.js'
+
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+async function server (onSocket: (s: net.Socket) => void): Promise<TestTcpServer> {
+  const s = await startTcpServer(onSocket)
+  cleanups.push(() => s.close())
+  return s
+}
+
+async function proxy (...args: Parameters<typeof startTcpProxy>): Promise<TcpProxy> {
+  const p = await startTcpProxy(...args)
+  cleanups.push(() => p.close())
+  return p
+}
+
+function events (): ReturnType<typeof recordTcpEvents> {
+  const e = recordTcpEvents()
+  cleanups.push(() => e.stop())
+  return e
+}
+
+describe('tcp listener: forwarding', () => {
+  it('passes bytes unchanged both ways and reports the stream when it closes', async () => {
+    const ev = events()
+    const up = await server(echo)
+    const p = await proxy({ upstream: 'u' }, [upstreamConfig('u', [up.address])])
+    const c = await connect(p.port)
+    const payload = Buffer.from(Array.from({ length: 70_000 }, (_, i) => i % 251))
+    const got = readAll(c)
+    c.end(payload)
+    expect((await got).equals(payload)).toBe(true)
+    await waitFor(() => ev.ends.length === 1, 5000, 10, 'end event')
+    expect(ev.starts).toEqual([{ listener: 'tcp', upstream: 'u', server: up.address }])
+    const end = ev.ends[0]!
+    expect(end).toMatchObject({
+      listener: 'tcp', upstream: 'u', server: up.address, bytesIn: 70_000, bytesOut: 70_000, end: 'closed',
+      client: `127.0.0.1:${c.localPort}`,
+    })
+    expect(end.durationMs).toBeGreaterThanOrEqual(0)
+    const s = p.upstreams.get('u')!.servers[0]!
+    expect({ active: s.active, requests: s.requests, failures: s.failures }).toEqual({ active: 0, requests: 1, failures: 0 })
+    expect(p.listener.activeConnections()).toBe(0)
+  })
+
+  it('honours half-close: the client ends, the server replies after seeing the end', async () => {
+    const up = await server((s) => {
+      const chunks: Buffer[] = []
+      s.on('data', (d: Buffer) => chunks.push(d))
+      // Replies only once the client's FIN has arrived, then writes more before its own end.
+      s.on('end', () => {
+        const got = Buffer.concat(chunks).toString()
+        s.write(`got:${got};`)
+        setImmediate(() => s.end('bye'))
+      })
+    })
+    const p = await proxy({ upstream: 'u' }, [upstreamConfig('u', [up.address])])
+    const c = await connect(p.port)
+    const reply = readAll(c)
+    c.end('question')
+    expect((await reply).toString()).toBe('got:question;bye')
+  })
+
+  it('the upstream may half-close first; the client keeps sending', async () => {
+    const up = await server((s) => {
+      s.end('hello-first')
+      const chunks: Buffer[] = []
+      s.on('data', (d: Buffer) => chunks.push(d))
+      s.on('end', () => { received = Buffer.concat(chunks).toString() })
+    })
+    let received = ''
+    const p = await proxy({ upstream: 'u' }, [upstreamConfig('u', [up.address])])
+    const c = await connect(p.port)
+    const ended = new Promise<void>((resolve) => c.once('end', resolve))
+    const reply = readAll(c)
+    await ended
+    c.end('late data')
+    expect((await reply).toString()).toBe('hello-first')
+    await waitFor(() => received === 'late data', 5000, 10, 'late data upstream')
+  })
+
+  it('closes a stream idle for idleTimeout and reports idle-timeout', async () => {
+    const ev = events()
+    const up = await server(() => {})
+    const p = await proxy({ upstream: 'u', idleTimeout: 150 }, [upstreamConfig('u', [up.address])])
+    const c = await connect(p.port)
+    const t0 = Date.now()
+    const closed = closeKind(c)
+    c.write('x')
+    expect((await closed).kind).not.toBe('reset')
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(140)
+    await waitFor(() => ev.ends.length === 1, 5000, 10, 'end event')
+    expect(ev.ends[0]!.end).toBe('idle-timeout')
+    expect(ev.ends[0]!.bytesIn).toBe(1)
+  })
+
+  it('a stream with traffic outlives idleTimeout', async () => {
+    const up = await server(echo)
+    const p = await proxy({ upstream: 'u', idleTimeout: 200 }, [upstreamConfig('u', [up.address])])
+    const c = await connect(p.port)
+    let echoed = 0
+    c.on('data', (d: Buffer) => { echoed += d.length })
+    // 8 writes 60 ms apart: 480 ms in all, more than twice the idle timeout.
+    for (let i = 1; i <= 8; i++) {
+      c.write('ping')
+      await waitFor(() => echoed === 4 * i, 5000, 5, 'echo')
+      await new Promise((resolve) => setTimeout(resolve, 60))
+    }
+    expect(c.destroyed).toBe(false)
+    c.destroy()
+  })
+
+  it('fails over to the next server on a refused connect; the early bytes arrive', async () => {
+    const ev = events()
+    const dead = await closedPort()
+    const got: string[] = []
+    const up = await server((s) => {
+      const chunks: Buffer[] = []
+      s.on('data', (d: Buffer) => chunks.push(d))
+      s.on('end', () => { got.push(Buffer.concat(chunks).toString()); s.end('ok') })
+    })
+    const p = await proxy({ upstream: 'u' }, [upstreamConfig('u', [`127.0.0.1:${dead}`, up.address])])
+    for (let i = 0; i < 4; i++) {
+      // Written before the proxy can have connected anywhere, then half-closed at once.
+      const c = net.connect({ port: p.port, host: '127.0.0.1', allowHalfOpen: true })
+      c.write(`early-${i}-`)
+      c.end('rest')
+      expect((await readAll(c)).toString()).toBe('ok')
+    }
+    expect(got).toEqual(['early-0-rest', 'early-1-rest', 'early-2-rest', 'early-3-rest'])
+    const [deadServer, live] = p.upstreams.get('u')!.servers
+    expect(deadServer!.failures).toBeGreaterThanOrEqual(1)
+    expect(deadServer!.active).toBe(0)
+    expect(live!.requests).toBe(4)
+    await waitFor(() => ev.ends.length === 4, 5000, 10, 'end events')
+    expect(ev.ends.map((e) => [e.server, e.end, e.bytesIn, e.bytesOut])).toEqual(
+      [0, 1, 2, 3].map((i) => [up.address, 'closed', `early-${i}-rest`.length, 2]))
+  })
+
+  it('gives up with connect-failed when every server refuses, and no-server when none is eligible', async () => {
+    const ev = events()
+    const a = await closedPort()
+    const b = await closedPort()
+    const p = await proxy({ upstream: 'u' }, [upstreamConfig('u', [`127.0.0.1:${a}`, `127.0.0.1:${b}`])])
+    const c = await connect(p.port)
+    c.write('hello')
+    expect((await closeKind(c)).kind).not.toBe('reset')
+    await waitFor(() => ev.ends.length === 1, 5000, 10, 'end event')
+    expect(ev.ends[0]).toMatchObject({ end: 'connect-failed', upstream: 'u', bytesIn: 0, bytesOut: 0 })
+    const servers = p.upstreams.get('u')!.servers
+    expect(servers.map((s) => [s.failures, s.active])).toEqual([[1, 0], [1, 0]])
+
+    for (const s of servers) p.upstreams.get('u')!.setAdminState(s, 'disabled')
+    const c2 = await connect(p.port)
+    await closeKind(c2)
+    await waitFor(() => ev.ends.length === 2, 5000, 10, 'end event')
+    expect(ev.ends[1]).toMatchObject({ end: 'no-server', upstream: 'u' })
+    expect(ev.ends[1]!.server).toBeUndefined()
+  })
+
+  const python = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => existsSync(p))
+  it.skipIf(python === undefined)('fails over on a connect timeout (a listener whose backlog is full)', async () => {
+    // A socket that listens with backlog 0 and never accepts: once one connection sits in its
+    // queue, the kernel drops further SYNs, so a connect hangs until the proxy's timeout.
+    const child = spawn(python as string, ['-c', [
+      'import socket, sys, time',
+      's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
+      'print(s.getsockname()[1], flush=True)',
+      'sys.stdin.read()',
+    ].join('\n')], { stdio: ['pipe', 'pipe', 'ignore'] })
+    cleanups.push(() => { child.kill() })
+    const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))))
+    const filler = await connect(port)
+    cleanups.push(() => { filler.destroy() })
+
+    const ev = events()
+    const up = await server(echo)
+    const p = await proxy({ upstream: 'u' }, [upstreamConfig('u', [`127.0.0.1:${port}`, up.address], { connectTimeout: 200 })])
+    const c = await connect(p.port)
+    const t0 = Date.now()
+    const reply = readAll(c)
+    c.end('through')
+    expect((await reply).toString()).toBe('through')
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190)
+    const slow = p.upstreams.get('u')!.servers[0]!
+    expect([slow.failures, slow.active]).toEqual([1, 0])
+    await waitFor(() => ev.ends.length === 1, 5000, 10, 'end event')
+    expect(ev.ends[0]).toMatchObject({ end: 'closed', server: up.address })
+  })
+
+  it('propagates a client reset to the upstream as a reset', async () => {
+    const ev = events()
+    let upstreamSide: Promise<{ kind: string, code?: string }> | undefined
+    const up = await server((s) => { upstreamSide = closeKind(s); s.write('hi') })
+    const p = await proxy({ upstream: 'u' }, [upstreamConfig('u', [up.address])])
+    const c = await connect(p.port)
+    await new Promise((resolve) => c.once('data', resolve))
+    c.resetAndDestroy()
+    await waitFor(() => upstreamSide !== undefined, 5000, 10, 'upstream accepted')
+    expect(await upstreamSide).toEqual({ kind: 'reset', code: 'ECONNRESET' })
+    await waitFor(() => ev.ends.length === 1, 5000, 10, 'end event')
+    expect(ev.ends[0]!.end).toBe('client-reset')
+  })
+
+  it('propagates an upstream reset to the client as a reset', async () => {
+    const ev = events()
+    const up = await server((s) => { s.once('data', () => s.resetAndDestroy()) })
+    const p = await proxy({ upstream: 'u' }, [upstreamConfig('u', [up.address])])
+    const c = await connect(p.port)
+    const closed = closeKind(c)
+    c.write('boom')
+    expect(await closed).toEqual({ kind: 'reset', code: 'ECONNRESET' })
+    await waitFor(() => ev.ends.length === 1, 5000, 10, 'end event')
+    expect(ev.ends[0]!.end).toBe('upstream-reset')
+  })
+
+  it('stopAccepting keeps established streams; drained() resolves when they close; destroy() ends the rest', async () => {
+    const ev = events()
+    const up = await server(echo)
+    const p = await proxy({ upstream: 'u' }, [upstreamConfig('u', [up.address])])
+    const a = await connect(p.port)
+    const b = await connect(p.port)
+    await waitFor(() => p.listener.activeConnections() === 2, 5000, 10, 'two streams')
+    await p.listener.stopAccepting()
+    await expect(connect(p.port)).rejects.toMatchObject({ code: 'ECONNREFUSED' })
+    let drained = false
+    const d = p.listener.drained().then(() => { drained = true })
+    const echoed = readAll(a)
+    a.end('still works')
+    expect((await echoed).toString()).toBe('still works')
+    await waitFor(() => p.listener.activeConnections() === 1, 5000, 10, 'one stream left')
+    expect(drained).toBe(false)
+    const bClosed = closeKind(b)
+    p.listener.destroy()
+    await d
+    await bClosed
+    expect(ev.ends.map((e) => e.end).sort()).toEqual(['closed', 'shutdown'])
+  })
+})
