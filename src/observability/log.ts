@@ -9,7 +9,7 @@ export type { Logger }
  * `dest` lets tests and embedders capture the lines.
  */
 export function createLogger (config: LogConfig, dest?: pino.DestinationStream): Logger {
-  const stream = dest ?? pino.destination({ dest: 1, sync: false, minLength: 4096 })
+  const stream = dest ?? pino.destination({ dest: 1, sync: false })
   return pino({
     level: config.level,
     base: { pid: process.pid },
