@@ -138,12 +138,16 @@ describe('the npm package, installed with --omit=dev (what the Docker image runs
     }
   }, 180_000)
 
-  it('`tandem schema` prints the JSON Schema', async () => {
+  it('`tandem schema` prints the JSON Schema, the one shipped beside the examples', async () => {
     const r = await run(bin, ['schema'], app, 30_000)
     expect(r.code, describeRun('tandem schema', r)).toBe(0)
     const schema = JSON.parse(r.stdout) as { $schema?: string, properties?: Record<string, unknown> }
     expect(schema.$schema).toBe('http://json-schema.org/draft-07/schema#')
     expect(Object.keys(schema.properties ?? {})).toContain('upstreams')
+    // The examples' `$schema=./tandem.schema.json` comment points editors at the shipped copy:
+    // it must be what this version prints.
+    const shipped = join(app, 'node_modules', 'tandem', 'examples', 'tandem.schema.json')
+    if (exampleFiles.includes('tandem.schema.json')) expect(JSON.parse(await readFile(shipped, 'utf8'))).toEqual(schema)
   }, 60_000)
 
   it('`tandem demo` answers through its proxy and exits 0 on SIGTERM', async () => {
