@@ -127,7 +127,7 @@ export function createMetrics (getRuntime: () => Runtime): Metrics {
     help: 'Requests and connections sent to the server.',
     labelNames: ['upstream', 'server'],
     registers,
-    collect () { eachServer(getRuntime(), (u, s) => { if (s.requests > 0) requests.inc({ upstream: u, server: s.address }, s.requests) }, requests) },
+    collect () { eachServer(getRuntime(), (u, s) => { requests.inc({ upstream: u, server: s.address }, s.requests) }, requests) },
   })
   fromTally('tandem_upstream_server_failures_total', 'Failed attempts against the server, by reason (connect, timeout, reset, status).',
     ['upstream', 'server', 'reason'], tallies.failures)
