@@ -38,7 +38,31 @@ const LOAD_CPU = PIN ? 1 : undefined
 interface Sample { rps: number, p50: number, p99: number, bad: number }
 interface Row extends Sample { target: string, samples: Sample[], vsNginx?: number, vsHttpProxy?: number }
 
+/** wrk (C, one thread) when installed: it needs far less CPU than autocannon, so the load generator's core is not what limits the fastest targets. BENCH_LOADGEN=autocannon forces autocannon. */
+const WRK = process.env.BENCH_LOADGEN !== 'autocannon' && (() => {
+  try { execFileSync('wrk', ['--version'], { stdio: 'ignore' }); return true } catch (err) { return (err as { status?: number }).status === 1 }
+})()
+
+function wrkMs (text: string, label: string): number {
+  const m = new RegExp(`${label}\\s+([\\d.]+)(us|ms|s)`).exec(text)
+  if (m === null) return Number.NaN
+  const v = Number(m[1])
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v
+}
+
+function runWrk (url: string, seconds: number): Sample {
+  const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${BENCH_HOST}`, url], { encoding: 'utf8' })
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN)
+  const bad = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0) +
+    (/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0)
+  return { rps, p50: wrkMs(out, '50%'), p99: wrkMs(out, '99%'), bad }
+}
+
 async function measure (url: string): Promise<Sample> {
+  if (WRK) {
+    runWrk(url, WARMUP)
+    return runWrk(url, DURATION)
+  }
   const opts = { url, connections: CONNECTIONS, pipelining: 1, headers: { host: BENCH_HOST } }
   await autocannon({ ...opts, duration: WARMUP })
   const r = await autocannon({ ...opts, duration: DURATION })
@@ -94,7 +118,7 @@ async function main (): Promise<void> {
 
     process.stderr.write(`bench: ${ROUNDS} rounds x ${targets.length} targets, ${WARMUP} s warm-up + ${DURATION} s each, ` +
       `${CONNECTIONS} connections, GET ${BENCH_PATH} Host ${BENCH_HOST}, ` +
-      (PIN ? `proxy on CPU ${PROXY_CPU}, autocannon + upstream on CPU ${LOAD_CPU}\n` : 'not pinned (no taskset or one CPU)\n'))
+      (PIN ? `proxy on CPU ${PROXY_CPU}, ${WRK ? 'wrk' : 'autocannon'} + upstream on CPU ${LOAD_CPU}\n` : 'not pinned (no taskset or one CPU)\n'))
     const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))
     for (let round = 1; round <= ROUNDS; round++) {
       for (const t of targets) {

@@ -25,3 +25,38 @@ export async function startProxy (yaml: string): Promise<RunningTandem> {
     stop: async (timeoutMs = 1000) => await runtime.stop(timeoutMs),
   }
 }
+
+export interface HttpConfigOptions {
+  /** `host:port` addresses, or YAML flow mappings such as `{ address: …, weight: 3 }`. */
+  servers: string[]
+  /** Extra lines under `upstreams.web` (4-space indented), e.g. `    retries: 0`. */
+  upstream?: string
+  /** Extra lines under the listener (4-space indented). */
+  listener?: string
+  /** Replaces the catch-all route (6-space indented list items). */
+  routes?: string
+  /** Extra top-level lines (admin, shutdownTimeout …). */
+  top?: string
+  log?: string
+}
+
+/** One upstream `web` behind one HTTP listener `public` on 127.0.0.1:0. */
+export function httpConfig (o: HttpConfigOptions): string {
+  const servers = o.servers.map((s) => `      - ${s.startsWith('{') ? s : `{ address: ${s} }`}`).join('\n')
+  return `
+log: ${o.log ?? '{ level: silent, access: false }'}
+${o.top ?? ''}
+upstreams:
+  web:
+${o.upstream ?? ''}
+    servers:
+${servers}
+listeners:
+  - name: public
+    protocol: http
+    listen: 127.0.0.1:0
+${o.listener ?? ''}
+    routes:
+${o.routes ?? '      - match: { pathPrefix: / }\n        upstream: web'}
+`
+}

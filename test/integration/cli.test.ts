@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { request } from 'undici'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
 import { runCli, writeConfig, type CliRun } from '../helpers/cli.js'
+import { httpConfig } from '../helpers/tandem.js'
 
 let upstreams: TestUpstream[] = []
 let runs: CliRun[] = []
@@ -14,22 +15,7 @@ afterEach(async () => {
 })
 
 function yaml (address: string, extra = ''): string {
-  return `
-log: { level: info, access: true }
-shutdownTimeout: 5s
-${extra}
-upstreams:
-  web:
-    servers:
-      - address: ${address}
-listeners:
-  - name: public
-    protocol: http
-    listen: 127.0.0.1:0
-    routes:
-      - match: { pathPrefix: / }
-        upstream: web
-`
+  return httpConfig({ servers: [address], log: '{ level: info, access: true }', top: `shutdownTimeout: 5s\n${extra}` })
 }
 
 async function started (run: CliRun): Promise<number> {
@@ -44,11 +30,13 @@ describe('tandem CLI', () => {
     runs.push(ok)
     expect(await ok.exited).toBe(0)
     expect(ok.stdout).toBe(`${good}: ok\n`)
-    const bad = writeConfig(yaml('127.0.0.1:9').replace('    servers:', '    balance: fastest\n    servers:'))
+    const badYaml = yaml('127.0.0.1:9').replace('    servers:', '    balance: fastest\n    servers:')
+    const line = badYaml.split('\n').indexOf('    balance: fastest') + 1
+    const bad = writeConfig(badYaml)
     const no = runCli(['check', '-c', bad])
     runs.push(no)
     expect(await no.exited).toBe(2)
-    expect(no.stderr).toMatch(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:7:14: upstreams\\.web\\.balance: `, 'm'))
+    expect(no.stderr).toMatch(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${line}:14: upstreams\\.web\\.balance: `, 'm'))
   })
 
   it('run exits 1 with one clear line when the port is in use', async () => {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { Agent, request } from 'undici'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
-import { startProxy, type RunningTandem } from '../helpers/tandem.js'
+import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
 import { waitFor } from '../helpers/wait.js'
 
 let upstreams: TestUpstream[] = []
@@ -18,21 +18,7 @@ afterEach(async () => {
 })
 
 function yaml (balance: string, servers: string[]): string {
-  return `
-log: { level: silent, access: false }
-upstreams:
-  web:
-    balance: ${balance}
-    servers:
-${servers.join('\n')}
-listeners:
-  - name: public
-    protocol: http
-    listen: 127.0.0.1:0
-    routes:
-      - match: { pathPrefix: / }
-        upstream: web
-`
+  return httpConfig({ servers, upstream: `    balance: ${balance}` })
 }
 
 /** `clients` concurrent loops of sequential requests until `until()` says stop. */
@@ -55,7 +41,7 @@ describe('balancing through real upstreams', () => {
     const slow = await startUpstream({ name: 'slow', delayMs: 300 })
     const fast = await startUpstream({ name: 'fast' })
     upstreams = [slow, fast]
-    proxy = await startProxy(yaml('least-connections', [`      - address: ${slow.address}`, `      - address: ${fast.address}`]))
+    proxy = await startProxy(yaml('least-connections', [slow.address, fast.address]))
     const end = Date.now() + 3000
     const errors = await load(proxy.url() + '/', 20, () => Date.now() > end)
     expect(errors).toBe(0)
@@ -68,7 +54,7 @@ describe('balancing through real upstreams', () => {
     const b = await startUpstream({ name: 'b' })
     const slow = await startUpstream({ name: 'slow', delayMs: 40 })
     upstreams = [a, b, slow]
-    proxy = await startProxy(yaml('response-time', [a, b, slow].map((u) => `      - address: ${u.address}`)))
+    proxy = await startProxy(yaml('response-time', [a, b, slow].map((u) => u.address)))
     // Warm up so every server has samples, then measure.
     let end = Date.now() + 1000
     await load(proxy.url() + '/', 8, () => Date.now() > end)
@@ -98,7 +84,7 @@ describe('balancing through real upstreams', () => {
     const primary = await startUpstream({ name: 'primary' })
     const backup = await startUpstream({ name: 'backup' })
     upstreams = [primary, backup]
-    proxy = await startProxy(yaml('round-robin', [`      - address: ${primary.address}`, `      - { address: ${backup.address}, backup: true }`]))
+    proxy = await startProxy(yaml('round-robin', [primary.address, `{ address: ${backup.address}, backup: true }`]))
     for (let i = 0; i < 20; i++) expect(await (await request(proxy.url() + '/')).body.text()).toBe('primary')
     const up = proxy.runtime.upstreams.get('web')!
     up.setHealth(up.servers[0]!, false)
@@ -112,7 +98,7 @@ describe('balancing through real upstreams', () => {
     const capped = await startUpstream({ name: 'capped', delayMs: 200 })
     const other = await startUpstream({ name: 'other', delayMs: 200 })
     upstreams = [capped, other]
-    proxy = await startProxy(yaml('round-robin', [`      - { address: ${capped.address}, maxConnections: 2 }`, `      - address: ${other.address}`]))
+    proxy = await startProxy(yaml('round-robin', [`{ address: ${capped.address}, maxConnections: 2 }`, other.address]))
     const server = proxy.runtime.upstreams.get('web')!.servers[0]!
     let peak = 0
     const timer = setInterval(() => { peak = Math.max(peak, server.active) }, 5)

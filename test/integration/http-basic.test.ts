@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { request } from 'undici'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
-import { startProxy, type RunningTandem } from '../helpers/tandem.js'
+import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
 
 let upstreams: TestUpstream[] = []
 let proxy: RunningTandem | undefined
@@ -13,30 +13,15 @@ afterEach(async () => {
   upstreams = []
 })
 
-function config (servers: string, extra = '', routes = '      - match: { pathPrefix: / }\n        upstream: web'): string {
-  return `
-log: { level: silent, access: false }
-upstreams:
-  web:
-${extra}
-    servers:
-${servers}
-listeners:
-  - name: public
-    protocol: http
-    listen: 127.0.0.1:0
-    routes:
-${routes}
-`
+function config (servers: string[], upstream = '', routes?: string): string {
+  return httpConfig({ servers, upstream, routes })
 }
 
 describe('http proxy basics', () => {
   it('round-robin 3:1:1 gives exactly 300/100/100 of 500, interleaved', async () => {
     upstreams = await Promise.all(['a', 'b', 'c'].map(async (name) => await startUpstream({ name })))
     const [a, b, c] = upstreams as [TestUpstream, TestUpstream, TestUpstream]
-    proxy = await startProxy(config(`      - { address: ${a.address}, weight: 3 }
-      - { address: ${b.address} }
-      - { address: ${c.address} }`, '    balance: round-robin'))
+    proxy = await startProxy(config([`{ address: ${a.address}, weight: 3 }`, b.address, c.address], '    balance: round-robin'))
     const seq: string[] = []
     for (let i = 0; i < 500; i++) {
       const res = await request(proxy.url() + '/x')
@@ -55,7 +40,7 @@ describe('http proxy basics', () => {
   it('reuses upstream connections: 1,000 sequential requests use a handful', async () => {
     const u = await startUpstream({ name: 'solo' })
     upstreams = [u]
-    proxy = await startProxy(config(`      - address: ${u.address}`))
+    proxy = await startProxy(config([u.address]))
     for (let i = 0; i < 1000; i++) {
       const res = await request(proxy.url() + '/k')
       await res.body.text()
@@ -68,7 +53,7 @@ describe('http proxy basics', () => {
   it('answers 404 when no route matches and 503 when no server is up', async () => {
     const u = await startUpstream({ name: 'solo' })
     upstreams = [u]
-    proxy = await startProxy(config(`      - address: ${u.address}`, '', '      - match: { pathPrefix: /api/ }\n        upstream: web'))
+    proxy = await startProxy(config([u.address], '', '      - match: { pathPrefix: /api/ }\n        upstream: web'))
     const miss = await request(proxy.url() + '/other')
     expect(miss.statusCode).toBe(404)
     expect(await miss.body.text()).toBe('Not Found\n')

@@ -3,7 +3,7 @@ import net from 'node:net'
 import http from 'node:http'
 import { request } from 'undici'
 import { closedPort, startUpstream, type TestUpstream } from '../helpers/upstream.js'
-import { startProxy, type RunningTandem } from '../helpers/tandem.js'
+import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
 
 let upstreams: TestUpstream[] = []
 let proxy: RunningTandem | undefined
@@ -16,21 +16,7 @@ afterEach(async () => {
 })
 
 function yaml (servers: string[], opts: { upstream?: string, listener?: string, routes?: string } = {}): string {
-  return `
-log: { level: silent, access: false }
-upstreams:
-  web:
-${opts.upstream ?? ''}
-    servers:
-${servers.map((s) => `      - address: ${s}`).join('\n')}
-listeners:
-  - name: public
-    protocol: http
-    listen: 127.0.0.1:0
-${opts.listener ?? ''}
-    routes:
-${opts.routes ?? '      - match: { pathPrefix: / }\n        upstream: web'}
-`
+  return httpConfig({ servers, ...opts })
 }
 
 /** Sends raw bytes and collects the whole reply until the proxy closes or `until` matches. */

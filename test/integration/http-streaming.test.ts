@@ -7,7 +7,7 @@ import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
-import { startProxy, type RunningTandem } from '../helpers/tandem.js'
+import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
 import { waitFor } from '../helpers/wait.js'
 
 let upstreams: TestUpstream[] = []
@@ -23,21 +23,7 @@ afterEach(async () => {
 })
 
 function yaml (address: string, upstreamExtra = ''): string {
-  return `
-log: { level: silent, access: false }
-upstreams:
-  web:
-${upstreamExtra}
-    servers:
-      - address: ${address}
-listeners:
-  - name: public
-    protocol: http
-    listen: 127.0.0.1:0
-    routes:
-      - match: { pathPrefix: / }
-        upstream: web
-`
+  return httpConfig({ servers: [address], upstream: upstreamExtra })
 }
 
 const MB = 1024 * 1024
