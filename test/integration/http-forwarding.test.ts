@@ -201,6 +201,31 @@ listeners:
     expect(await chunked.body.text()).toBe('chunk-1,chunk-2')
   })
 
+  it('relays response trailers on a chunked response', async () => {
+    const u = await startUpstream({
+      name: 'trailers',
+      handler: (req, res) => {
+        req.resume()
+        res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum' })
+        res.write('body')
+        res.addTrailers({ 'x-checksum': 'abc123' })
+        res.end()
+      },
+    })
+    upstreams = [u]
+    proxy = await startProxy(yaml([u.address]))
+    const port = proxy.port()
+    const got = await new Promise<{ body: string, trailers: NodeJS.Dict<string> }>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: '/', agent: false, headers: { te: 'trailers' } }, (res) => {
+        let body = ''
+        res.on('data', (c: Buffer) => { body += c.toString() })
+        res.on('end', () => { resolve({ body, trailers: res.trailers }) })
+      }).on('error', reject)
+    })
+    expect(got.body).toBe('body')
+    expect(got.trailers['x-checksum']).toBe('abc123')
+  })
+
   it('answers Expect: 100-continue and forwards the body', async () => {
     const u = await startUpstream({
       name: 'echo',
