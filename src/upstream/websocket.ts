@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import type { Clock } from '../clock.js'
 import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../errors.js'
+import { channels } from '../observability/events.js'
 import type { ForwardRequest } from './http-forward.js'
 
 /**
@@ -12,6 +13,27 @@ import type { ForwardRequest } from './http-forward.js'
  */
 export class UpgradeForwarder {
   constructor (private readonly clock: Clock, private readonly idleMs: number) {}
+
+  /** One access line per upgrade, when the tunnel closes (or the upgrade is refused). */
+  private log (req: http.IncomingMessage, fr: ForwardRequest, status: number, server: string, started: number, bytesIn: number, bytesOut: number): void {
+    if (!channels.httpRequestEnd.hasSubscribers) return
+    const now = this.clock.now()
+    channels.httpRequestEnd.publish({
+      listener: fr.listener,
+      route: fr.route,
+      method: req.method ?? 'GET',
+      host: fr.host,
+      path: fr.path,
+      status,
+      client: fr.client,
+      upstream: fr.upstream.name,
+      server,
+      bytesIn,
+      bytesOut,
+      totalMs: now - started,
+      retries: 0,
+    })
+  }
 
   forward (req: http.IncomingMessage, client: Duplex, head: Buffer, fr: ForwardRequest): void {
     const upstream = fr.upstream
@@ -45,6 +67,7 @@ export class UpgradeForwarder {
     up.on('response', (res) => {
       // Refused upgrade: relay the answer, then close both sides.
       release(res.statusCode !== undefined && res.statusCode < 500)
+      this.log(req, fr, res.statusCode ?? 502, server.address, started, 0, 0)
       const lines = [`HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}`]
       for (let i = 0; i < res.rawHeaders.length; i += 2) {
         const name = res.rawHeaders[i] as string
@@ -63,7 +86,10 @@ export class UpgradeForwarder {
       lines.push('', '')
       client.write(lines.join('\r\n'))
       if (upHead.length > 0) client.write(upHead)
-      splice(client, upSocket, this.idleMs, () => { release(true) })
+      splice(client, upSocket, this.idleMs, () => {
+        release(true)
+        this.log(req, fr, 101, server.address, started, upSocket.bytesWritten, upSocket.bytesRead)
+      })
     })
     up.end(head.length > 0 ? head : undefined)
     client.on('close', () => { if (!up.destroyed && up.socket === null) up.destroy() })
