@@ -2,6 +2,7 @@ import net, { type AddressInfo } from 'node:net'
 import type { TcpListenerConfig, TcpRouteConfig } from '../config/types.js'
 import { channels } from '../observability/events.js'
 import { TcpForward, type TcpForwardOptions } from '../upstream/tcp-forward.js'
+import { acceptHandles, socketFor, type AcceptedHandle } from '../upstream/tcp-relay.js'
 import type { Upstream } from '../upstream/upstream.js'
 import { createSniMatcher, parseClientHello } from './sni.js'
 import type { Listener, ListenerDeps } from './types.js'
@@ -34,10 +35,8 @@ export class TcpListener implements Listener {
       clock: deps.clock,
       onClose: (forward) => this.closed(forward),
     }
-    // pauseOnConnect: nothing is read before TcpForward takes the socket over.
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (socket) => {
-      this.accept(socket)
-    })
+    // pauseOnConnect: should Node wrap a connection itself, nothing is read before we take it.
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true })
     // After listen, errors are accept() failures (EMFILE, ENFILE): the server keeps listening,
     // as HAProxy and nginx do; there is no request to fail.
     this.server.on('error', () => {})
@@ -49,6 +48,13 @@ export class TcpListener implements Listener {
       this.server.once('error', onError)
       this.server.listen({ host: this.config.listen.host, port: this.config.listen.port }, () => {
         this.server.off('error', onError)
+        try {
+          acceptHandles(this.server, (handle) => { this.accept(handle) })
+        } catch (err) {
+          this.server.close()
+          reject(err)
+          return
+        }
         resolve()
       })
     })
@@ -78,17 +84,19 @@ export class TcpListener implements Listener {
     for (const forward of [...this.forwards]) forward.destroy('shutdown')
   }
 
-  private accept (socket: net.Socket): void {
+  private accept (handle: AcceptedHandle): void {
     const max = this.config.maxConnections
-    if (max > 0 && this.forwards.size >= max) return this.rejectOverLimit(socket)
-    const forward = new TcpForward(socket, this.forwardOptions)
+    if (max > 0 && this.forwards.size >= max) return this.rejectOverLimit(handle)
+    const forward = new TcpForward(handle, this.forwardOptions)
     this.forwards.add(forward)
     if (this.config.routes.length === 0) this.toFallback(forward, 'no-server')
     else forward.preread(this.config.prereadTimeout, this.onEarly)
   }
 
   /** Existing streams are untouched; the newcomer is closed at once and counted. */
-  private rejectOverLimit (socket: net.Socket): void {
+  private rejectOverLimit (handle: AcceptedHandle): void {
+    const socket = socketFor(handle)
+    socket.on('error', () => {})
     if (channels.tcpConnectionEnd.hasSubscribers) {
       const host = socket.remoteAddress
       const port = socket.remotePort ?? 0

@@ -4,7 +4,7 @@ import { channels, type TcpEnd } from '../observability/events.js'
 import { proxyHeader } from './proxy-protocol.js'
 import type { Server } from './server.js'
 import type { Upstream } from './upstream.js'
-import { Leg, adoptAccepted } from './tcp-relay.js'
+import { Leg, socketFor, type AcceptedHandle } from './tcp-relay.js'
 
 /** What the listener fixes for every stream it accepts. */
 export interface TcpForwardOptions {
@@ -39,7 +39,7 @@ type Phase = 'early' | 'connecting' | 'relay' | 'done'
 export class TcpForward {
   readonly client: Socket
   readonly startedAt: number
-  /** `address:port` of the client, when known (captured at accept; logs and PROXY header need it). */
+  /** The client's address and port, captured at accept when the log or a PROXY header needs them. */
   readonly clientAddress?: string
   readonly clientPort?: number
   upstream?: Upstream
@@ -55,26 +55,27 @@ export class TcpForward {
   private connectStart = 0
   private readonly toUpstream: Leg
   private readonly toClient: Leg
-  private early?: Buffer
+  private early?: Buffer[]
   private earlyLen = 0
   private hook?: EarlyHook
   private clientEnded = false
+  private upEnded = false
   private clientClosed = false
   private upClosed = false
   private ended?: TcpEnd
   private finished = false
 
-  constructor (accepted: Socket, private readonly opts: TcpForwardOptions) {
+  constructor (handle: AcceptedHandle, private readonly opts: TcpForwardOptions) {
     this.startedAt = opts.clock.now()
     this.toUpstream = new Leg((chunk) => this.stash(chunk))
     this.toClient = new Leg()
+    const client = socketFor(handle, this.toUpstream.onread)
+    this.client = client
     if (opts.proxyProtocol !== 'off' || channels.tcpConnectionEnd.hasSubscribers) {
       // Read before the socket can close; Node caches the answer.
-      this.clientAddress = accepted.remoteAddress
-      this.clientPort = accepted.remotePort
+      this.clientAddress = client.remoteAddress
+      this.clientPort = client.remotePort
     }
-    const client = adoptAccepted(accepted, this.toUpstream.onread)
-    this.client = client
     ;(client as Tagged)[kForward] = this
     this.toUpstream.from = client
     this.toClient.to = client
@@ -87,7 +88,12 @@ export class TcpForward {
 
   /** Bytes the client sent that have not been forwarded yet. */
   earlyBytes (): Buffer {
-    return this.early === undefined ? Buffer.alloc(0) : this.early.subarray(0, this.earlyLen)
+    const early = this.early
+    if (early === undefined) return Buffer.alloc(0)
+    if (early.length === 1) return early[0] as Buffer
+    const joined = Buffer.concat(early, this.earlyLen)
+    this.early = [joined]
+    return joined
   }
 
   /** True once the client has half-closed (sent FIN). */
@@ -143,16 +149,10 @@ export class TcpForward {
     this.client.setTimeout(this.opts.idleTimeout)
   }
 
-  /** Keeps a chunk read before the upstream exists. Returns false to pause the client. */
+  /** Keeps (copies) a chunk read before the upstream exists. Returns false to pause the client. */
   private stash (chunk: Buffer): boolean {
-    const need = this.earlyLen + chunk.length
-    if (this.early === undefined || need > this.early.length) {
-      const grown = Buffer.allocUnsafe(Math.max(need, 2 * (this.early?.length ?? 2048)))
-      if (this.early !== undefined) this.early.copy(grown, 0, 0, this.earlyLen)
-      this.early = grown
-    }
-    chunk.copy(this.early, this.earlyLen)
-    this.earlyLen = need
+    ;(this.early ??= []).push(Buffer.from(chunk))
+    this.earlyLen += chunk.length
     this.hook?.(this, false)
     return this.earlyLen < EARLY_LIMIT
   }
@@ -172,6 +172,7 @@ export class TcpForward {
     this.held = server
     this.server = server
     this.upClosed = false
+    this.upEnded = false
     this.connectStart = this.opts.clock.now()
     const up = net.connect({
       host: server.host,
@@ -227,18 +228,15 @@ export class TcpForward {
     if (this.clientEnded) up.end()
   }
 
+  /** The PROXY header (if configured) and the early bytes, as one write. */
   private replayBytes (): Buffer | undefined {
     const early = this.earlyLen > 0 ? this.earlyBytes() : undefined
     this.toUpstream.bytes += this.earlyLen
     if (this.opts.proxyProtocol === 'off') return early
+    const c = this.client
     const header = proxyHeader(this.opts.proxyProtocol, this.clientAddress === undefined
       ? undefined
-      : {
-          sourceAddress: this.clientAddress,
-          sourcePort: this.clientPort ?? 0,
-          destAddress: this.client.localAddress ?? '',
-          destPort: this.client.localPort ?? 0,
-        })
+      : { sourceAddress: this.clientAddress, sourcePort: this.clientPort ?? 0, destAddress: c.localAddress ?? '', destPort: c.localPort ?? 0 })
     return early === undefined ? header : Buffer.concat([header, early])
   }
 
@@ -275,7 +273,7 @@ export class TcpForward {
   /** @internal socket events, dispatched by the shared handlers below. */
   onClientEnd (): void {
     this.clientEnded = true
-    if (this.phase === 'relay') (this.up as Socket).end()
+    if (this.phase === 'relay') finishWriting(this.up as Socket, this.upEnded)
     else this.hook?.(this, false)
   }
 
@@ -307,7 +305,9 @@ export class TcpForward {
   }
 
   onUpEnd (up: Socket): void {
-    if (up === this.up && this.phase === 'relay' && !this.client.destroyed) this.client.end()
+    if (up !== this.up) return
+    this.upEnded = true
+    if (this.phase === 'relay') finishWriting(this.client, this.clientEnded)
   }
 
   onUpError (up: Socket): void {
@@ -329,6 +329,17 @@ export class TcpForward {
     this.upClosed = true
     this.maybeFinish()
   }
+}
+
+/**
+ * Sends our FIN to `socket`. When its peer has already sent its own and everything we wrote
+ * has reached the kernel, close() alone does it: the kernel still delivers the queued bytes,
+ * then the FIN, and it saves the shutdown() and a trip through the stream machinery.
+ */
+function finishWriting (socket: Socket, peerEnded: boolean): void {
+  if (socket.destroyed) return
+  if (peerEnded && socket.writableLength === 0) socket.destroy()
+  else socket.end()
 }
 
 function formatAddress (host: string | undefined, port: number | undefined): string {

@@ -1,5 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { fork, spawn, type ChildProcess } from 'node:child_process'
 import net, { type AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
 import { systemClock } from '../../src/clock.js'
 import type { BalanceName, ServerConfig, TcpListenerConfig, UpstreamConfig } from '../../src/config/types.js'
 import { TcpListener } from '../../src/listener/tcp-listener.js'
@@ -166,12 +167,15 @@ export function readAll (socket: net.Socket): Promise<Buffer> {
   })
 }
 
-/** Resolves with how the socket closed: 'end' (FIN seen first), 'reset' (error) or 'close'. */
+/**
+ * Resolves with how the socket closed: 'end' (FIN seen first; answered with our own FIN),
+ * 'reset' (an error such as ECONNRESET) or 'close'.
+ */
 export function closeKind (socket: net.Socket): Promise<{ kind: 'end' | 'reset' | 'close', code?: string }> {
   return new Promise((resolve) => {
     let kind: 'end' | 'reset' | 'close' = 'close'
     let code: string | undefined
-    socket.on('end', () => { if (kind === 'close') kind = 'end' })
+    socket.on('end', () => { if (kind === 'close') kind = 'end'; socket.end() })
     socket.on('error', (e: NodeJS.ErrnoException) => { kind = 'reset'; code = e.code })
     socket.on('close', () => resolve(code === undefined ? { kind } : { kind, code }))
     socket.resume()
@@ -279,4 +283,52 @@ function ping (port: number): Promise<boolean> {
     s.on('error', () => resolve(false))
     s.on('close', () => resolve(false))
   })
+}
+
+export interface ProxyProcess {
+  readonly port: number
+  readonly pid: number
+  /** Highest RSS the child reported since the last resetPeak(). */
+  peakRss (): number
+  /** RSS samples received since the last resetPeak(). */
+  samples (): number
+  /** Starts a new peak from the child's next sample; resolves with that sample. */
+  resetPeak (): Promise<number>
+  close (): Promise<void>
+}
+
+/** Runs a TcpListener in its own process (through vite-node, which compiles the TS) and tracks its RSS. */
+export async function startTcpProxyProcess (listener: Partial<TcpListenerConfig>, upstreams: readonly UpstreamConfig[]): Promise<ProxyProcess> {
+  const entry = fileURLToPath(new URL('./tcp-proxy-process.ts', import.meta.url))
+  const viteNode = fileURLToPath(new URL('../../node_modules/vite-node/vite-node.mjs', import.meta.url))
+  const child = fork(viteNode, [entry, JSON.stringify({ listener, upstreams })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  let peak = 0
+  let samples = 0
+  let onSample: ((rss: number) => void) | undefined
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`proxy process exited with ${code}`)))
+    child.on('message', (m: { port?: number, rss?: number }) => {
+      if (m.port !== undefined) resolve(m.port)
+      if (m.rss !== undefined) {
+        peak = Math.max(peak, m.rss)
+        samples++
+        onSample?.(m.rss)
+      }
+    })
+  })
+  return {
+    port,
+    pid: child.pid as number,
+    peakRss: () => peak,
+    samples: () => samples,
+    resetPeak: () => new Promise((resolve) => {
+      onSample = (rss) => { onSample = undefined; peak = rss; samples = 0; resolve(rss) }
+    }),
+    close: async () => {
+      if (child.exitCode !== null) return
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+      child.kill('SIGTERM')
+      await gone
+    },
+  }
 }

@@ -37,6 +37,7 @@ describe('tcp listener: forwarding', () => {
     const up = await server(echo)
     const p = await proxy({ upstream: 'u' }, [upstreamConfig('u', [up.address])])
     const c = await connect(p.port)
+    const clientPort = c.localPort
     const payload = Buffer.from(Array.from({ length: 70_000 }, (_, i) => i % 251))
     const got = readAll(c)
     c.end(payload)
@@ -46,7 +47,7 @@ describe('tcp listener: forwarding', () => {
     const end = ev.ends[0]!
     expect(end).toMatchObject({
       listener: 'tcp', upstream: 'u', server: up.address, bytesIn: 70_000, bytesOut: 70_000, end: 'closed',
-      client: `127.0.0.1:${c.localPort}`,
+      client: `127.0.0.1:${clientPort}`,
     })
     expect(end.durationMs).toBeGreaterThanOrEqual(0)
     const s = p.upstreams.get('u')!.servers[0]!
@@ -190,13 +191,15 @@ describe('tcp listener: forwarding', () => {
     const c = await connect(p.port)
     const t0 = Date.now()
     const reply = readAll(c)
-    c.end('through')
-    expect((await reply).toString()).toBe('through')
+    // More than the proxy keeps while connecting: it pauses the client, and nothing is lost.
+    const early = Buffer.alloc(1024 * 1024, 'e')
+    c.end(early)
+    expect((await reply).equals(early)).toBe(true)
     expect(Date.now() - t0).toBeGreaterThanOrEqual(190)
     const slow = p.upstreams.get('u')!.servers[0]!
     expect([slow.failures, slow.active]).toEqual([1, 0])
     await waitFor(() => ev.ends.length === 1, 5000, 10, 'end event')
-    expect(ev.ends[0]).toMatchObject({ end: 'closed', server: up.address })
+    expect(ev.ends[0]).toMatchObject({ end: 'closed', server: up.address, bytesIn: early.length, bytesOut: early.length })
   })
 
   it('propagates a client reset to the upstream as a reset', async () => {
@@ -223,6 +226,13 @@ describe('tcp listener: forwarding', () => {
     expect(await closed).toEqual({ kind: 'reset', code: 'ECONNRESET' })
     await waitFor(() => ev.ends.length === 1, 5000, 10, 'end event')
     expect(ev.ends[0]!.end).toBe('upstream-reset')
+  })
+
+  it('listen() rejects with the system error when the port is taken', async () => {
+    const p = await proxy({ upstream: 'u' }, [upstreamConfig('u', ['127.0.0.1:1'])])
+    const taken = { text: `127.0.0.1:${p.port}`, host: '127.0.0.1', port: p.port }
+    await expect(startTcpProxy({ upstream: 'u', listen: taken }, [upstreamConfig('u', ['127.0.0.1:1'])]))
+      .rejects.toMatchObject({ code: 'EADDRINUSE' })
   })
 
   it('stopAccepting keeps established streams; drained() resolves when they close; destroy() ends the rest', async () => {

@@ -1,0 +1,43 @@
+// tandem's TCP pass-through under test: two TcpListeners built directly (the same objects the
+// runtime builds for `protocol: tcp`), `stream` in front of the upstream's source port and
+// `conns` in front of its greet port. argv: SOURCE_PORT GREET_PORT. Prints {"stream":N,"conns":N}.
+import { systemClock } from '../../src/clock.js'
+import type { TcpListenerConfig, UpstreamConfig } from '../../src/config/types.js'
+import { TcpListener } from '../../src/listener/tcp-listener.js'
+import { Upstream } from '../../src/upstream/upstream.js'
+
+const [sourcePort, greetPort] = process.argv.slice(2).map(Number)
+
+function upstream (name: string, port: number): UpstreamConfig {
+  const server = { text: `127.0.0.1:${port}`, host: '127.0.0.1', port, weight: 1, backup: false, maxConnections: 0 }
+  return { name, balance: 'round-robin', servers: [server], connectTimeout: 2000, retries: 1, slowStart: 0 }
+}
+
+function listener (name: string, up: string): TcpListenerConfig {
+  return {
+    name,
+    protocol: 'tcp',
+    listen: { text: '127.0.0.1:0', host: '127.0.0.1', port: 0 },
+    upstream: up,
+    routes: [],
+    proxyProtocol: 'off',
+    idleTimeout: 60_000,
+    maxConnections: 0,
+    prereadTimeout: 5000,
+  }
+}
+
+const deps = {
+  upstreams: new Map([
+    ['source', new Upstream(upstream('source', sourcePort as number), { clock: systemClock, random: Math.random })],
+    ['greet', new Upstream(upstream('greet', greetPort as number), { clock: systemClock, random: Math.random })],
+  ]),
+  clock: systemClock,
+  random: Math.random,
+}
+const stream = new TcpListener(listener('stream', 'source'), deps)
+const conns = new TcpListener(listener('conns', 'greet'), deps)
+await stream.listen()
+await conns.listen()
+process.stdout.write(JSON.stringify({ stream: stream.address().port, conns: conns.address().port }) + '\n')
+process.on('SIGTERM', () => { process.exit(0) })
