@@ -9,6 +9,6 @@ export default defineConfig({
     // Each file in its own process: memory assertions and global channels stay per file.
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    reporters: ['default'],
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 })
