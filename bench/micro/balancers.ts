@@ -8,6 +8,7 @@ import { candidates } from '../../src/balancer/candidates.js'
 import { balanceNames, createBalancer } from '../../src/balancer/index.js'
 import { ewma } from '../../src/balancer/response-time.js'
 import { Server } from '../../src/upstream/server.js'
+import { measure } from './measure.js'
 
 export interface MicroResult { name: string, opsPerSec: number }
 
@@ -22,21 +23,6 @@ function pool (size: number): Server[] {
   }))
 }
 
-/** Runs `fn` in batches until `ms` of wall time pass; returns calls per second. */
-function measure (fn: (i: number) => void, ms = 1000): number {
-  for (let i = 0; i < 10_000; i++) fn(i) // warm-up
-  const batch = 10_000
-  let calls = 0
-  const start = process.hrtime.bigint()
-  const limit = BigInt(ms) * 1_000_000n
-  let elapsed = 0n
-  while (elapsed < limit) {
-    for (let i = 0; i < batch; i++) fn(calls + i)
-    calls += batch
-    elapsed = process.hrtime.bigint() - start
-  }
-  return (calls * 1e9) / Number(elapsed)
-}
 
 export function run (ms = 1000): MicroResult[] {
   const results: MicroResult[] = []

@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { HttpRouteConfig } from '../../src/config/types.js'
 import { HttpRouter } from '../../src/router/http-router.js'
+import { measure } from './measure.js'
 
 export interface MicroResult { name: string, opsPerSec: number }
 
@@ -30,20 +31,6 @@ function routes (): HttpRouteConfig[] {
   return out
 }
 
-function measure (fn: (i: number) => void, ms = 1000): number {
-  for (let i = 0; i < 10_000; i++) fn(i)
-  const batch = 10_000
-  let calls = 0
-  const start = process.hrtime.bigint()
-  const limit = BigInt(ms) * 1_000_000n
-  let elapsed = 0n
-  while (elapsed < limit) {
-    for (let i = 0; i < batch; i++) fn(calls + i)
-    calls += batch
-    elapsed = process.hrtime.bigint() - start
-  }
-  return (calls * 1e9) / Number(elapsed)
-}
 
 export function run (ms = 1000): MicroResult[] {
   const router = new HttpRouter(routes())

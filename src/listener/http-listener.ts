@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { HttpListenerConfig } from '../config/types.js'
 import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../errors.js'
-import { channels } from '../observability/events.js'
+import { channels, publishHttpEnd } from '../observability/events.js'
 import { HttpRouter } from '../router/http-router.js'
 import { rewritePath } from '../router/match.js'
 import { HttpForwarder, type ForwardRequest } from '../upstream/http-forward.js'
@@ -165,7 +165,7 @@ export class HttpListener implements Listener {
       out.end(`HTTP/1.1 ${status} ${statusText(status)}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => { out.destroy() })
     }
     if (channels.httpRequestEnd.hasSubscribers) {
-      channels.httpRequestEnd.publish({
+      publishHttpEnd({
         listener: this.name,
         route,
         method: req.method ?? '',
@@ -173,11 +173,8 @@ export class HttpListener implements Listener {
         path,
         status,
         client: unmapV4(req.socket.remoteAddress ?? ''),
-        bytesIn: 0,
-        bytesOut: 0,
         totalMs: this.deps.clock.now() - startedAt,
         error: code,
-        retries: 0,
       })
     }
     return undefined

@@ -75,6 +75,11 @@ export interface HealthCheckResult {
   detail?: string
 }
 
+/** Publishes an HTTP request's end, if anyone listens; fields left out default to none/zero. */
+export function publishHttpEnd (e: Omit<HttpRequestEnd, 'bytesIn' | 'bytesOut' | 'retries'> & Partial<Pick<HttpRequestEnd, 'bytesIn' | 'bytesOut' | 'retries'>>): void {
+  channels.httpRequestEnd.publish({ bytesIn: 0, bytesOut: 0, retries: 0, ...e })
+}
+
 function channel<T> (name: string): dc.Channel & { publish (msg: T): void } {
   return dc.channel(name) as dc.Channel & { publish (msg: T): void }
 }

@@ -27,39 +27,11 @@ export function attachLogs (log: Logger, config: LogConfig): () => void {
   const upstreams = log.child({ component: 'upstream' })
   const onHttp = (m: unknown): void => {
     const e = m as HttpRequestEnd
-    access.info({
-      type: 'http',
-      listener: e.listener,
-      route: e.route,
-      method: e.method,
-      host: e.host,
-      path: e.path,
-      status: e.status,
-      client: e.client,
-      upstream: e.upstream,
-      server: e.server,
-      bytesIn: e.bytesIn,
-      bytesOut: e.bytesOut,
-      upstreamMs: e.upstreamMs === undefined ? undefined : round(e.upstreamMs),
-      totalMs: round(e.totalMs),
-      retries: e.retries > 0 ? e.retries : undefined,
-      error: e.error,
-    })
+    access.info({ type: 'http', ...e, upstreamMs: e.upstreamMs === undefined ? undefined : round(e.upstreamMs), totalMs: round(e.totalMs), retries: e.retries > 0 ? e.retries : undefined })
   }
   const onTcp = (m: unknown): void => {
     const e = m as TcpConnectionEnd
-    access.info({
-      type: 'tcp',
-      listener: e.listener,
-      client: e.client,
-      upstream: e.upstream,
-      server: e.server,
-      sni: e.sni,
-      bytesIn: e.bytesIn,
-      bytesOut: e.bytesOut,
-      durationMs: round(e.durationMs),
-      end: e.end,
-    })
+    access.info({ type: 'tcp', ...e, durationMs: round(e.durationMs) })
   }
   const onState = (m: unknown): void => {
     const e = m as ServerStateChange

@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici'
 import type { HttpTimeouts } from '../config/types.js'
 import type { Clock } from '../clock.js'
 import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../errors.js'
-import { channels } from '../observability/events.js'
+import { channels, publishHttpEnd, type HttpRequestEnd } from '../observability/events.js'
 import { clientResponseHeaders } from './headers.js'
 import type { HttpPools } from './pools.js'
 import type { Server } from './server.js'
@@ -25,6 +25,21 @@ export interface ForwardRequest {
 
 /** Request bodies up to this size are buffered whole and so can be retried. */
 const REPLAY_BUFFER_LIMIT = 64 * 1024
+/** The access-event fields every forwarded request (or upgrade) has. */
+export function accessFields (req: IncomingMessage, fr: ForwardRequest, status: number, startedAt: number, now: number): Omit<HttpRequestEnd, 'bytesIn' | 'bytesOut' | 'retries'> {
+  return {
+    listener: fr.listener,
+    route: fr.route,
+    method: req.method ?? '',
+    host: fr.host,
+    path: fr.path,
+    status,
+    client: fr.client,
+    upstream: fr.upstream.name,
+    totalMs: now - startedAt,
+  }
+}
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
 const RESET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED'])
@@ -83,21 +98,12 @@ export class HttpForwarder {
 
   done (req: IncomingMessage, fr: ForwardRequest, status: number, ex?: Exchange, error?: string): void {
     if (!channels.httpRequestEnd.hasSubscribers) return
-    const now = this.clock.now()
-    channels.httpRequestEnd.publish({
-      listener: fr.listener,
-      route: fr.route,
-      method: req.method ?? '',
-      host: fr.host,
-      path: fr.path,
-      status,
-      client: fr.client,
-      upstream: fr.upstream.name,
+    publishHttpEnd({
+      ...accessFields(req, fr, status, fr.startedAt, this.clock.now()),
       server: ex?.server?.address,
-      bytesIn: ex?.bytesIn ?? 0,
-      bytesOut: ex?.bytesOut ?? 0,
+      bytesIn: ex?.bytesIn,
+      bytesOut: ex?.bytesOut,
       upstreamMs: ex?.headersMs,
-      totalMs: now - fr.startedAt,
       error,
       retries: ex === undefined ? 0 : ex.attempts - 1,
     })

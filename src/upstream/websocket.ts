@@ -3,8 +3,8 @@ import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import type { Clock } from '../clock.js'
 import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../errors.js'
-import { channels } from '../observability/events.js'
-import type { ForwardRequest } from './http-forward.js'
+import { channels, publishHttpEnd } from '../observability/events.js'
+import { accessFields, type ForwardRequest } from './http-forward.js'
 
 /**
  * Upgrade pass-through (WebSocket and any other HTTP/1.1 Upgrade). The handshake goes through
@@ -17,22 +17,7 @@ export class UpgradeForwarder {
   /** One access line per upgrade, when the tunnel closes (or the upgrade is refused). */
   private log (req: http.IncomingMessage, fr: ForwardRequest, status: number, server: string, started: number, bytesIn: number, bytesOut: number): void {
     if (!channels.httpRequestEnd.hasSubscribers) return
-    const now = this.clock.now()
-    channels.httpRequestEnd.publish({
-      listener: fr.listener,
-      route: fr.route,
-      method: req.method ?? 'GET',
-      host: fr.host,
-      path: fr.path,
-      status,
-      client: fr.client,
-      upstream: fr.upstream.name,
-      server,
-      bytesIn,
-      bytesOut,
-      totalMs: now - started,
-      retries: 0,
-    })
+    publishHttpEnd({ ...accessFields(req, fr, status, started, this.clock.now()), server, bytesIn, bytesOut })
   }
 
   forward (req: http.IncomingMessage, client: Duplex, head: Buffer, fr: ForwardRequest): void {
