@@ -4,6 +4,7 @@ import http from 'node:http'
 import { request } from 'undici'
 import { closedPort, startUpstream, type TestUpstream } from '../helpers/upstream.js'
 import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
+import { PYTHON, startBlackhole } from '../helpers/blackhole.js'
 
 let upstreams: TestUpstream[] = []
 let proxy: RunningTandem | undefined
@@ -148,6 +149,50 @@ listeners:
     const res = await request(proxy.url() + '/')
     expect(res.statusCode).toBe(504)
     expect(await res.body.text()).toBe('Gateway Timeout\n')
+  })
+
+  it.skipIf(PYTHON === undefined)('a connect timeout tries the next server; with none left it is 504', async () => {
+    const hole = await startBlackhole()
+    try {
+      const u = await startUpstream({ name: 'alive' })
+      upstreams = [u]
+      proxy = await startProxy(yaml([`127.0.0.1:${hole.port}`, u.address], { upstream: '    connectTimeout: 200ms\n    retries: 1\n    balance: round-robin' }))
+      const t0 = Date.now()
+      const first = await request(proxy.url() + '/')
+      expect(first.statusCode).toBe(200)
+      expect(await first.body.text()).toBe('alive')
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(190)
+      await proxy.stop()
+      proxy = await startProxy(yaml([`127.0.0.1:${hole.port}`], { upstream: '    connectTimeout: 200ms' }))
+      const res = await request(proxy.url() + '/')
+      expect(res.statusCode).toBe(504)
+      expect(await res.body.text()).toBe('Gateway Timeout\n')
+    } finally {
+      hole.close()
+    }
+  })
+
+  it('closes a client that sends incomplete headers after the header timeout with 408', async () => {
+    const u = await startUpstream({ name: 'u' })
+    upstreams = [u]
+    proxy = await startProxy(yaml([u.address], { listener: '    timeouts: { header: 300ms, idle: 5s, response: 5s }' }))
+    const t0 = Date.now()
+    const reply = await raw(proxy.port(), 'GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ')
+    expect(reply).toMatch(/^HTTP\/1\.1 408 /)
+    expect(Date.now() - t0).toBeLessThan(3000)
+    expect(u.count).toBe(0)
+  })
+
+  it('closes an idle keep-alive client connection after the idle timeout', async () => {
+    const u = await startUpstream({ name: 'u' })
+    upstreams = [u]
+    proxy = await startProxy(yaml([u.address], { listener: '    timeouts: { header: 5s, idle: 300ms, response: 5s }' }))
+    const t0 = Date.now()
+    const reply = await raw(proxy.port(), 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+    expect(reply).toMatch(/^HTTP\/1\.1 200 [^]*\r\n\r\nu$/)
+    const waited = Date.now() - t0
+    expect(waited).toBeGreaterThanOrEqual(250)
+    expect(waited).toBeLessThan(3000)
   })
 
   it('an upstream reset before the response gives 502; mid-response it closes the client connection', async () => {

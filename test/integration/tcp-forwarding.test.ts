@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
@@ -7,6 +5,7 @@ import {
   type TcpProxy, type TestTcpServer,
 } from '../helpers/tcp.js'
 import { waitFor } from '../helpers/wait.js'
+import { PYTHON, startBlackhole } from '../helpers/blackhole.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -170,21 +169,10 @@ describe('tcp listener: forwarding', () => {
     expect(ev.ends[1]!.server).toBeUndefined()
   })
 
-  const python = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => existsSync(p))
-  it.skipIf(python === undefined)('fails over on a connect timeout (a listener whose backlog is full)', async () => {
-    // A socket that listens with backlog 0 and never accepts: once one connection sits in its
-    // queue, the kernel drops further SYNs, so a connect hangs until the proxy's timeout.
-    const child = spawn(python as string, ['-c', [
-      'import socket, sys, time',
-      's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
-      'print(s.getsockname()[1], flush=True)',
-      'sys.stdin.read()',
-    ].join('\n')], { stdio: ['pipe', 'pipe', 'ignore'] })
-    cleanups.push(() => { child.kill() })
-    const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))))
-    const filler = await connect(port)
-    cleanups.push(() => { filler.destroy() })
-
+  it.skipIf(PYTHON === undefined)('fails over on a connect timeout (a listener whose backlog is full)', async () => {
+    const hole = await startBlackhole()
+    cleanups.push(() => { hole.close() })
+    const port = hole.port
     const ev = events()
     const up = await server(echo)
     const p = await proxy({ upstream: 'u' }, [upstreamConfig('u', [`127.0.0.1:${port}`, up.address], { connectTimeout: 200 })])
