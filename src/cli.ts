@@ -7,9 +7,7 @@ import { configSchema } from './config/schema.js'
 import type { Config } from './config/types.js'
 import { startDemoBackend, type DemoBackend } from './demo/backends.js'
 import { ConfigErrors } from './errors.js'
-import { attachLogs, createLogger } from './observability/log.js'
-import { Runtime } from './runtime/runtime.js'
-import { AdminServer } from './admin/server.js'
+import { serve, type Serving } from './runtime/serve.js'
 
 const USAGE = `usage:
   tandem run -c FILE     run the proxy (also: tandem -c FILE)
@@ -35,47 +33,23 @@ async function load (file: string, text?: string): Promise<Config> {
   }
 }
 
-/** Runs a proxy until SIGTERM/SIGINT; `extra` closes what the demo started. */
-async function serve (config: Config, extra: () => Promise<void> = async () => {}): Promise<{ runtime: Runtime, admin?: AdminServer }> {
-  const log = createLogger(config.log)
-  const detach = attachLogs(log, config.log)
-  const runtime = new Runtime(config)
-  let admin: AdminServer | undefined
+/** Runs a proxy until SIGTERM/SIGINT; SIGHUP reloads. `cleanup` closes what the demo started. */
+async function run (config: Config, cleanup?: () => Promise<void>): Promise<Serving> {
+  let serving: Serving
   try {
-    await runtime.start()
-    if (config.admin !== undefined) {
-      admin = new AdminServer(config.admin, { runtime: () => runtime, version: VERSION })
-      await admin.listen()
-    }
+    serving = await serve(config, VERSION, cleanup)
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { address?: string, port?: number }
     const where = e.address !== undefined ? ` ${e.address}:${e.port ?? ''}` : ''
     const why = e.code === 'EADDRINUSE' ? 'address already in use' : e.code === 'EACCES' ? 'permission denied' : e.message
-    await runtime.stop(0)
-    await extra()
+    await cleanup?.()
     fail(1, `tandem: cannot listen on${where}: ${why}`)
   }
-  log.info({ listeners: runtime.listeners.map((l) => ({ name: l.name, ...l.address() })) }, 'tandem started')
-
-  let stopping = false
-  const shutdown = (signal: string): void => {
-    if (stopping) return
-    stopping = true
-    log.info({ signal, timeoutMs: config.shutdownTimeout }, 'shutting down')
-    admin?.setShuttingDown()
-    void runtime.stop(config.shutdownTimeout).then(async (clean) => {
-      log.info({ clean }, 'stopped')
-      await admin?.close()
-      await extra()
-      detach()
-      log.flush(() => { process.exit(0) })
-    })
-  }
-  process.on('SIGTERM', () => { shutdown('SIGTERM') })
-  process.on('SIGINT', () => { shutdown('SIGINT') })
-  // Reload comes with the reload feature; until then SIGHUP must not kill the process.
-  process.on('SIGHUP', () => { log.warn('SIGHUP: reload is not supported yet; the running config stays') })
-  return { runtime, admin }
+  const stop = (signal: string): void => { void serving.shutdown(signal).then(() => { process.exit(0) }) }
+  process.on('SIGTERM', () => { stop('SIGTERM') })
+  process.on('SIGINT', () => { stop('SIGINT') })
+  process.on('SIGHUP', () => { void serving.reload() })
+  return serving
 }
 
 async function demo (): Promise<void> {
@@ -93,7 +67,7 @@ async function demo (): Promise<void> {
     await Promise.all(backends.map(async (b) => { await b.close() }))
     fail(1, `tandem: cannot start demo backends: ${(err as Error).message}`)
   }
-  const { runtime, admin } = await serve(config, async () => { await Promise.all(backends.map(async (b) => { await b.close() })) })
+  const { runtime, admin } = await run(config, async () => { await Promise.all(backends.map(async (b) => { await b.close() })) })
   const web = runtime.listeners[0]?.address()
   const lines = [
     'tandem demo is running',
@@ -127,7 +101,7 @@ async function main (argv: string[]): Promise<void> {
       if (file === undefined) fail(2, `tandem ${command}: missing -c FILE\n${USAGE}`)
       const config = await load(file)
       if (command === 'check') { process.stdout.write(`${file}: ok\n`); return }
-      await serve(config)
+      await run(config)
       return
     }
     case 'schema':

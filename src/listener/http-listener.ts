@@ -1,7 +1,7 @@
 import http from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { HttpListenerConfig } from '../config/types.js'
+import type { HttpListenerConfig, ListenerConfig } from '../config/types.js'
 import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../errors.js'
 import { channels, publishHttpEnd } from '../observability/events.js'
 import { HttpRouter } from '../router/http-router.js'
@@ -25,16 +25,16 @@ export class HttpListener implements Listener {
   readonly name: string
   readonly protocol = 'http' as const
   private readonly server: http.Server
-  private readonly router: HttpRouter
-  private readonly forwarder: HttpForwarder
-  private readonly upgrades: UpgradeForwarder
-  private readonly trusted: TrustedProxies
+  private router: HttpRouter
+  private forwarder: HttpForwarder
+  private upgrades: UpgradeForwarder
+  private trusted: TrustedProxies
   private readonly sockets = new Set<Socket>()
   private inflight = 0
   private closing = false
   private idleWaiters: Array<() => void> = []
 
-  constructor (readonly config: HttpListenerConfig, private readonly deps: HttpListenerDeps) {
+  constructor (private config: HttpListenerConfig, private deps: HttpListenerDeps) {
     this.name = config.name
     this.router = new HttpRouter(config.routes)
     this.trusted = new TrustedProxies(config.trustedProxies)
@@ -61,6 +61,28 @@ export class HttpListener implements Listener {
       this.sockets.add(socket)
       socket.once('close', () => { this.sockets.delete(socket) })
     })
+  }
+
+  get listening (): boolean {
+    return this.server.listening && !this.closing
+  }
+
+  update (config: ListenerConfig, deps: ListenerDeps): void {
+    if (config.protocol !== 'http') throw new TypeError(`listener ${this.name}: cannot become ${config.protocol}`)
+    const d: HttpListenerDeps = { ...deps, pools: this.deps.pools }
+    this.config = config
+    this.deps = d
+    this.router = new HttpRouter(config.routes)
+    this.trusted = new TrustedProxies(config.trustedProxies)
+    this.forwarder = new HttpForwarder(d.pools, config.timeouts, d.clock)
+    this.upgrades = new UpgradeForwarder(d.clock, config.timeouts.idle)
+    // node:http reads these per connection, so new connections get the new values.
+    const t = config.timeouts
+    const server = this.server as http.Server & { maxHeaderSize: number }
+    server.maxHeaderSize = config.maxHeaderSize
+    this.server.headersTimeout = t.header
+    this.server.keepAliveTimeout = t.idle
+    this.server.timeout = t.idle
   }
 
   async listen (): Promise<void> {

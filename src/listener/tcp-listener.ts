@@ -1,5 +1,5 @@
 import net, { type AddressInfo } from 'node:net'
-import type { TcpListenerConfig, TcpRouteConfig } from '../config/types.js'
+import type { ListenerConfig, TcpListenerConfig, TcpRouteConfig } from '../config/types.js'
 import { channels } from '../observability/events.js'
 import { TcpForward, type TcpForwardOptions } from '../upstream/tcp-forward.js'
 import { acceptHandles, socketFor, type AcceptedHandle } from '../upstream/tcp-relay.js'
@@ -19,27 +19,44 @@ export class TcpListener implements Listener {
   readonly protocol = 'tcp' as const
   private readonly server: net.Server
   private readonly forwards = new Set<TcpForward>()
-  private readonly forwardOptions: TcpForwardOptions
-  private readonly fallback?: Upstream
-  private readonly routeFor: (serverName: string | undefined) => TcpRouteConfig | undefined
+  private forwardOptions: TcpForwardOptions
+  private fallback?: Upstream
+  private routeFor: (serverName: string | undefined) => TcpRouteConfig | undefined
   private waiters: Array<() => void> = []
 
-  constructor (readonly config: TcpListenerConfig, private readonly deps: ListenerDeps) {
+  constructor (private config: TcpListenerConfig, private deps: ListenerDeps) {
     this.name = config.name
     this.fallback = config.upstream === undefined ? undefined : deps.upstreams.get(config.upstream)
     this.routeFor = createSniMatcher(config.routes)
-    this.forwardOptions = {
+    this.forwardOptions = this.optionsFor(config, deps)
+    // pauseOnConnect: should Node wrap a connection itself, nothing is read before we take it.
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true })
+    // After listen, errors are accept() failures (EMFILE, ENFILE): the server keeps listening,
+    // as HAProxy and nginx do; there is no request to fail.
+    this.server.on('error', () => {})
+  }
+
+  private optionsFor (config: TcpListenerConfig, deps: ListenerDeps): TcpForwardOptions {
+    return {
       listener: config.name,
       proxyProtocol: config.proxyProtocol,
       idleTimeout: config.idleTimeout,
       clock: deps.clock,
       onClose: (forward) => this.closed(forward),
     }
-    // pauseOnConnect: should Node wrap a connection itself, nothing is read before we take it.
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true })
-    // After listen, errors are accept() failures (EMFILE, ENFILE): the server keeps listening,
-    // as HAProxy and nginx do; there is no request to fail.
-    this.server.on('error', () => {})
+  }
+
+  get listening (): boolean {
+    return this.server.listening
+  }
+
+  update (config: ListenerConfig, deps: ListenerDeps): void {
+    if (config.protocol !== 'tcp') throw new TypeError(`listener ${this.name}: cannot become ${config.protocol}`)
+    this.config = config
+    this.deps = deps
+    this.fallback = config.upstream === undefined ? undefined : deps.upstreams.get(config.upstream)
+    this.routeFor = createSniMatcher(config.routes)
+    this.forwardOptions = this.optionsFor(config, deps)
   }
 
   listen (): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js'
+import type { ListenerConfig } from '../config/types.js'
 import type { Upstream } from '../upstream/upstream.js'
 
 export interface ListenerDeps {
@@ -11,6 +12,8 @@ export interface ListenerDeps {
 export interface Listener {
   readonly name: string
   readonly protocol: 'http' | 'tcp'
+  /** True while bound and accepting. */
+  readonly listening: boolean
   /** Binds; rejects with the system error (EADDRINUSE, EACCES). */
   listen (): Promise<void>
   /** The bound address (after listen). */
@@ -23,4 +26,9 @@ export interface Listener {
   drained (): Promise<void>
   /** Closes everything still open. */
   destroy (): void
+  /**
+   * A reload keeps the bound socket: new connections and requests follow `config` and `deps`
+   * from now on; those in flight finish as they started. Same protocol and address only.
+   */
+  update (config: ListenerConfig, deps: ListenerDeps): void
 }

@@ -75,6 +75,10 @@ export interface HealthCheckResult {
   detail?: string
 }
 
+export interface ConfigReload {
+  result: 'success' | 'failure'
+}
+
 /** Publishes an HTTP request's end, if anyone listens; fields left out default to none/zero. */
 export function publishHttpEnd (e: Omit<HttpRequestEnd, 'bytesIn' | 'bytesOut' | 'retries'> & Partial<Pick<HttpRequestEnd, 'bytesIn' | 'bytesOut' | 'retries'>>): void {
   channels.httpRequestEnd.publish({ bytesIn: 0, bytesOut: 0, retries: 0, ...e })
@@ -91,4 +95,5 @@ export const channels = {
   serverState: channel<ServerStateChange>('tandem:server:state'),
   serverFailure: channel<ServerFailure>('tandem:server:failure'),
   healthCheck: channel<HealthCheckResult>('tandem:health:check'),
+  configReload: channel<ConfigReload>('tandem:config:reload'),
 }

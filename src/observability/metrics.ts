@@ -5,7 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Runtime } from '../runtime/runtime.js'
 import type { Server } from '../upstream/server.js'
-import { channels, type HealthCheckResult, type HttpRequestEnd, type ServerFailure, type TcpConnectionEnd } from './events.js'
+import { channels, type ConfigReload, type HealthCheckResult, type HttpRequestEnd, type ServerFailure, type TcpConnectionEnd } from './events.js'
 
 export type NodeRole = 'active' | 'standby' | 'fault'
 
@@ -176,11 +176,15 @@ export function createMetrics (getRuntime: () => Runtime): Metrics {
     const e = m as HealthCheckResult
     tallies.checks.add(1, e.upstream, e.server, e.ok ? 'pass' : 'fail')
   }
+  const onReload = (m: unknown): void => {
+    configReloads.inc({ result: (m as ConfigReload).result })
+  }
   const subscriptions: Array<[{ subscribe (f: (m: unknown) => void): void, unsubscribe (f: (m: unknown) => void): unknown }, (m: unknown) => void]> = [
     [channels.httpRequestEnd, onHttp],
     [channels.tcpConnectionEnd, onTcp],
     [channels.serverFailure, onFailure],
     [channels.healthCheck, onCheck],
+    [channels.configReload, onReload],
   ]
   for (const [ch, f] of subscriptions) ch.subscribe(f)
 

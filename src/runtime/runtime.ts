@@ -1,4 +1,4 @@
-import type { Config, ListenerConfig } from '../config/types.js'
+import type { Config, HostPort, ListenerConfig } from '../config/types.js'
 import { systemClock, type Clock } from '../clock.js'
 import { startHealthChecks } from '../health/active.js'
 import { HttpListener } from '../listener/http-listener.js'
@@ -10,6 +10,11 @@ import { Upstream } from '../upstream/upstream.js'
 export interface RuntimeOptions {
   clock?: Clock
   random?: () => number
+  /**
+   * The running Runtime this one replaces (a reload): its servers, connection pools and bound
+   * listeners at the same protocol and address are taken over by start().
+   */
+  previous?: Runtime
 }
 
 /**
@@ -19,41 +24,89 @@ export interface RuntimeOptions {
 export class Runtime {
   readonly upstreams = new Map<string, Upstream>()
   readonly listeners: Listener[] = []
-  readonly pools = new HttpPools()
+  readonly pools: HttpPools
   readonly clock: Clock
-  readonly startedAt = Date.now()
+  readonly startedAt: number
+  /** Listeners of the previous Runtime to take over in start(), with their new config. */
+  private readonly adopted = new Map<Listener, ListenerConfig>()
+  private readonly deps: ListenerDeps
+  private previous: Runtime | undefined
   private health: { stop (): void } | undefined
-  private stopping: Promise<void> | undefined
+  private stopping: Promise<boolean> | undefined
 
   constructor (readonly config: Config, options: RuntimeOptions = {}) {
-    this.clock = options.clock ?? systemClock
+    const previous = options.previous
+    this.clock = options.clock ?? previous?.clock ?? systemClock
+    this.startedAt = previous?.startedAt ?? Date.now()
+    this.pools = previous?.pools ?? new HttpPools()
     const random = options.random ?? Math.random
     for (const [name, uc] of Object.entries(config.upstreams)) {
-      this.upstreams.set(name, new Upstream(uc, { clock: this.clock, random }))
+      this.upstreams.set(name, new Upstream(uc, { clock: this.clock, random }, previous?.upstreams.get(name)))
     }
-    const deps: ListenerDeps = { upstreams: this.upstreams, clock: this.clock, random }
-    for (const lc of config.listeners) this.listeners.push(this.createListener(lc, deps))
+    this.deps = { upstreams: this.upstreams, clock: this.clock, random }
+    this.previous = previous
+    for (const lc of config.listeners) {
+      const kept = previous?.listenerAt(lc.listen)
+      if (kept !== undefined && kept.protocol === lc.protocol && kept.listening && !this.adopted.has(kept)) {
+        this.adopted.set(kept, lc)
+        this.listeners.push(kept)
+      } else {
+        this.listeners.push(this.createListener(lc))
+      }
+    }
   }
 
-  private createListener (lc: ListenerConfig, deps: ListenerDeps): Listener {
+  private createListener (lc: ListenerConfig): Listener {
     return lc.protocol === 'http'
-      ? new HttpListener(lc, { ...deps, pools: this.pools })
-      : new TcpListener(lc, deps)
+      ? new HttpListener(lc, { ...this.deps, pools: this.pools })
+      : new TcpListener(lc, this.deps)
+  }
+
+  /** The listener configured on exactly this address (never a port-0 one). */
+  listenerAt (address: HostPort): Listener | undefined {
+    if (address.port === 0) return undefined
+    const i = this.config.listeners.findIndex((lc) => lc.listen.port === address.port && lc.listen.host === address.host)
+    return i === -1 ? undefined : this.listeners[i]
   }
 
   listener (name: string): Listener | undefined {
     return this.listeners.find((l) => l.name === name)
   }
 
-  /** Binds every listener and starts health checks; on a bind failure unbinds what was bound. */
+  /**
+   * Binds every new listener, then takes over the adopted ones and starts health checks. On a
+   * bind failure it unbinds what it bound and throws; a previous Runtime is then untouched.
+   */
   async start (): Promise<void> {
+    const fresh = this.listeners.filter((l) => !this.adopted.has(l))
+    // An address that changes protocol is released by the old listener before the new one binds.
+    for (const lc of this.config.listeners) {
+      const old = this.previous?.listenerAt(lc.listen)
+      if (old !== undefined && !this.adopted.has(old)) await old.stopAccepting()
+    }
     try {
-      for (const l of this.listeners) await l.listen()
+      for (const l of fresh) await l.listen()
     } catch (err) {
-      await Promise.all(this.listeners.map(async (l) => { await l.stopAccepting(); l.destroy() }))
+      await Promise.all(fresh.map(async (l) => { await l.stopAccepting(); l.destroy() }))
       throw err
     }
+    for (const [listener, lc] of this.adopted) listener.update(lc, this.deps)
+    for (const upstream of this.upstreams.values()) upstream.commit()
     this.health = startHealthChecks(this.upstreams.values(), { clock: this.clock, random: Math.random })
+    this.previous = undefined
+  }
+
+  /**
+   * After a reload: stops what `next` did not take over (health checks, listeners no longer
+   * configured, idle pools of removed servers), letting in-flight work finish for up to
+   * `timeoutMs`. Resolves true when everything finished in time.
+   */
+  async retire (next: Runtime, timeoutMs = next.config.shutdownTimeout): Promise<boolean> {
+    this.health?.stop()
+    const gone = this.listeners.filter((l) => !next.listeners.includes(l))
+    const clean = await drainListeners(gone, timeoutMs)
+    next.pools.retain(new Set([...next.upstreams.values()].flatMap((u) => u.servers)))
+    return clean
   }
 
   /**
@@ -61,18 +114,23 @@ export class Runtime {
    * `timeoutMs`, then close what is left. Resolves true when everything finished in time.
    */
   async stop (timeoutMs = this.config.shutdownTimeout): Promise<boolean> {
-    let clean = true
     this.stopping ??= (async () => {
       this.health?.stop()
-      await Promise.all(this.listeners.map(async (l) => { await l.stopAccepting() }))
-      let timer: NodeJS.Timeout | undefined
-      const deadline = new Promise<false>((resolve) => { timer = setTimeout(() => { resolve(false) }, timeoutMs) })
-      clean = await Promise.race([Promise.all(this.listeners.map(async (l) => { await l.drained() })).then(() => true), deadline])
-      clearTimeout(timer)
-      for (const l of this.listeners) l.destroy()
+      const clean = await drainListeners(this.listeners, timeoutMs)
       await this.pools.close()
+      return clean
     })()
-    await this.stopping
-    return clean
+    return await this.stopping
   }
+}
+
+/** Stops accepting, waits for in-flight work up to `timeoutMs`, then destroys what is left. */
+async function drainListeners (listeners: readonly Listener[], timeoutMs: number): Promise<boolean> {
+  await Promise.all(listeners.map(async (l) => { await l.stopAccepting() }))
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<false>((resolve) => { timer = setTimeout(() => { resolve(false) }, timeoutMs) })
+  const clean = await Promise.race([Promise.all(listeners.map(async (l) => { await l.drained() })).then(() => true), deadline])
+  clearTimeout(timer)
+  for (const l of listeners) l.destroy()
+  return clean
 }

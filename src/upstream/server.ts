@@ -11,8 +11,8 @@ export class Server {
   readonly address: string
   readonly host: string
   readonly port: number
-  readonly backup: boolean
-  readonly maxConnections: number
+  backup: boolean
+  maxConnections: number
   /** Configured or admin-set weight, 1..256. */
   weight: number
   /** Weight after slow start; what balancers read. */
@@ -40,6 +40,14 @@ export class Server {
     this.address = config.text
     this.host = config.host
     this.port = config.port
+    this.backup = config.backup
+    this.maxConnections = config.maxConnections
+    this.weight = config.weight
+    this.effectiveWeight = config.weight
+  }
+
+  /** Takes a reloaded config for the same address; health, admin state and counters stay. */
+  apply (config: ServerConfig): void {
     this.backup = config.backup
     this.maxConnections = config.maxConnections
     this.weight = config.weight

@@ -26,14 +26,27 @@ export class Upstream {
   private readonly balancer: Balancer
   private readonly byAddress = new Map<string, Server>()
 
-  constructor (readonly config: UpstreamConfig, private readonly deps: UpstreamDeps) {
+  /**
+   * `previous` (a reload): servers it has at the same address are taken over, so they keep
+   * their health, admin state, counters and connection pool; `commit()` applies the new config.
+   */
+  constructor (readonly config: UpstreamConfig, private readonly deps: UpstreamDeps, previous?: Upstream) {
     this.name = config.name
-    this.servers = config.servers.map((s) => new Server(s))
-    for (const s of this.servers) {
-      s.upSince = Number.NEGATIVE_INFINITY
-      this.byAddress.set(s.address, s)
-    }
+    this.servers = config.servers.map((sc) => {
+      const kept = previous?.server(sc.text)
+      if (kept !== undefined) return kept
+      const fresh = new Server(sc)
+      fresh.upSince = Number.NEGATIVE_INFINITY
+      return fresh
+    })
+    for (const s of this.servers) this.byAddress.set(s.address, s)
     this.balancer = createBalancer(config.balance)
+    this.balancer.update?.(this.servers)
+  }
+
+  /** Applies this config's weights and limits to servers taken over from a previous Upstream. */
+  commit (): void {
+    for (const [i, sc] of this.config.servers.entries()) this.servers[i]?.apply(sc)
     this.balancer.update?.(this.servers)
   }
 

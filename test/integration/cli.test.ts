@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { request } from 'undici'
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
+import { writeFileSync } from 'node:fs'
+import { closedPort, startUpstream, type TestUpstream } from '../helpers/upstream.js'
+import { waitFor } from '../helpers/wait.js'
 import { runCli, writeConfig, type CliRun } from '../helpers/cli.js'
 import { httpConfig } from '../helpers/tandem.js'
 
@@ -57,7 +59,6 @@ describe('tandem CLI', () => {
     runs.push(run)
     const port = await started(run)
     const inflight = request(`http://127.0.0.1:${port}/slow`)
-    const { waitFor } = await import('../helpers/wait.js')
     await waitFor(() => u.count === 1, 5000)
     run.child.kill('SIGTERM')
     const res = await inflight
@@ -70,5 +71,44 @@ describe('tandem CLI', () => {
     const line = JSON.parse(access[0]!) as Record<string, unknown>
     expect(line).toMatchObject({ listener: 'public', method: 'GET', path: '/slow', status: 200, upstream: 'web', server: u.address })
     expect(typeof line.totalMs).toBe('number')
+  })
+
+  it('SIGHUP and POST /api/reload apply a changed file; an invalid one is refused and the old config serves', async () => {
+    const one = await startUpstream({ name: 'one' })
+    const two = await startUpstream({ name: 'two' })
+    upstreams = [one, two]
+    const [port, adminPort] = [await closedPort(), await closedPort()]
+    const text = (address: string): string => yaml(address, `admin: { listen: 127.0.0.1:${adminPort} }`).replace('127.0.0.1:0', `127.0.0.1:${port}`)
+    const file = writeConfig(text(one.address))
+    const run = runCli(['run', '-c', file])
+    runs.push(run)
+    await started(run)
+    const body = async (): Promise<string> => await (await request(`http://127.0.0.1:${port}/`)).body.text()
+    expect(await body()).toBe('one')
+
+    writeFileSync(file, text(two.address))
+    run.child.kill('SIGHUP')
+    await waitFor(async () => await body() === 'two', 5000, 50, 'SIGHUP reload')
+
+    writeFileSync(file, text(one.address).replace('    servers:', '    balance: fastest\n    servers:'))
+    const refused = await request(`http://127.0.0.1:${adminPort}/api/reload`, { method: 'POST' })
+    expect(refused.statusCode).toBe(400)
+    const errors = (await refused.body.json() as { errors: string[] }).errors
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatch(/upstreams\.web\.balance: /)
+    expect(await body()).toBe('two')
+
+    writeFileSync(file, text(one.address))
+    const ok = await request(`http://127.0.0.1:${adminPort}/api/reload`, { method: 'POST' })
+    expect(ok.statusCode).toBe(200)
+    const summary = await ok.body.json() as { changes: { listeners: { kept: string[] }, servers: { added: string[], removed: string[] } } }
+    expect(summary.changes.listeners.kept).toEqual(['public'])
+    expect(summary.changes.servers).toEqual({ added: [`web/${one.address}`], removed: [`web/${two.address}`] })
+    expect(await body()).toBe('one')
+    const metrics = await (await request(`http://127.0.0.1:${adminPort}/metrics`)).body.text()
+    expect(metrics).toMatch(/tandem_config_reloads_total\{result="success"\} 2/)
+    expect(metrics).toMatch(/tandem_config_reloads_total\{result="failure"\} 1/)
+    run.child.kill('SIGTERM')
+    expect(await run.exited).toBe(0)
   })
 })

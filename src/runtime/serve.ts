@@ -1,0 +1,101 @@
+import { AdminServer } from '../admin/server.js'
+import type { Answer } from '../admin/api.js'
+import { loadConfigFile } from '../config/load.js'
+import type { Config } from '../config/types.js'
+import { ConfigErrors } from '../errors.js'
+import { channels } from '../observability/events.js'
+import { attachLogs, createLogger, type Logger } from '../observability/log.js'
+import { reloadRuntime } from './reload.js'
+import { Runtime } from './runtime.js'
+
+export interface Serving {
+  readonly runtime: Runtime
+  readonly admin: AdminServer | undefined
+  readonly log: Logger
+  /** Re-reads the config file: 200 with what changed, 400 with the errors (SIGHUP, POST /api/reload). */
+  reload (): Promise<Answer>
+  /** Graceful stop; resolves after everything is closed. */
+  shutdown (signal: string): Promise<void>
+}
+
+/**
+ * The running process around one Runtime at a time: logs, the admin server, reloads from the
+ * config file and graceful shutdown. Throws a system error when a listener cannot bind.
+ */
+export async function serve (config: Config, version: string, cleanup: () => Promise<void> = async () => {}): Promise<Serving> {
+  const log = createLogger(config.log)
+  let detach = attachLogs(log, config.log)
+  let runtime = new Runtime(config)
+  let admin: AdminServer | undefined
+  let reloading: Promise<Answer> | undefined
+  let stopping: Promise<void> | undefined
+
+  const reload = async (): Promise<Answer> => {
+    let next: Config
+    try {
+      next = await loadConfigFile(runtime.config.file)
+    } catch (err) {
+      channels.configReload.publish({ result: 'failure' })
+      const errors = err instanceof ConfigErrors ? err.errors.map((e) => e.message) : [(err as Error).message]
+      log.error({ errors }, 'reload refused; the running config stays')
+      return { status: 400, body: { errors } }
+    }
+    try {
+      const { runtime: started, summary, retired } = await reloadRuntime(runtime, next)
+      runtime = started
+      detach()
+      log.level = next.log.level
+      detach = attachLogs(log, next.log)
+      void retired.then((clean) => { log.info({ clean }, 'previous config retired') })
+      log.info({ summary, hash: next.hash }, 'config reloaded')
+      return { status: 200, body: { reloaded: true, hash: next.hash, changes: summary } }
+    } catch (err) {
+      const message = `cannot apply the new config: ${(err as Error).message}`
+      log.error({ err }, 'reload failed; the running config stays')
+      return { status: 400, body: { errors: [message] } }
+    }
+  }
+
+  const serialisedReload = async (): Promise<Answer> => {
+    // One reload at a time; a second request while one runs shares its answer.
+    reloading ??= reload().finally(() => { reloading = undefined })
+    return await reloading
+  }
+
+  try {
+    await runtime.start()
+    if (config.admin !== undefined) {
+      admin = new AdminServer(config.admin, { runtime: () => runtime, version, reload: serialisedReload })
+      await admin.listen()
+    }
+  } catch (err) {
+    await runtime.stop(0)
+    await admin?.close()
+    detach()
+    throw err
+  }
+  log.info({ listeners: runtime.listeners.map((l) => ({ name: l.name, ...l.address() })) }, 'tandem started')
+
+  const shutdown = async (signal: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.info({ signal, timeoutMs: runtime.config.shutdownTimeout }, 'shutting down')
+      admin?.setShuttingDown()
+      await reloading?.catch(() => {})
+      const clean = await runtime.stop(runtime.config.shutdownTimeout)
+      log.info({ clean }, 'stopped')
+      await admin?.close()
+      await cleanup()
+      detach()
+      await new Promise<void>((resolve) => { log.flush(() => { resolve() }) })
+    })()
+    await stopping
+  }
+
+  return {
+    get runtime () { return runtime },
+    get admin () { return admin },
+    log,
+    reload: serialisedReload,
+    shutdown,
+  }
+}

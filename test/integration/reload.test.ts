@@ -1,0 +1,137 @@
+import net from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { request } from 'undici'
+import { parseConfig } from '../../src/config/load.js'
+import { reloadRuntime } from '../../src/runtime/reload.js'
+import { Runtime } from '../../src/runtime/runtime.js'
+import { closedPort, startUpstream, type TestUpstream } from '../helpers/upstream.js'
+import { waitFor } from '../helpers/wait.js'
+
+let upstreams: TestUpstream[] = []
+let runtimes: Runtime[] = []
+const cleanups: Array<() => void | Promise<void>> = []
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c()
+  for (const r of runtimes.reverse()) await r.stop(500)
+  runtimes = []
+  await Promise.all(upstreams.map(async (u) => { await u.close() }))
+  upstreams = []
+})
+
+async function start (yaml: string): Promise<Runtime> {
+  const r = new Runtime(parseConfig(yaml, 'reload.yaml'))
+  await r.start()
+  runtimes.push(r)
+  return r
+}
+
+async function reload (current: Runtime, yaml: string): Promise<Runtime> {
+  const { runtime, retired } = await reloadRuntime(current, parseConfig(yaml, 'reload.yaml'))
+  runtimes.push(runtime)
+  cleanups.push(async () => { await retired })
+  return runtime
+}
+
+function config (port: number, route: string, servers: string[], extra = ''): string {
+  return `
+log: { level: silent, access: false }
+shutdownTimeout: 5s
+upstreams:
+  a: { servers: [ ${servers.map((s) => `{ address: ${s} }`).join(', ')} ] }
+  b: { servers: [ { address: ${servers.at(-1)!} } ] }
+listeners:
+  - name: web
+    protocol: http
+    listen: 127.0.0.1:${port}
+    routes:
+      - match: { pathPrefix: / }
+        upstream: ${route}
+${extra}`
+}
+
+describe('reload', () => {
+  it('keeps the socket, finishes in-flight requests on the old config, routes new ones by the new', async () => {
+    const slow = await startUpstream({ name: 'slow', delayMs: 800 })
+    const other = await startUpstream({ name: 'other' })
+    upstreams = [slow, other]
+    const port = await closedPort()
+    const before = await start(config(port, 'a', [slow.address, other.address]))
+    const a = before.upstreams.get('a')!
+    a.setAdminState(a.server(other.address)!, 'disabled')
+    const inflight = request(`http://127.0.0.1:${port}/`)
+    await waitFor(() => slow.count === 1, 5000)
+
+    const after = await reload(before, config(port, 'b', [slow.address, other.address]))
+    expect(after.listener('web')).toBe(before.listener('web'))
+    const res = await request(`http://127.0.0.1:${port}/`)
+    expect(await res.body.text()).toBe('other')
+    const old = await inflight
+    expect(old.statusCode).toBe(200)
+    expect(await old.body.text()).toBe('slow')
+
+    // Servers that stay keep their admin state and counters.
+    const kept = after.upstreams.get('a')!.server(other.address)!
+    expect(kept).toBe(a.server(other.address))
+    expect(kept.adminState).toBe('disabled')
+    expect(after.upstreams.get('a')!.server(slow.address)!.requests).toBe(1)
+  })
+
+  it('binds added listeners, releases removed ones, and keeps an established TCP stream', async () => {
+    const echo = net.createServer((s) => { s.on('error', () => {}); s.pipe(s) })
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve))
+    cleanups.push(() => { echo.close() })
+    const echoAddress = `127.0.0.1:${(echo.address() as net.AddressInfo).port}`
+    const u = await startUpstream({ name: 'u' })
+    upstreams = [u]
+    const [webPort, tcpPort, newPort] = [await closedPort(), await closedPort(), await closedPort()]
+    const tcp = `  - name: raw\n    protocol: tcp\n    listen: 127.0.0.1:${tcpPort}\n    upstream: echo\n`
+    const yaml = (extra: string): string => `
+log: { level: silent, access: false }
+upstreams:
+  web: { servers: [ { address: ${u.address} } ] }
+  echo: { servers: [ { address: ${echoAddress} } ] }
+listeners:
+  - name: web
+    protocol: http
+    listen: 127.0.0.1:${webPort}
+    routes: [ { match: { pathPrefix: / }, upstream: web } ]
+${extra}`
+    const before = await start(yaml(tcp))
+    const stream = net.connect(tcpPort, '127.0.0.1')
+    stream.on('error', () => {})
+    let echoed = ''
+    stream.setEncoding('utf8').on('data', (d: string) => { echoed += d })
+    stream.write('before;')
+    await waitFor(() => echoed === 'before;', 5000)
+
+    const after = await reload(before, yaml(`  - name: extra\n    protocol: http\n    listen: 127.0.0.1:${newPort}\n    routes: [ { match: { pathPrefix: / }, upstream: web } ]\n`))
+    expect((await request(`http://127.0.0.1:${newPort}/`)).statusCode).toBe(200)
+    expect(after.listener('raw')).toBeUndefined()
+    // The removed listener no longer accepts, but the stream it carried goes on.
+    await expect(new Promise((resolve, reject) => {
+      const probe = net.connect(tcpPort, '127.0.0.1', () => { probe.destroy(); resolve('connected') })
+      probe.on('error', reject)
+    })).rejects.toThrow(/ECONNREFUSED/)
+    stream.write('after')
+    await waitFor(() => echoed === 'before;after', 5000)
+    stream.end()
+  })
+
+  it('refuses a config whose new listener cannot bind, and the old one keeps serving', async () => {
+    const u = await startUpstream({ name: 'u' })
+    upstreams = [u]
+    const port = await closedPort()
+    const before = await start(config(port, 'a', [u.address]))
+    const blocker = net.createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    cleanups.push(() => { blocker.close() })
+    const taken = (blocker.address() as net.AddressInfo).port
+    const next = parseConfig(config(port, 'b', [u.address], `  - name: clash\n    protocol: http\n    listen: 127.0.0.1:${taken}\n    routes: [ { match: { pathPrefix: / }, upstream: a } ]\n`), 'reload.yaml')
+    await expect(reloadRuntime(before, next)).rejects.toThrow(/EADDRINUSE/)
+    const res = await request(`http://127.0.0.1:${port}/`)
+    expect(res.statusCode).toBe(200)
+    expect(await res.body.text()).toBe('u')
+    expect(before.listener('web')!.listening).toBe(true)
+  })
+})
