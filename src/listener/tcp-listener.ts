@@ -65,13 +65,7 @@ export class TcpListener implements Listener {
       this.server.once('error', onError)
       this.server.listen({ host: this.config.listen.host, port: this.config.listen.port }, () => {
         this.server.off('error', onError)
-        try {
-          acceptHandles(this.server, (handle) => { this.accept(handle) })
-        } catch (err) {
-          this.server.close()
-          reject(err)
-          return
-        }
+        acceptHandles(this.server, (handle) => { this.accept(handle) })
         resolve()
       })
     })

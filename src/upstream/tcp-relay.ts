@@ -117,18 +117,19 @@ interface WithHandle { _handle: ListenHandle | AcceptedHandle | null }
  * costs about 7% CPU per connection (measured). Node calls the listen handle's `onconnection`
  * for every accepted connection, so that is where we step in; call once `server` listens.
  * A connection Node still wraps itself (should one come first) is unwrapped and handed over too.
- * Relies on `_handle`, stable across Node 12..24; the TCP integration tests exercise it.
+ * Relies on `_handle`, stable across Node 12..24; the TCP integration tests exercise it. Where
+ * the hook is missing, connections arrive through 'connection' and are unwrapped there.
  */
 export function acceptHandles (server: net.Server, onHandle: (handle: AcceptedHandle) => void): void {
   const listen = (server as unknown as WithHandle)._handle as ListenHandle | null
-  if (listen === null || typeof listen.onconnection !== 'function') {
-    throw new Error('tcp listener: this Node.js version has no server._handle.onconnection to take connections from')
-  }
-  const nodeDefault = listen.onconnection
-  listen.onconnection = (err, handle) => {
-    // Errors (EMFILE, ENFILE) go Node's way: an 'error' event on the server, which keeps listening.
-    if (err !== 0 || handle === undefined) nodeDefault.call(listen, err, handle)
-    else onHandle(handle)
+  // Without the hook (a future Node), every connection takes the public path below instead.
+  if (listen !== null && typeof listen.onconnection === 'function') {
+    const nodeDefault = listen.onconnection
+    listen.onconnection = (err, handle) => {
+      // Errors (EMFILE, ENFILE) go Node's way: an 'error' event on the server, which keeps listening.
+      if (err !== 0 || handle === undefined) nodeDefault.call(listen, err, handle)
+      else onHandle(handle)
+    }
   }
   server.on('connection', (socket: Socket) => {
     const internal = socket as unknown as WithHandle
