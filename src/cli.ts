@@ -7,6 +7,7 @@ import { configSchema } from './config/schema.js'
 import type { Config } from './config/types.js'
 import { startDemoBackend, type DemoBackend } from './demo/backends.js'
 import { ConfigErrors } from './errors.js'
+import type { Logger } from './observability/log.js'
 import { serve, type Serving } from './runtime/serve.js'
 
 const USAGE = `usage:
@@ -18,6 +19,29 @@ const USAGE = `usage:
 
 export const VERSION: string = await readFile(new URL('../package.json', import.meta.url), 'utf8')
   .then((t) => (JSON.parse(t) as { version: string }).version, () => '0.0.0')
+
+/** After the shutdown deadline, the longest the last steps (admin close, log flush) may take. */
+const EXIT_GRACE_MS = 3000
+
+let crashLog: Logger | undefined
+
+/**
+ * An uncaught exception or unhandled rejection leaves the process in an unknown state: log it
+ * (flushing the async log first), then exit 1, so a supervisor restarts a clean process.
+ */
+function crash (what: string, err: unknown): void {
+  const log = crashLog
+  const message = err instanceof Error ? (err.stack ?? err.message) : String(err)
+  if (log === undefined) {
+    process.stderr.write(`tandem: ${what}: ${message}\n`)
+    process.exit(1)
+  }
+  log.fatal({ err }, what)
+  setTimeout(() => { process.exit(1) }, 1000).unref()
+  log.flush(() => { process.exit(1) })
+}
+process.on('uncaughtException', (err) => { crash('uncaught exception', err) })
+process.on('unhandledRejection', (reason) => { crash('unhandled rejection', reason) })
 
 function fail (code: number, message: string): never {
   process.stderr.write(message.endsWith('\n') ? message : message + '\n')
@@ -45,7 +69,23 @@ async function run (config: Config, cleanup?: () => Promise<void>): Promise<Serv
     await cleanup?.()
     fail(1, `tandem: cannot listen on${where}: ${why}`)
   }
-  const stop = (signal: string): void => { void serving.shutdown(signal).then(() => { process.exit(0) }) }
+  crashLog = serving.log
+  let signalled = false
+  const stop = (signal: string): void => {
+    if (signalled) {
+      // A second signal is an operator who will not wait: leave now, not cleanly.
+      serving.log.warn({ signal }, 'second signal during shutdown: exiting at once')
+      serving.log.flush(() => { process.exit(1) })
+      setTimeout(() => { process.exit(1) }, 200).unref()
+      return
+    }
+    signalled = true
+    // The sequence keeps the deadline itself; this only guards against a step that never ends
+    // (a stuck log destination, a demo backend), so the process always goes.
+    const { shutdownDelay, shutdownTimeout } = serving.runtime.config
+    setTimeout(() => { process.exit(0) }, Math.max(shutdownDelay, shutdownTimeout) + EXIT_GRACE_MS).unref()
+    serving.shutdown(signal).then(() => { process.exit(0) }, (err: unknown) => { crash('shutdown failed', err) })
+  }
   process.on('SIGTERM', () => { stop('SIGTERM') })
   process.on('SIGINT', () => { stop('SIGINT') })
   process.on('SIGHUP', () => { void serving.reload() })

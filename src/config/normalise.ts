@@ -241,6 +241,7 @@ export function normalise (raw: Raw, problems: Problems, meta: { file: string, h
     hash: meta.hash,
     ...(admin === undefined ? {} : { admin }),
     log: { level: raw.log?.level ?? 'info', access: raw.log?.access ?? true },
+    shutdownDelay: n.duration(raw.shutdownDelay, 0, pointer('shutdownDelay')),
     shutdownTimeout: n.duration(raw.shutdownTimeout, 30_000, pointer('shutdownTimeout')),
     upstreams: Object.fromEntries(Object.entries(raw.upstreams as Raw).map(([k, u]) => [k, n.upstream(k, u as Raw)])),
     listeners: (raw.listeners as Raw[]).map((l, i) => n.listener(l, i)),

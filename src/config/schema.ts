@@ -263,7 +263,8 @@ export const configSchema: Readonly<Record<string, unknown>> = {
   ...obj('tandem load balancer configuration.', {
     admin,
     log,
-    shutdownTimeout: duration('On SIGTERM/SIGINT, how long in-flight work may finish.', '30s'),
+    shutdownDelay: duration('After SIGTERM/SIGINT, keep accepting this long while /readyz is 503, so an outer load balancer sees the node leave first.', '0s'),
+    shutdownTimeout: duration('From SIGTERM/SIGINT, how long until work still in flight (requests, WebSocket tunnels, TCP streams) is closed.', '30s'),
     upstreams: {
       type: 'object',
       minProperties: 1,

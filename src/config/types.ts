@@ -156,6 +156,8 @@ export interface Config {
   readonly hash: string
   readonly admin?: AdminConfig
   readonly log: LogConfig
+  /** Milliseconds to keep accepting after SIGTERM/SIGINT while /readyz is 503. */
+  readonly shutdownDelay: number
   readonly shutdownTimeout: number
   readonly upstreams: Readonly<Record<string, UpstreamConfig>>
   readonly listeners: readonly ListenerConfig[]

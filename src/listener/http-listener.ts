@@ -108,14 +108,16 @@ export class HttpListener implements Listener {
     return this.sockets.size
   }
 
+  /**
+   * Unbinds at once. close()'s callback waits for every connection (a tunnel, a hung upstream),
+   * so it is not awaited: the drain and its deadline belong to the caller.
+   */
   async stopAccepting (): Promise<void> {
     this.closing = true
-    await new Promise<void>((resolve) => {
-      if (!this.server.listening) { resolve(); return }
-      this.server.close(() => { resolve() })
-      // Keep-alive sockets with no request in flight would hold close() open.
-      this.server.closeIdleConnections()
-    })
+    if (this.server.listening) this.server.close()
+    // Keep-alive sockets with no request in flight are closed now; busy ones after their response.
+    this.server.closeIdleConnections()
+    await new Promise<void>((resolve) => { setImmediate(resolve) })
   }
 
   async drained (): Promise<void> {
@@ -147,6 +149,9 @@ export class HttpListener implements Listener {
 
   private readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     const startedAt = this.deps.clock.now()
+    // A tunnel is in flight until its client socket closes, so a drain waits for it too.
+    this.inflight++
+    socket.once('close', this.onResponseClose)
     const fr = this.prepare(req, socket, startedAt, true)
     if (fr !== undefined) this.upgrades.forward(req, socket, head, fr)
   }

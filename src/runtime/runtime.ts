@@ -6,6 +6,7 @@ import { TcpListener } from '../listener/tcp-listener.js'
 import type { Listener, ListenerDeps } from '../listener/types.js'
 import { HttpPools } from '../upstream/pools.js'
 import { Upstream } from '../upstream/upstream.js'
+import { runShutdown } from './shutdown.js'
 
 export interface RuntimeOptions {
   clock?: Clock
@@ -104,33 +105,52 @@ export class Runtime {
   async retire (next: Runtime, timeoutMs = next.config.shutdownTimeout): Promise<boolean> {
     this.health?.stop()
     const gone = this.listeners.filter((l) => !next.listeners.includes(l))
-    const clean = await drainListeners(gone, timeoutMs)
+    const { clean } = await runShutdown({
+      delayMs: 0,
+      timeoutMs,
+      clock: systemClock,
+      notReady () {},
+      stopAccepting: async () => { await Promise.all(gone.map(async (l) => { await l.stopAccepting() })) },
+      drained: async () => { await Promise.all(gone.map(async (l) => { await l.drained() })) },
+      closeRest: async () => { for (const l of gone) l.destroy() },
+    })
     next.pools.retain(new Set([...next.upstreams.values()].flatMap((u) => u.servers)))
     return clean
   }
 
+  /** Stops health checks and unbinds every listener; established connections go on. */
+  async stopAccepting (): Promise<void> {
+    this.health?.stop()
+    await Promise.all(this.listeners.map(async (l) => { await l.stopAccepting() }))
+  }
+
+  /** Resolves when no request, tunnel or TCP stream is in flight on any listener. */
+  async drained (): Promise<void> {
+    await Promise.all(this.listeners.map(async (l) => { await l.drained() }))
+  }
+
+  /** Closes every client connection and upstream pool still open, in-flight or not. */
+  async closeAll (): Promise<void> {
+    this.health?.stop()
+    for (const l of this.listeners) l.destroy()
+    await this.pools.close()
+  }
+
   /**
-   * Graceful stop: stop accepting, let in-flight requests and streams finish for up to
-   * `timeoutMs`, then close what is left. Resolves true when everything finished in time.
+   * Graceful stop without a shutdownDelay (tests, embedding): stop accepting, let in-flight
+   * requests and streams finish for up to `timeoutMs`, then close what is left. Resolves true
+   * when everything finished in time. The process's own sequence is in serve.ts.
    */
   async stop (timeoutMs = this.config.shutdownTimeout): Promise<boolean> {
-    this.stopping ??= (async () => {
-      this.health?.stop()
-      const clean = await drainListeners(this.listeners, timeoutMs)
-      await this.pools.close()
-      return clean
-    })()
+    this.stopping ??= runShutdown({
+      delayMs: 0,
+      timeoutMs,
+      clock: systemClock,
+      notReady () {},
+      stopAccepting: async () => { await this.stopAccepting() },
+      drained: async () => { await this.drained() },
+      closeRest: async () => { await this.closeAll() },
+    }).then((r) => r.clean)
     return await this.stopping
   }
-}
-
-/** Stops accepting, waits for in-flight work up to `timeoutMs`, then destroys what is left. */
-async function drainListeners (listeners: readonly Listener[], timeoutMs: number): Promise<boolean> {
-  await Promise.all(listeners.map(async (l) => { await l.stopAccepting() }))
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<false>((resolve) => { timer = setTimeout(() => { resolve(false) }, timeoutMs) })
-  const clean = await Promise.race([Promise.all(listeners.map(async (l) => { await l.drained() })).then(() => true), deadline])
-  clearTimeout(timer)
-  for (const l of listeners) l.destroy()
-  return clean
 }

@@ -1,4 +1,5 @@
 import { AdminServer } from '../admin/server.js'
+import { systemClock } from '../clock.js'
 import type { Answer } from '../admin/api.js'
 import { loadConfigFile } from '../config/load.js'
 import type { Config } from '../config/types.js'
@@ -7,6 +8,7 @@ import { channels } from '../observability/events.js'
 import { attachLogs, createLogger, type Logger } from '../observability/log.js'
 import { reloadRuntime } from './reload.js'
 import { Runtime } from './runtime.js'
+import { runShutdown } from './shutdown.js'
 
 export interface Serving {
   readonly runtime: Runtime
@@ -57,6 +59,7 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
   }
 
   const serialisedReload = async (): Promise<Answer> => {
+    if (stopping !== undefined) return { status: 503, body: { errors: ['shutting down'] } }
     // One reload at a time; a second request while one runs shares its answer.
     reloading ??= reload().finally(() => { reloading = undefined })
     return await reloading
@@ -74,15 +77,26 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
     detach()
     throw err
   }
-  log.info({ listeners: runtime.listeners.map((l) => ({ name: l.name, ...l.address() })) }, 'tandem started')
+  log.info({ listeners: runtime.listeners.map((l) => ({ name: l.name, ...l.address() })), ...(admin === undefined ? {} : { admin: admin.address() }) }, 'tandem started')
 
   const shutdown = async (signal: string): Promise<void> => {
     stopping ??= (async () => {
-      log.info({ signal, timeoutMs: runtime.config.shutdownTimeout }, 'shutting down')
-      admin?.setShuttingDown()
-      await reloading?.catch(() => {})
-      const clean = await runtime.stop(runtime.config.shutdownTimeout)
-      log.info({ clean }, 'stopped')
+      const config = runtime.config
+      log.info({ signal, delayMs: config.shutdownDelay, timeoutMs: config.shutdownTimeout }, 'shutting down')
+      const { clean, elapsedMs } = await runShutdown({
+        delayMs: config.shutdownDelay,
+        timeoutMs: config.shutdownTimeout,
+        clock: systemClock,
+        notReady: () => { admin?.setShuttingDown() },
+        stopAccepting: async () => {
+          // A reload under way may swap the Runtime; stop the one that ends up serving.
+          await reloading?.catch(() => {})
+          await runtime.stopAccepting()
+        },
+        drained: async () => { await runtime.drained() },
+        closeRest: async () => { await runtime.closeAll() },
+      })
+      log.info({ clean, elapsedMs }, clean ? 'stopped' : 'stopped; work still open at the deadline was closed')
       await admin?.close()
       await cleanup()
       detach()

@@ -12,6 +12,7 @@ describe('defaults and normalisation', () => {
       file: 't.yaml',
       hash: c.hash,
       log: { level: 'info', access: true },
+      shutdownDelay: 0,
       shutdownTimeout: 30_000,
       upstreams: {
         web: {

@@ -33,7 +33,7 @@ describe('configSchema', () => {
 
   it('covers every section of the spec', () => {
     expect(Object.keys(root.properties)).toEqual([
-      'admin', 'log', 'shutdownTimeout', 'upstreams', 'listeners', 'rateLimits', 'rateLimitStore', 'peer',
+      'admin', 'log', 'shutdownDelay', 'shutdownTimeout', 'upstreams', 'listeners', 'rateLimits', 'rateLimitStore', 'peer',
     ])
     expect(Object.keys(root.properties.listeners.items.properties)).toEqual([
       'name', 'protocol', 'listen', 'rateLimit', 'routes', 'trustedProxies', 'timeouts', 'maxHeaderSize',
