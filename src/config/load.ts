@@ -2,10 +2,11 @@
 // Substitution happens on parsed scalars, not on the text, so every position stays true and an
 // environment value can never inject YAML structure.
 import { createHash } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { constants, type Stats } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from 'yaml'
-import type { Document, Node as YamlNode } from 'yaml'
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml'
+import type { Alias, Document, Node as YamlNode } from 'yaml'
 import { ConfigErrors } from '../errors.js'
 import type { Config } from './types.js'
 import { PositionMap, Problems, pointer } from './positions.js'
@@ -44,12 +45,24 @@ export function substituteEnv (text: string, env: NodeJS.ProcessEnv): { value: s
   }
 }
 
+/** Aliases followed in one file; real configs use a handful. */
+export const MAX_ALIAS_EXPANSIONS = 10_000
+/** Values (scalars, lists, mappings) one file may expand to; a 1,000-route config has about 10,000. */
+export const MAX_CONFIG_VALUES = 100_000
+
 class Converter {
   private readonly stack = new Set<YamlNode>()
   /** Pointers of scalars that took a variable's value; validate may re-type them. */
   readonly substituted = new Set<string>()
-  // Caps alias expansion so a "billion laughs" file fails fast instead of exhausting memory.
-  private aliasBudget = 10_000
+  // Caps alias expansion so a "billion laughs" file fails fast instead of exhausting memory:
+  // both the number of aliases followed and the number of values they expand to.
+  private aliasBudget = MAX_ALIAS_EXPANSIONS
+  private valueBudget = MAX_CONFIG_VALUES
+
+  /** Each alias's target, found in one pass: yaml's Alias.resolve() walks the whole document per call. */
+  private readonly targets = new Map<Alias, YamlNode>()
+  /** The outermost alias being expanded, where a budget error is reported. */
+  private expanding: { ptr: string, where: Where } | undefined
 
   constructor (
     private readonly doc: Document,
@@ -57,27 +70,52 @@ class Converter {
     private readonly env: NodeJS.ProcessEnv,
     private readonly problems: Problems,
     private readonly positions: PositionMap,
-  ) {}
+  ) {
+    // An alias refers to the last anchor of its name before it, in document order (YAML 1.2).
+    const anchors = new Map<string, YamlNode>()
+    visit(doc, (_key, node) => {
+      if (isAlias(node)) {
+        const target = anchors.get(node.source)
+        if (target !== undefined) this.targets.set(node, target)
+      } else if ((isScalar(node) || isMap(node) || isSeq(node)) && node.anchor !== undefined) {
+        anchors.set(node.anchor, node)
+      }
+    })
+  }
 
   where (offset: number): Where { return this.lc.linePos(offset) }
+
+  /** True when an expansion budget ran out (the value is incomplete). */
+  get exhausted (): boolean { return this.aliasBudget < 0 || this.valueBudget < 0 }
 
   convert (node: unknown, ptr: string, key: Where | undefined, isIndex: boolean, fallback: Where): unknown {
     const here = isAlias(node) || isScalar(node) || isMap(node) || isSeq(node)
       ? this.where(node.range?.[0] ?? 0)
       : fallback
+    if (--this.valueBudget < 0) {
+      // Reported at the alias being expanded (what the user wrote), not deep inside its target.
+      if (this.valueBudget === -1) {
+        const at = this.expanding ?? { ptr, where: here }
+        this.problems.addAt(at.where, this.positions.display(at.ptr), `the config expands to more than ${MAX_CONFIG_VALUES} values (through aliases); refused`)
+      }
+      return null
+    }
     this.positions.set(ptr, here, key, isIndex)
     if (isAlias(node)) {
       if (--this.aliasBudget < 0) {
-        if (this.aliasBudget === -1) this.problems.add(ptr, 'too many alias expansions (more than 10000)')
+        if (this.aliasBudget === -1) this.problems.add(ptr, `too many alias expansions (more than ${MAX_ALIAS_EXPANSIONS})`)
         return null
       }
-      const target = node.resolve(this.doc)
+      const target = this.targets.get(node)
       if (target === undefined || this.stack.has(target)) {
         this.problems.add(ptr, target === undefined ? `unknown alias *${node.source}` : `alias *${node.source} refers to itself`)
         return null
       }
       this.stack.add(target)
+      const outermost = this.expanding === undefined
+      if (outermost) this.expanding = { ptr, where: here }
       const v = this.convert(target, ptr, key, isIndex, here)
+      if (outermost) this.expanding = undefined
       this.stack.delete(target)
       this.positions.set(ptr, here, key, isIndex)
       return v
@@ -160,6 +198,8 @@ export function parseConfig (
 
   const conv = new Converter(doc, lc, env, problems, positions)
   const raw = conv.convert(doc.contents, '', undefined, false, { line: 1, col: 1 })
+  // A refused expansion is not validated: its value is cut short, and checking it would cost again.
+  if (conv.exhausted) throw new ConfigErrors(problems.errors())
   const config = validateConfig(raw, problems, { file: meta.configFile ?? file, hash }, conv.substituted)
   if (config === undefined || problems.size > 0) throw new ConfigErrors(problems.errors())
   return config
@@ -170,14 +210,56 @@ export function parseConfig (
  * one throws ConfigErrors whose lines name the file as given (exit 2).
  */
 export async function loadConfigFile (path: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
-  let bytes: Buffer
-  try {
-    bytes = await readFile(path)
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'is a directory' : e.message
-    throw new Error(`cannot read config file ${path}: ${why}`, { cause: err })
-  }
+  const bytes = await readConfigBytes(path)
   const hash = createHash('sha256').update(bytes).digest('hex')
   return parseConfig(bytes.toString('utf8'), path, env, { configFile: resolve(path), hash })
+}
+
+/** Config files larger than this are refused before reading (real ones are a few KiB). */
+export const MAX_CONFIG_BYTES = 16 * 1024 * 1024
+
+/**
+ * The file's bytes, refusing at once what is not a regular file of at most MAX_CONFIG_BYTES: a
+ * FIFO would block the open or the read, /dev/zero would never end, a directory has no text.
+ * O_NONBLOCK keeps the open of a FIFO without a writer from hanging; fstat then refuses it.
+ */
+async function readConfigBytes (path: string): Promise<Buffer> {
+  const refuse = (why: string, cause?: unknown): Error => new Error(`cannot read config file ${path}: ${why}`, { cause })
+  let fh: FileHandle
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    throw refuse(e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'is a directory' : e.message, err)
+  }
+  try {
+    const st = await fh.stat()
+    if (!st.isFile()) throw refuse(`not a regular file (${fileKind(st)})`)
+    if (st.size > MAX_CONFIG_BYTES) throw refuse(`larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB (${st.size} bytes)`)
+    // Read at most one byte past the limit, in case the file grows between fstat and read.
+    const buf = Buffer.alloc(Math.min(st.size, MAX_CONFIG_BYTES) + 1)
+    let n = 0
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n)
+      if (bytesRead === 0) break
+      n += bytesRead
+      if (n === buf.length) break
+    }
+    if (n > MAX_CONFIG_BYTES) throw refuse(`larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB`)
+    return buf.subarray(0, n)
+  } catch (err) {
+    if (err instanceof Error && err.message.startsWith('cannot read config file')) throw err
+    throw refuse((err as Error).message, err)
+  } finally {
+    await fh.close()
+  }
+}
+
+function fileKind (st: Stats): string {
+  if (st.isDirectory()) return 'a directory'
+  if (st.isFIFO()) return 'a FIFO'
+  if (st.isCharacterDevice()) return 'a character device'
+  if (st.isBlockDevice()) return 'a block device'
+  if (st.isSocket()) return 'a socket'
+  return 'not a file'
 }

@@ -11,18 +11,48 @@ import { parseDuration, parseRate, parseSize } from './units.js'
 import type { Problems } from './positions.js'
 import { pointer } from './positions.js'
 
+const HOUR = 3_600_000
+/** [min, max] in ms of each kind of duration key (README "Config limits"). */
+const TIMEOUT = [1, 24 * HOUR] as const
+const TCP_IDLE = [1, 7 * 24 * HOUR] as const
+const RAMP = [0, HOUR] as const
+const SHUTDOWN_DELAY = [0, HOUR] as const
+const SHUTDOWN_TIMEOUT = [0, 24 * HOUR] as const
+/** [min, max] bytes of maxHeaderSize: below 1 KiB no browser request fits; above 1 MiB is a memory lever. */
+const HEADER_SIZE = [1024, 1024 * 1024] as const
+
+function showMs (ms: number): string {
+  if (ms % HOUR === 0) return `${ms / HOUR}h`
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`
+  if (ms % 1000 === 0) return `${ms / 1000}s`
+  return `${ms}ms`
+}
+
 // Values here already passed the schema, so their shapes are known; `any` keeps the walk short.
 type Raw = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
 class Normaliser {
   constructor (private readonly problems: Problems) {}
 
-  /** Duration in ms; `positive` rejects 0 where 0 would make no sense (a 0s interval). */
-  duration (v: unknown, dflt: number, ptr: string, positive = false): number {
+  /**
+   * Duration in ms within [min, max]. Timeouts and intervals take min 1ms, so a 0 cannot switch a
+   * protection off (in Node 0 means "no timeout"); every max stays far below 2^31 ms, past which
+   * Node's timers fire after 1 ms.
+   */
+  duration (v: unknown, dflt: number, ptr: string, [min, max]: readonly [number, number] = TIMEOUT): number {
     if (v === undefined) return dflt
     const ms = this.attempt(() => parseDuration(v as string | number), ptr, dflt)
-    if (positive && ms <= 0) this.problems.add(ptr, 'must be greater than 0')
+    if (ms < min) this.problems.add(ptr, min === 1 ? 'must be at least 1ms (0 would turn it off)' : `must be at least ${showMs(min)}`)
+    else if (ms > max) this.problems.add(ptr, `must be at most ${showMs(max)}`)
     return ms
+  }
+
+  /** Size in bytes within [min, max]. */
+  size (v: unknown, dflt: number, ptr: string, [min, max]: readonly [number, number]): number {
+    if (v === undefined) return dflt
+    const bytes = this.attempt(() => parseSize(v as string | number), ptr, dflt)
+    if (bytes < min || bytes > max) this.problems.add(ptr, `must be between ${min / 1024}kb and ${max / 1024 / 1024}mb`)
+    return bytes
   }
 
   attempt<T> (f: () => T, ptr: string, fallback: T): T {
@@ -64,7 +94,7 @@ class Normaliser {
       name,
       balance: u.balance ?? 'round-robin',
       servers,
-      connectTimeout: this.duration(u.connectTimeout, 5000, base + pointer('connectTimeout'), true),
+      connectTimeout: this.duration(u.connectTimeout, 5000, base + pointer('connectTimeout')),
       retries: u.retries ?? 1,
       ...(u.health === undefined ? {} : { health: this.health(u.health as Raw, base + pointer('health')) }),
       ...(u.passive === undefined
@@ -72,10 +102,10 @@ class Normaliser {
         : {
             passive: {
               failures: u.passive.failures ?? 5,
-              ejectFor: this.duration(u.passive.ejectFor, 30_000, base + pointer('passive', 'ejectFor'), true),
+              ejectFor: this.duration(u.passive.ejectFor, 30_000, base + pointer('passive', 'ejectFor')),
             },
           }),
-      slowStart: this.duration(u.slowStart, 0, base + pointer('slowStart')),
+      slowStart: this.duration(u.slowStart, 0, base + pointer('slowStart'), RAMP),
     }
   }
 
@@ -92,8 +122,8 @@ class Normaliser {
       path: h.path ?? '/',
       expectStatus,
       ...(h.expectBody === undefined ? {} : { expectBody: String(h.expectBody) }),
-      interval: this.duration(h.interval, 2000, base + pointer('interval'), true),
-      timeout: this.duration(h.timeout, 1000, base + pointer('timeout'), true),
+      interval: this.duration(h.interval, 2000, base + pointer('interval')),
+      timeout: this.duration(h.timeout, 1000, base + pointer('timeout')),
       rise: h.rise ?? 2,
       fall: h.fall ?? 3,
     }
@@ -118,9 +148,7 @@ class Normaliser {
           idle: this.duration(t.idle, 60_000, base + pointer('timeouts', 'idle')),
           response: this.duration(t.response, 60_000, base + pointer('timeouts', 'response')),
         },
-        maxHeaderSize: l.maxHeaderSize === undefined
-          ? 16 * 1024
-          : this.attempt(() => parseSize(l.maxHeaderSize as string | number), base + pointer('maxHeaderSize'), 16 * 1024),
+        maxHeaderSize: this.size(l.maxHeaderSize, 16 * 1024, base + pointer('maxHeaderSize'), HEADER_SIZE),
         routes: routes.map((r, j) => this.httpRoute(r, j, base + pointer('routes', j))),
       }
       return http
@@ -135,9 +163,9 @@ class Normaliser {
         upstream: r.upstream as string,
       })),
       proxyProtocol: l.proxyProtocol ?? 'off',
-      idleTimeout: this.duration(l.idleTimeout, 300_000, base + pointer('idleTimeout')),
+      idleTimeout: this.duration(l.idleTimeout, 300_000, base + pointer('idleTimeout'), TCP_IDLE),
       maxConnections: l.maxConnections ?? 0,
-      prereadTimeout: this.duration(l.prereadTimeout, 5000, base + pointer('prereadTimeout'), true),
+      prereadTimeout: this.duration(l.prereadTimeout, 5000, base + pointer('prereadTimeout')),
     }
     return tcp
   }
@@ -205,7 +233,7 @@ class Normaliser {
       secret,
       priority: p.priority ?? 100,
       preempt: p.preempt ?? false,
-      heartbeat: this.duration(p.heartbeat, 200, pointer('peer', 'heartbeat'), true),
+      heartbeat: this.duration(p.heartbeat, 200, pointer('peer', 'heartbeat')),
       deadAfter: p.deadAfter ?? 3,
       ...(p.witness === undefined ? {} : { witness: this.hostPort(p.witness as string, pointer('peer', 'witness'), false) }),
       standby: p.standby ?? 'closed',
@@ -220,19 +248,25 @@ export function normalise (raw: Raw, problems: Problems, meta: { file: string, h
   let admin: AdminConfig | undefined
   if (raw.admin !== undefined) {
     const token = raw.admin.token as string | undefined
+    // An empty token (a variable set to "", ${T:-}) must never mean "authentication off": a
+    // deployment that lost its secret would silently open the API. No token = leave the key out.
+    if (token !== undefined && token.trim() === '') problems.add(pointer('admin', 'token'), 'is empty; set a token, or remove the key for a loopback admin without one')
     admin = {
       listen: n.hostPort(raw.admin.listen as string, pointer('admin', 'listen'), true),
-      // An empty token (e.g. ${TOKEN:-}) means none, so a loopback admin may leave it unset.
-      ...(token === undefined || token === '' ? {} : { token }),
+      ...(token === undefined ? {} : { token }),
     }
   }
+  const shutdownDelay = n.duration(raw.shutdownDelay, 0, pointer('shutdownDelay'), SHUTDOWN_DELAY)
+  const shutdownTimeout = n.duration(raw.shutdownTimeout, 30_000, pointer('shutdownTimeout'), SHUTDOWN_TIMEOUT)
+  // The deadline counts from the signal, so a longer delay would close everything while still accepting.
+  if (shutdownDelay > shutdownTimeout) problems.add(pointer('shutdownDelay'), `must not be longer than shutdownTimeout (${showMs(shutdownTimeout)})`)
   let redis: RedisStoreConfig | undefined
   const r = raw.rateLimitStore?.redis as Raw | undefined
   if (r !== undefined) {
     redis = {
       url: r.url,
       prefix: r.prefix ?? 'tandem:',
-      timeout: n.duration(r.timeout, 50, pointer('rateLimitStore', 'redis', 'timeout'), true),
+      timeout: n.duration(r.timeout, 50, pointer('rateLimitStore', 'redis', 'timeout')),
       onError: r.onError ?? 'local',
     }
   }
@@ -241,8 +275,8 @@ export function normalise (raw: Raw, problems: Problems, meta: { file: string, h
     hash: meta.hash,
     ...(admin === undefined ? {} : { admin }),
     log: { level: raw.log?.level ?? 'info', access: raw.log?.access ?? true },
-    shutdownDelay: n.duration(raw.shutdownDelay, 0, pointer('shutdownDelay')),
-    shutdownTimeout: n.duration(raw.shutdownTimeout, 30_000, pointer('shutdownTimeout')),
+    shutdownDelay,
+    shutdownTimeout,
     upstreams: Object.fromEntries(Object.entries(raw.upstreams as Raw).map(([k, u]) => [k, n.upstream(k, u as Raw)])),
     listeners: (raw.listeners as Raw[]).map((l, i) => n.listener(l, i)),
     rateLimits: Object.fromEntries(Object.entries((raw.rateLimits ?? {}) as Raw).map(([k, v]) => [k, n.rateLimit(k, v as Raw)])),

@@ -83,7 +83,7 @@ const server = obj('One upstream server.', {
   address: hostPort('host:port; the host may be IPv4, [IPv6] or a DNS name.'),
   weight: int(1, 256, 'Relative share of traffic.', 1),
   backup: bool('Gets traffic only while no non-backup server is up.', false),
-  maxConnections: int(0, undefined, 'Concurrent connections to this server; 0 = unlimited.', 0),
+  maxConnections: int(0, 1_000_000, 'Concurrent connections to this server; 0 = unlimited.', 0),
 }, ['address'])
 
 const health = {
@@ -102,8 +102,8 @@ const health = {
     expectBody: str('http only, optional: a substring the response body must contain.'),
     interval: duration('Time between checks of one server.', '2s'),
     timeout: duration('A check taking longer fails; must be shorter than interval.', '1s'),
-    rise: int(1, undefined, 'Consecutive passes to come back up.', 2),
-    fall: int(1, undefined, 'Consecutive failures to go down.', 3),
+    rise: int(1, 100, 'Consecutive passes to come back up.', 2),
+    fall: int(1, 100, 'Consecutive failures to go down.', 3),
   }),
   if: { properties: { type: { const: 'http' } }, required: ['type'] },
   else: {
@@ -122,7 +122,7 @@ const upstream = obj('A pool of servers.', {
   retries: int(0, 16, 'HTTP: other servers tried after a connect failure (and, for idempotent methods, a reset before any response byte).', 1),
   health,
   passive: obj('Outlier ejection from real traffic.', {
-    failures: int(1, undefined, 'Consecutive failures (connect error, reset, timeout, 5xx) that eject a server.', 5),
+    failures: int(1, 1000, 'Consecutive failures (connect error, reset, timeout, 5xx) that eject a server.', 5),
     ejectFor: duration('How long an ejected server stays out before it is tried again.', '30s'),
   }),
   slowStart: duration('A server coming back up ramps its share over this time; 0 = at once.', '0s'),
@@ -192,7 +192,7 @@ const listener = {
     upstream: name('tcp: upstream for all streams, or the fallback when no SNI route matches.'),
     proxyProtocol: oneOfWords(['off', 'v1', 'v2'], 'tcp: send a PROXY protocol header to the upstream.', 'off'),
     idleTimeout: duration('tcp: a stream idle this long both ways is closed.', '5m'),
-    maxConnections: int(0, undefined, 'tcp: concurrent client connections; 0 = unlimited.', 0),
+    maxConnections: int(0, 1_000_000, 'tcp: concurrent client connections; 0 = unlimited.', 0),
     prereadTimeout: duration('tcp with routes: how long to wait for the TLS ClientHello (nginx preread_timeout).', '5s'),
   }, ['protocol', 'listen']),
   allOf: [
@@ -232,7 +232,7 @@ const rateLimit = obj('A token bucket.', {
     errorMessage: 'must be one of: client-ip, header:NAME, route, global',
   },
   rate: rate('Sustained rate, e.g. 100/s or 6000/m.'),
-  burst: int(1, undefined, 'How many may pass at once from a full bucket; default: one second of rate.'),
+  burst: int(1, 1_000_000_000, 'How many may pass at once from a full bucket; default: one second of rate.'),
 }, ['key', 'rate'])
 
 const redis = obj('Share rate-limit buckets through Redis.', {
@@ -250,7 +250,7 @@ const peer = obj('Active/standby pair. Without it the node is standalone and alw
   priority: int(1, 254, 'The higher one becomes active.', 100),
   preempt: bool('true: a recovered higher-priority node takes the active role back.', false),
   heartbeat: duration('Heartbeat interval.', '200ms'),
-  deadAfter: int(1, undefined, 'Missed heartbeats before the other node is declared dead.', 3),
+  deadAfter: int(1, 100, 'Missed heartbeats before the other node is declared dead.', 3),
   witness: hostPort('Optional TCP address; a node that loses its peer and cannot reach the witness goes to fault.'),
   standby: oneOfWords(['closed', 'open'], 'closed: listeners are not bound while standby.', 'closed'),
   onChange: str('Command run on every role change with: NEW_ROLE OLD_ROLE NODE_ID.'),

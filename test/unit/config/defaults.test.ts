@@ -126,13 +126,13 @@ describe('defaults and normalisation', () => {
       '  - protocol: http',
       '    listen: 127.0.0.1:8080',
       '    maxHeaderSize: 1mb',
-      '    timeouts: { header: 2s, idle: 1h, response: 0 }',
+      '    timeouts: { header: 2s, idle: 1h, response: 1 }',
       '    routes: [{ upstream: web }]',
     )
     const c = parse(text)
     expect(c.shutdownTimeout).toBe(1500)
     expect(c.upstreams.web).toMatchObject({ connectTimeout: 250, slowStart: 60_000 })
-    expect(c.listeners[0]).toMatchObject({ maxHeaderSize: 1_048_576, timeouts: { header: 2000, idle: 3_600_000, response: 0 } })
+    expect(c.listeners[0]).toMatchObject({ maxHeaderSize: 1_048_576, timeouts: { header: 2000, idle: 3_600_000, response: 1 } })
   })
 
   it('rejects a zero where it cannot work', () => {
@@ -142,9 +142,9 @@ describe('defaults and normalisation', () => {
       ...MINIMAL.slice(4),
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:2:65: upstreams.web.connectTimeout: must be greater than 0',
-      't.yaml:2:89: upstreams.web.health.interval: must be greater than 0',
-      't.yaml:2:101: upstreams.web.health.timeout: must be greater than 0',
+      't.yaml:2:65: upstreams.web.connectTimeout: must be at least 1ms (0 would turn it off)',
+      't.yaml:2:89: upstreams.web.health.interval: must be at least 1ms (0 would turn it off)',
+      't.yaml:2:101: upstreams.web.health.timeout: must be at least 1ms (0 would turn it off)',
     ])
   })
 

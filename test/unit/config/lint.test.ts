@@ -160,7 +160,7 @@ describe('security rules', () => {
       't.yaml:2:11: admin.listen: a non-loopback admin listen needs a token (admin.token)',
     ])
     expect(errorsOf(yaml('admin:', '  listen: 10.1.2.3:9090', '  token: ${T:-}', ...MINIMAL))).toEqual([
-      't.yaml:2:11: admin.listen: a non-loopback admin listen needs a token (admin.token)',
+      't.yaml:3:10: admin.token: is empty; set a token, or remove the key for a loopback admin without one',
     ])
     for (const listen of ['127.0.0.1:9090', '127.1.2.3:9090', 'localhost:9090', '"[::1]:9090"']) {
       expect(parse(yaml(`admin: { listen: ${listen} }`, ...MINIMAL)).admin?.token).toBeUndefined()

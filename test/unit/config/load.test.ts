@@ -173,7 +173,7 @@ describe('loadConfigFile', () => {
     expect(err).not.toBeInstanceOf(ConfigErrors)
     expect((err as Error).message).toBe(`cannot read config file ${FIXTURES}/does-not-exist.yaml: no such file`)
     const dir = await loadConfigFile(FIXTURES, env).catch((e: unknown) => e)
-    expect((dir as Error).message).toBe(`cannot read config file ${FIXTURES}: is a directory`)
+    expect((dir as Error).message).toBe(`cannot read config file ${FIXTURES}: not a regular file (a directory)`)
   })
 
   it('parseConfig labels inline configs with the given name and hashes the text', () => {

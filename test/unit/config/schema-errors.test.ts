@@ -52,7 +52,7 @@ describe('schema errors: one per kind, with exact line, column and path', () => 
       't.yaml:12:20: listeners[0].maxHeaderSize: must be a size like 16kb, 1mb or integer bytes',
       't.yaml:15:13: rateLimits.r.key: must be one of: client-ip, header:NAME, route, global',
       't.yaml:15:23: rateLimits.r.rate: must be a rate like 100/s, 6000/m or 10/h',
-      't.yaml:15:37: rateLimits.r.burst: must be an integer >= 1',
+      't.yaml:15:37: rateLimits.r.burst: must be an integer 1..1000000000',
     ])
   })
 
