@@ -7,6 +7,7 @@ import type { Runtime } from '../runtime/runtime.js'
 import { serverAction, statusSnapshot, type Answer, type ServerAction } from './api.js'
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard/page.js'
 import { EventStream } from './events.js'
+import { hostAllowed } from './host-check.js'
 
 export interface AdminDeps {
   /** A getter: a reload swaps the Runtime. */
@@ -114,6 +115,12 @@ export class AdminServer {
     res.on('error', () => { res.destroy() })
     req.on('error', () => { req.destroy() })
     res.setHeader('x-content-type-options', 'nosniff')
+    if (this.tokenDigest === undefined && !hostAllowed(req.headers.host, this.config.listen.host)) {
+      req.resume()
+      res.setHeader('connection', 'close')
+      json(res, 403, { error: 'Host not allowed: without admin.token this API answers only loopback names and its listen address' })
+      return
+    }
     try {
       const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
       const method = req.method ?? 'GET'

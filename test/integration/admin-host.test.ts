@@ -1,0 +1,66 @@
+// Regression (issue 6): a token-less loopback admin was drivable from a web page through DNS
+// rebinding: the page's own name resolves to 127.0.0.1, so the browser sends Host: evil.example.
+import http from 'node:http'
+import { afterEach, describe, expect, it } from 'vitest'
+import { AdminServer } from '../../src/admin/server.js'
+import { parseConfig } from '../../src/config/load.js'
+import { Runtime } from '../../src/runtime/runtime.js'
+
+const cleanups: Array<() => Promise<unknown> | void> = []
+afterEach(async () => { while (cleanups.length > 0) await cleanups.pop()!() })
+
+async function admin (token?: string): Promise<number> {
+  const config = parseConfig(`
+admin: { listen: 127.0.0.1:0${token === undefined ? '' : `, token: ${token}`} }
+log: { level: silent, access: false }
+upstreams: { web: { servers: [{ address: 127.0.0.1:9 }] } }
+listeners: [{ protocol: http, listen: 127.0.0.1:0, routes: [{ upstream: web }] }]
+`, 'test.yaml')
+  const runtime = new Runtime(config)
+  await runtime.start()
+  cleanups.push(async () => await runtime.stop(500))
+  const server = new AdminServer(config.admin!, { runtime: () => runtime, version: 'test' })
+  await server.listen()
+  cleanups.push(async () => { await server.close() })
+  return server.address().port
+}
+
+/** Raw request with an exact Host header (undici and fetch would set their own). */
+function send (port: number, method: string, path: string, host: string | undefined, headers: Record<string, string> = {}): Promise<{ status: number, body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent: false, setHost: false, headers: { ...(host === undefined ? {} : { host }), ...headers } }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => { body += c })
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, body }) })
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+describe('admin without a token: Host check against DNS rebinding', () => {
+  it('answers 403 to a foreign Host on every endpoint, reads or writes, and never acts', async () => {
+    const port = await admin()
+    for (const [method, path] of [['GET', '/api/status'], ['GET', '/metrics'], ['GET', '/'], ['POST', `/api/upstreams/web/servers/127.0.0.1:9/disable`]] as const) {
+      const r = await send(port, method, path, `evil.example:${port}`)
+      expect(r.status).toBe(403)
+      expect(JSON.parse(r.body)).toEqual({ error: 'Host not allowed: without admin.token this API answers only loopback names and its listen address' })
+    }
+    const status = JSON.parse((await send(port, 'GET', '/api/status', `127.0.0.1:${port}`)).body) as { upstreams: Array<{ servers: Array<{ state: string }> }> }
+    expect(status.upstreams[0]?.servers[0]?.state).not.toBe('disabled')
+  })
+
+  it('answers loopback names and addresses', async () => {
+    const port = await admin()
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'localhost', `[::1]:${port}`]) {
+      expect((await send(port, 'GET', '/healthz', host)).status).toBe(200)
+    }
+  })
+
+  it('with a token the Host is not checked: the token guards the API', async () => {
+    const port = await admin('t0ken-0123456789')
+    expect((await send(port, 'GET', '/healthz', 'lb.example.com')).status).toBe(200)
+    expect((await send(port, 'POST', '/api/upstreams/web/servers/127.0.0.1:9/disable', 'lb.example.com')).status).toBe(401)
+  })
+})
