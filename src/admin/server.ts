@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { AdminConfig } from '../config/types.js'
+import { reportError } from '../observability/events.js'
 import { createMetrics, roleOf, type Metrics } from '../observability/metrics.js'
 import type { Runtime } from '../runtime/runtime.js'
 import { serverAction, statusSnapshot, type Answer, type ServerAction } from './api.js'
@@ -81,7 +82,12 @@ export class AdminServer {
     try {
       await new Promise<void>((resolve, reject) => {
         this.server.once('error', reject)
-        this.server.listen(port, host, () => { this.server.off('error', reject); resolve() })
+        this.server.listen(port, host, () => {
+          this.server.off('error', reject)
+          // accept() failures (EMFILE) after listen must not crash the process: count and go on.
+          this.server.on('error', (err) => { reportError('admin', err) })
+          resolve()
+        })
       })
     } catch (err) {
       this.metrics.close()

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { HttpListenerConfig, ListenerConfig } from '../config/types.js'
 import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../errors.js'
-import { channels, publishHttpEnd } from '../observability/events.js'
+import { channels, publishHttpEnd, reportError } from '../observability/events.js'
 import { HttpRouter } from '../router/http-router.js'
 import { rewritePath } from '../router/match.js'
 import { HttpForwarder, type ForwardRequest } from '../upstream/http-forward.js'
@@ -92,7 +92,8 @@ export class HttpListener implements Listener {
       this.server.once('error', onError)
       this.server.listen({ host, port, backlog: 1024 }, () => {
         this.server.off('error', onError)
-        this.server.on('error', () => {})
+        // After listen, errors are accept() failures (EMFILE, ENFILE): the server keeps listening.
+        this.server.on('error', (err) => { reportError('listener', err) })
         resolve()
       })
     })

@@ -1,6 +1,6 @@
 import net, { type AddressInfo } from 'node:net'
 import type { ListenerConfig, TcpListenerConfig, TcpRouteConfig } from '../config/types.js'
-import { channels } from '../observability/events.js'
+import { channels, reportError } from '../observability/events.js'
 import { TcpForward, type TcpForwardOptions } from '../upstream/tcp-forward.js'
 import { acceptHandles, socketFor, type AcceptedHandle } from '../upstream/tcp-relay.js'
 import type { Upstream } from '../upstream/upstream.js'
@@ -33,7 +33,7 @@ export class TcpListener implements Listener {
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true })
     // After listen, errors are accept() failures (EMFILE, ENFILE): the server keeps listening,
     // as HAProxy and nginx do; there is no request to fail.
-    this.server.on('error', () => {})
+    this.server.on('error', (err) => { reportError('listener', err) })
   }
 
   private optionsFor (config: TcpListenerConfig, deps: ListenerDeps): TcpForwardOptions {

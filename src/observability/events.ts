@@ -75,6 +75,27 @@ export interface HealthCheckResult {
   detail?: string
 }
 
+/**
+ * An error with no request to fail, that would otherwise vanish: an accept() failure (EMFILE,
+ * ENFILE), a Redis connection error, a socket error on an admin connection. Counted
+ * (`tandem_errors_total`) and logged once per burst.
+ */
+export interface ProcessError {
+  /** Where: `listener:NAME`-free, low cardinality: listener, admin, redis, ... */
+  component: string
+  /** The system or library code (EMFILE, ECONNREFUSED), or `unknown`. */
+  code: string
+  message: string
+}
+
+/** Publishes an error that has no request to fail; cheap when nobody listens. */
+export function reportError (component: string, err: unknown): void {
+  if (!channels.error.hasSubscribers) return
+  const e = err as { code?: unknown, message?: unknown } | undefined
+  const code = typeof e?.code === 'string' && /^[A-Z0-9_]{1,40}$/.test(e.code) ? e.code : 'unknown'
+  channels.error.publish({ component, code, message: typeof e?.message === 'string' ? e.message : String(err) })
+}
+
 export interface ConfigReload {
   result: 'success' | 'failure'
 }
@@ -96,4 +117,5 @@ export const channels = {
   serverFailure: channel<ServerFailure>('tandem:server:failure'),
   healthCheck: channel<HealthCheckResult>('tandem:health:check'),
   configReload: channel<ConfigReload>('tandem:config:reload'),
+  error: channel<ProcessError>('tandem:error'),
 }

@@ -1,6 +1,8 @@
 import pino, { type Logger } from 'pino'
 import type { LogConfig } from '../config/types.js'
-import { channels, type HttpRequestEnd, type ServerStateChange, type TcpConnectionEnd } from './events.js'
+import { systemClock } from '../clock.js'
+import { BurstGate } from './burst.js'
+import { channels, type HttpRequestEnd, type ProcessError, type ServerStateChange, type TcpConnectionEnd } from './events.js'
 
 export type { Logger }
 
@@ -37,6 +39,15 @@ export function attachLogs (log: Logger, config: LogConfig): () => void {
     const e = m as ServerStateChange
     upstreams.warn({ upstream: e.upstream, server: e.server, from: e.from, to: e.to, reason: e.reason }, 'server state changed')
   }
+  const errors = log.child({ component: 'errors' })
+  const gate = new BurstGate(systemClock)
+  const onError = (m: unknown): void => {
+    const e = m as ProcessError
+    const pass = gate.pass(e.component + '\0' + e.code)
+    if (pass === undefined) return
+    errors.error({ where: e.component, code: e.code, ...(pass.suppressed > 0 ? { suppressed: pass.suppressed } : {}) }, e.message)
+  }
+  channels.error.subscribe(onError)
   if (config.access) {
     channels.httpRequestEnd.subscribe(onHttp)
     channels.tcpConnectionEnd.subscribe(onTcp)
@@ -48,6 +59,7 @@ export function attachLogs (log: Logger, config: LogConfig): () => void {
       channels.tcpConnectionEnd.unsubscribe(onTcp)
     }
     channels.serverState.unsubscribe(onState)
+    channels.error.unsubscribe(onError)
   }
 }
 

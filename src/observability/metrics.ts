@@ -5,7 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Runtime } from '../runtime/runtime.js'
 import type { Server } from '../upstream/server.js'
-import { channels, type ConfigReload, type HealthCheckResult, type HttpRequestEnd, type ServerFailure, type TcpConnectionEnd } from './events.js'
+import { channels, type ConfigReload, type HealthCheckResult, type HttpRequestEnd, type ProcessError, type ServerFailure, type TcpConnectionEnd } from './events.js'
 
 export type NodeRole = 'active' | 'standby' | 'fault'
 
@@ -81,6 +81,7 @@ export function createMetrics (getRuntime: () => Runtime): Metrics {
     tcpBytes: new Tally(),
     failures: new Tally(),
     checks: new Tally(),
+    errors: new Tally(),
   }
   const fromTally = <L extends string>(name: string, help: string, labelNames: L[], tally: Tally): Counter<L> => {
     const c: Counter<L> = new Counter({ name, help, labelNames, registers, collect () { tally.flush(c as Counter<string>) } })
@@ -133,6 +134,9 @@ export function createMetrics (getRuntime: () => Runtime): Metrics {
     ['upstream', 'server', 'reason'], tallies.failures)
   fromTally('tandem_health_checks_total', 'Active health checks run, by result (pass, fail).', ['upstream', 'server', 'result'], tallies.checks)
 
+  fromTally('tandem_errors_total', 'Errors with no request to fail (accept EMFILE, Redis connection, ...), by component and code.',
+    ['component', 'code'], tallies.errors)
+
   const rateLimited = new Counter({ name: 'tandem_rate_limited_total', help: 'Requests or connections refused by a rate limit.', labelNames: ['listener', 'limit'] as const, registers })
   const role: Gauge<'role'> = new Gauge({
     name: 'tandem_peer_role',
@@ -176,6 +180,10 @@ export function createMetrics (getRuntime: () => Runtime): Metrics {
     const e = m as HealthCheckResult
     tallies.checks.add(1, e.upstream, e.server, e.ok ? 'pass' : 'fail')
   }
+  const onError = (m: unknown): void => {
+    const e = m as ProcessError
+    tallies.errors.add(1, e.component, e.code)
+  }
   const onReload = (m: unknown): void => {
     configReloads.inc({ result: (m as ConfigReload).result })
   }
@@ -185,6 +193,7 @@ export function createMetrics (getRuntime: () => Runtime): Metrics {
     [channels.serverFailure, onFailure],
     [channels.healthCheck, onCheck],
     [channels.configReload, onReload],
+    [channels.error, onError],
   ]
   for (const [ch, f] of subscriptions) ch.subscribe(f)
 

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis'
+import { reportError } from '../observability/events.js'
 
 export interface RedisOptions {
   /** How long one command may take before it fails (ms); the caller's own deadline. */
@@ -20,8 +21,8 @@ export function connectRedis (url: string, options: RedisOptions): Redis {
     retryStrategy: (times) => Math.min(50 * times, 500),
     lazyConnect: false,
   })
-  // Errors surface through each command's rejection and the caller's breaker; without a listener
-  // ioredis would print every reconnect failure.
-  client.on('error', () => {})
+  // Errors surface through each command's rejection and the caller's breaker too; here they are
+  // counted and logged once per burst (ioredis reports every reconnect failure).
+  client.on('error', (err) => { reportError('redis', err) })
   return client
 }
