@@ -4,7 +4,7 @@ import type { HttpTimeouts } from '../config/types.js'
 import type { Clock } from '../clock.js'
 import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../errors.js'
 import { channels, publishHttpEnd, type HttpRequestEnd } from '../observability/events.js'
-import { clientResponseHeaders } from './headers.js'
+import { clientResponseHeaders, safeReason } from './headers.js'
 import type { HttpPools } from './pools.js'
 import type { Server } from './server.js'
 import type { Upstream } from './upstream.js'
@@ -43,6 +43,14 @@ export function accessFields (req: IncomingMessage, fr: ForwardRequest, status: 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
 const RESET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED'])
+/** undici refused to build the request from what the client sent: the client's fault (400). */
+const REQUEST_ERRORS = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN'])
+/**
+ * Upstream statuses that count as a server failure for passive ejection: the gateway-style
+ * failures plus 500. Others a client can provoke (501 for an unknown method, 505 for a version,
+ * 4xx) never count.
+ */
+const FAILURE_STATUSES = new Set([500, 502, 503, 504])
 
 type Failure = 'connect' | 'timeout' | 'reset' | 'status'
 
@@ -55,7 +63,11 @@ function classify (err: Error & { code?: string }): { reason: Failure, code: Err
   return { reason: 'reset', code: 'UPSTREAM_FAILED' }
 }
 
-/** True when the socket had carried earlier exchanges: the keep-alive race, not a dead server. */
+/**
+ * True when the socket had carried earlier exchanges: the keep-alive race, not a dead server.
+ * Precondition: no byte of this response arrived, so every byte the socket read was an earlier
+ * response's. (Errors without socket details, such as a bare ECONNRESET, count as reused.)
+ */
 function onReusedSocket (err: Error & { socket?: { bytesRead?: number } }): boolean {
   return err.socket === undefined || (err.socket.bytesRead ?? 0) > 0
 }
@@ -88,7 +100,9 @@ export class HttpForwarder {
     const status = httpStatusFor(err)
     if (!res.headersSent && !res.destroyed) {
       const body = statusText(status) + '\n'
-      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+      // An error answer ends the connection: nothing pipelined behind it runs.
+      res.shouldKeepAlive = false
+      res.writeHead(status, statusText(status), { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
       res.end(body)
     } else {
       res.destroy()
@@ -109,7 +123,7 @@ export class HttpForwarder {
     })
   }
 
-  dispatch (ex: Exchange, server: Server, fresh: boolean): void {
+  dispatch (ex: Exchange, server: Server, fresh: boolean, idempotent: boolean): void {
     const config = ex.fr.upstream.config
     const opts: Dispatcher.DispatchOptions = {
       path: ex.fr.path,
@@ -121,7 +135,7 @@ export class HttpForwarder {
       bodyTimeout: this.timeouts.idle,
     }
     if (!fresh) {
-      this.pools.get(server, config).dispatch(opts, ex)
+      this.pools.get(server, config, idempotent).dispatch(opts, ex)
       return
     }
     const client = this.pools.fresh(server, config)
@@ -145,6 +159,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   private resumeFn: (() => void) | undefined
   private freshRetryUsed = false
   private clientGone = false
+  /** A byte of the current attempt's response arrived (undici's onResponseStarted). */
+  private responseStarted = false
+  private readonly idempotent: boolean
   private readonly hasBody: boolean
   private buffered: Buffer | undefined
 
@@ -155,6 +172,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     readonly fr: ForwardRequest,
   ) {
     const h = req.headers
+    this.idempotent = IDEMPOTENT.has(req.method ?? '')
     this.hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')
     res.on('close', this.onClientClose)
     res.on('drain', this.onClientDrain)
@@ -199,12 +217,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.attempts++
     this.attemptStart = this.fwd.clock.now()
     this.attemptOpen = true
+    this.responseStarted = false
     this.abortFn = undefined
     this.fr.upstream.acquire(server)
-    this.fwd.dispatch(this, server, fresh)
+    this.fwd.dispatch(this, server, fresh, this.idempotent)
   }
 
-  private endAttempt (outcome: { ok: true, ms?: number } | { ok: false, reason: Failure, ms?: number }): void {
+  /** `outcome` undefined: the attempt says nothing about the server (the client's doing). */
+  private endAttempt (outcome?: { ok: true, ms?: number } | { ok: false, reason: Failure, ms?: number }): void {
     this.attemptOpen = false
     this.fr.upstream.release(this.server as Server, outcome)
     const finish = this.onFinish
@@ -217,14 +237,24 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.clientGone) abort(new TandemError('UPSTREAM_FAILED', 'client closed'))
   }
 
+  onResponseStarted (): void {
+    this.responseStarted = true
+  }
+
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusMessage?: string): boolean {
     if (statusCode < 200) return true // 1xx other than 101 are not relayed
-    this.headersMs = this.fwd.clock.now() - this.attemptStart
-    this.resumeFn = resume
     const res = this.res
     if (res.destroyed) return true
-    if (statusMessage !== undefined && statusMessage !== '') res.statusMessage = statusMessage
-    res.writeHead(statusCode, clientResponseHeaders(rawHeaders) as unknown as Record<string, string>)
+    if (statusMessage !== undefined && statusMessage !== '') res.statusMessage = safeReason(statusCode, statusMessage)
+    try {
+      res.writeHead(statusCode, clientResponseHeaders(rawHeaders) as unknown as Record<string, string>)
+    } catch (err) {
+      // A head node:http will not write (a header value it refuses): the upstream's fault, 502.
+      this.abortFn?.(new TandemError('UPSTREAM_FAILED', 'unwritable response head', { cause: err }))
+      return false
+    }
+    this.headersMs = this.fwd.clock.now() - this.attemptStart
+    this.resumeFn = resume
     return true
   }
 
@@ -241,30 +271,43 @@ class Exchange implements Dispatcher.DispatchHandler {
       try { res.addTrailers(trailers) } catch { /* only chunked responses carry trailers */ }
     }
     res.end()
-    this.endAttempt(res.statusCode < 500 ? { ok: true, ms: this.headersMs } : { ok: false, reason: 'status', ms: this.headersMs })
+    this.endAttempt(FAILURE_STATUSES.has(res.statusCode) ? { ok: false, reason: 'status', ms: this.headersMs } : { ok: true, ms: this.headersMs })
     this.fwd.done(this.req, this.fr, res.statusCode, this)
   }
 
   onError (err: Error & { code?: string }): void {
     if (!this.attemptOpen) return
-    if (this.clientGone) {
-      // The client left: not the server's fault, and nobody to answer (nginx logs 499).
-      this.endAttempt({ ok: true })
-      this.fwd.done(this.req, this.fr, 499, this, 'CLIENT_CLOSED')
+    if (this.clientGone || (this.req.destroyed && !this.req.complete)) {
+      // The client left or broke its own request (the listener answered it): not the server's
+      // fault, and nobody to answer (nginx logs 499).
+      this.endAttempt()
+      const answered = this.res.headersSent && this.res.statusCode < 500
+      this.fwd.done(this.req, this.fr, answered ? this.res.statusCode : 499, this, 'CLIENT_CLOSED')
+      return
+    }
+    if (REQUEST_ERRORS.has(err.code ?? '')) {
+      // tandem could not build this request from what the client sent: 400, never retried.
+      this.endAttempt()
+      this.fwd.fail(this.req, this.res, this.fr, new TandemError('BAD_REQUEST', err.message, { cause: err }), this)
       return
     }
     const server = this.server as Server
     const { reason, code } = classify(err)
+    // Re-sent only when the server cannot have acted on it: it never got it (connect failed),
+    // or it is idempotent and no byte of the answer came back. A POST is never sent twice.
+    const unanswered = this.headersMs === undefined && !this.responseStarted && this.replayable()
+    if (unanswered && reason === 'reset' && this.idempotent && !this.freshRetryUsed && onReusedSocket(err)) {
+      // The keep-alive race: the server closed an idle socket as we reused it. Same server, new
+      // socket, and the server is not blamed for it.
+      this.endAttempt()
+      this.freshRetryUsed = true
+      this.start(server, true)
+      return
+    }
     this.endAttempt({ ok: false, reason })
     if (this.headersMs === undefined && this.replayable()) {
-      if (reason === 'reset' && !this.freshRetryUsed && onReusedSocket(err)) {
-        // The keep-alive race: the server closed an idle socket as we reused it. Same server, new socket.
-        this.freshRetryUsed = true
-        this.start(server, true)
-        return
-      }
       const safe = reason === 'connect' || code === 'UPSTREAM_CONNECT_TIMEOUT' ||
-        (reason === 'reset' && IDEMPOTENT.has(this.req.method ?? ''))
+        (unanswered && reason === 'reset' && this.idempotent)
       if (safe && this.attempts <= this.fr.upstream.config.retries) {
         const nextServer = this.fr.upstream.pick(this.tried)
         if (nextServer !== undefined) {

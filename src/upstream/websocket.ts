@@ -4,15 +4,30 @@ import type { Socket } from 'node:net'
 import type { Clock } from '../clock.js'
 import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../errors.js'
 import { channels, publishHttpEnd } from '../observability/events.js'
+import { safeReason } from './headers.js'
 import { accessFields, type ForwardRequest } from './http-forward.js'
 
 /**
- * Upgrade pass-through (WebSocket and any other HTTP/1.1 Upgrade). The handshake goes through
- * node:http so a refusal (any status but 101) is relayed as a normal response and both sides
- * are closed; after a 101 the two sockets are spliced and bytes flow unchanged.
+ * True for a WebSocket handshake (RFC 6455 §4.1: GET with `Upgrade: websocket`). Only these
+ * become tunnels: a tunnel is past every route condition, so any other protocol (`h2c` …) is
+ * handled as a plain HTTP/1.1 request with its Upgrade header dropped.
+ */
+export function isWebSocketUpgrade (req: http.IncomingMessage): boolean {
+  if (req.method !== 'GET') return false
+  const upgrade = req.headers.upgrade
+  if (upgrade === undefined) return false
+  for (const token of upgrade.split(',')) if (token.trim().toLowerCase() === 'websocket') return true
+  return false
+}
+
+/**
+ * WebSocket pass-through. The handshake goes through node:http so a refusal (any status but
+ * 101) is relayed as a normal response and both sides are closed; after a 101 the two sockets
+ * are spliced and bytes flow unchanged. `connectTimeout` bounds the TCP connect only; the
+ * listener's response timeout bounds the wait for the upstream's answer, as for any request.
  */
 export class UpgradeForwarder {
-  constructor (private readonly clock: Clock, private readonly idleMs: number) {}
+  constructor (private readonly clock: Clock, private readonly idleMs: number, private readonly responseMs: number) {}
 
   /** One access line per upgrade, when the tunnel closes (or the upgrade is refused). */
   private log (req: http.IncomingMessage, fr: ForwardRequest, status: number, server: string, started: number, bytesIn: number, bytesOut: number): void {
@@ -41,19 +56,30 @@ export class UpgradeForwarder {
       path: fr.path,
       headers: fr.headers,
       agent: false,
-      timeout: upstream.config.connectTimeout,
     })
-    up.on('socket', (s: Socket) => { s.setNoDelay(true) })
-    up.on('timeout', () => { up.destroy(new TandemError('UPSTREAM_CONNECT_TIMEOUT')) })
+    let timer: NodeJS.Timeout | undefined
+    const stopTimer = (): void => { clearTimeout(timer) }
+    const arm = (ms: number, code: ErrorCode): void => {
+      clearTimeout(timer)
+      if (ms > 0) timer = setTimeout(() => { up.destroy(new TandemError(code)) }, ms)
+    }
+    arm(upstream.config.connectTimeout, 'UPSTREAM_CONNECT_TIMEOUT')
+    up.on('socket', (s: Socket) => {
+      s.setNoDelay(true)
+      s.once('connect', () => { arm(this.responseMs, 'UPSTREAM_TIMEOUT') })
+    })
+    up.on('close', stopTimer)
     up.on('error', (err: Error & { code?: string }) => {
+      stopTimer()
       release(false, err.code === 'ECONNREFUSED' ? 'connect' : err instanceof TandemError ? 'timeout' : 'reset')
       rejectUpgrade(client, err instanceof TandemError ? err.code : err.code === 'ECONNREFUSED' ? 'UPSTREAM_CONNECT_FAILED' : 'UPSTREAM_FAILED')
     })
     up.on('response', (res) => {
+      stopTimer()
       // Refused upgrade: relay the answer, then close both sides.
       release(res.statusCode !== undefined && res.statusCode < 500)
       this.log(req, fr, res.statusCode ?? 502, server.address, started, 0, 0)
-      const lines = [`HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}`]
+      const lines = [`HTTP/1.1 ${res.statusCode ?? 502} ${safeReason(res.statusCode ?? 502, res.statusMessage)}`]
       for (let i = 0; i < res.rawHeaders.length; i += 2) {
         const name = res.rawHeaders[i] as string
         if (/^(connection|keep-alive|transfer-encoding)$/i.test(name)) continue
@@ -66,7 +92,8 @@ export class UpgradeForwarder {
       res.on('error', () => { client.destroy() })
     })
     up.on('upgrade', (res, upSocket, upHead) => {
-      const lines = [`HTTP/1.1 101 ${res.statusMessage ?? 'Switching Protocols'}`]
+      stopTimer()
+      const lines = [`HTTP/1.1 101 ${safeReason(101, res.statusMessage)}`]
       for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i] as string}: ${res.rawHeaders[i + 1] as string}`)
       lines.push('', '')
       client.write(lines.join('\r\n'))
