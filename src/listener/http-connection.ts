@@ -64,7 +64,11 @@ export class HttpConnection {
       return true
     }
     this.queue.push(item)
-    if (this.queue.length >= MAX_QUEUED) this.last = true
+    if (this.queue.length >= MAX_QUEUED) {
+      // This one is answered with Connection: close; the client retries the rest elsewhere.
+      this.last = true
+      res.shouldKeepAlive = false
+    }
     pauseReading(this.socket)
     return true
   }

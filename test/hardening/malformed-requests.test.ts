@@ -34,7 +34,7 @@ describe('malformed requests', () => {
     expect(up!.bytes.length).toBe(0)
     const server = proxy!.runtime.upstreams.get('web')!.servers[0]!
     expect(server.failures).toBe(0)
-    expect(server.state(Date.now())).toBe('up')
+    expect(server.state(proxy!.runtime.clock.now())).toBe('up')
     const good = await rawExchange(port, 'GET /fine HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n')
     expect(statuses(good.text)).toEqual([200])
   })

@@ -124,5 +124,5 @@ export async function rawExchange (port: number, data: string | Buffer, opts: { 
 
 /** Status codes of every response in a raw byte stream, in order. */
 export function statuses (text: string): number[] {
-  return [...text.matchAll(/(?:^|\r\n)HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))
+  return [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))
 }
