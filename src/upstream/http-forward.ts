@@ -2,12 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { HttpTimeouts } from '../config/types.js'
 import type { Clock } from '../clock.js'
-import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../errors.js'
+import { TandemError, httpStatusFor, statusText } from '../errors.js'
 import { channels, publishHttpEnd, type HttpRequestEnd } from '../observability/events.js'
 import { clientResponseHeaders, safeReason } from './headers.js'
 import type { HttpPools } from './pools.js'
 import type { Server } from './server.js'
 import type { Upstream } from './upstream.js'
+import { IDEMPOTENT, afterError, isServerFailureStatus, type Failure, type UpstreamError } from './retry-policy.js'
 
 /** What the listener decided about one request before it is forwarded. */
 export interface ForwardRequest {
@@ -38,38 +39,6 @@ export function accessFields (req: IncomingMessage, fr: ForwardRequest, status: 
     upstream: fr.upstream.name,
     totalMs: now - startedAt,
   }
-}
-
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
-const RESET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED'])
-/** undici refused to build the request from what the client sent: the client's fault (400). */
-const REQUEST_ERRORS = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN'])
-/**
- * Upstream statuses that count as a server failure for passive ejection: the gateway-style
- * failures plus 500. Others a client can provoke (501 for an unknown method, 505 for a version,
- * 4xx) never count.
- */
-const FAILURE_STATUSES = new Set([500, 502, 503, 504])
-
-type Failure = 'connect' | 'timeout' | 'reset' | 'status'
-
-function classify (err: Error & { code?: string }): { reason: Failure, code: ErrorCode } {
-  const code = err.code ?? ''
-  if (code === 'UND_ERR_CONNECT_TIMEOUT') return { reason: 'timeout', code: 'UPSTREAM_CONNECT_TIMEOUT' }
-  if (CONNECT_ERRORS.has(code)) return { reason: 'connect', code: 'UPSTREAM_CONNECT_FAILED' }
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { reason: 'timeout', code: 'UPSTREAM_TIMEOUT' }
-  if (RESET_ERRORS.has(code)) return { reason: 'reset', code: 'UPSTREAM_RESET' }
-  return { reason: 'reset', code: 'UPSTREAM_FAILED' }
-}
-
-/**
- * True when the socket had carried earlier exchanges: the keep-alive race, not a dead server.
- * Precondition: no byte of this response arrived, so every byte the socket read was an earlier
- * response's. (Errors without socket details, such as a bare ECONNRESET, count as reused.)
- */
-function onReusedSocket (err: Error & { socket?: { bytesRead?: number } }): boolean {
-  return err.socket === undefined || (err.socket.bytesRead ?? 0) > 0
 }
 
 /**
@@ -271,11 +240,11 @@ class Exchange implements Dispatcher.DispatchHandler {
       try { res.addTrailers(trailers) } catch { /* only chunked responses carry trailers */ }
     }
     res.end()
-    this.endAttempt(FAILURE_STATUSES.has(res.statusCode) ? { ok: false, reason: 'status', ms: this.headersMs } : { ok: true, ms: this.headersMs })
+    this.endAttempt(isServerFailureStatus(res.statusCode) ? { ok: false, reason: 'status', ms: this.headersMs } : { ok: true, ms: this.headersMs })
     this.fwd.done(this.req, this.fr, res.statusCode, this)
   }
 
-  onError (err: Error & { code?: string }): void {
+  onError (err: UpstreamError): void {
     if (!this.attemptOpen) return
     if (this.clientGone || (this.req.destroyed && !this.req.complete)) {
       // The client left or broke its own request (the listener answered it): not the server's
@@ -285,38 +254,39 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.fwd.done(this.req, this.fr, answered ? this.res.statusCode : 499, this, 'CLIENT_CLOSED')
       return
     }
-    if (REQUEST_ERRORS.has(err.code ?? '')) {
-      // tandem could not build this request from what the client sent: 400, never retried.
-      this.endAttempt()
-      this.fwd.fail(this.req, this.res, this.fr, new TandemError('BAD_REQUEST', err.message, { cause: err }), this)
-      return
-    }
     const server = this.server as Server
-    const { reason, code } = classify(err)
-    // Re-sent only when the server cannot have acted on it: it never got it (connect failed),
-    // or it is idempotent and no byte of the answer came back. A POST is never sent twice.
-    const unanswered = this.headersMs === undefined && !this.responseStarted && this.replayable()
-    if (unanswered && reason === 'reset' && this.idempotent && !this.freshRetryUsed && onReusedSocket(err)) {
-      // The keep-alive race: the server closed an idle socket as we reused it. Same server, new
-      // socket, and the server is not blamed for it.
-      this.endAttempt()
-      this.freshRetryUsed = true
-      this.start(server, true)
-      return
-    }
-    this.endAttempt({ ok: false, reason })
-    if (this.headersMs === undefined && this.replayable()) {
-      const safe = reason === 'connect' || code === 'UPSTREAM_CONNECT_TIMEOUT' ||
-        (unanswered && reason === 'reset' && this.idempotent)
-      if (safe && this.attempts <= this.fr.upstream.config.retries) {
+    const decision = afterError(err, {
+      idempotent: this.idempotent,
+      headersSent: this.headersMs !== undefined,
+      responseStarted: this.responseStarted,
+      replayable: this.replayable(),
+      freshRetryUsed: this.freshRetryUsed,
+      attempts: this.attempts,
+      retries: this.fr.upstream.config.retries,
+    })
+    switch (decision.action) {
+      case 'client':
+        this.endAttempt()
+        this.fwd.fail(this.req, this.res, this.fr, new TandemError('BAD_REQUEST', err.message, { cause: err }), this)
+        return
+      case 'fresh':
+        this.endAttempt()
+        this.freshRetryUsed = true
+        this.start(server, true)
+        return
+      case 'next': {
+        this.endAttempt({ ok: false, reason: decision.reason })
         const nextServer = this.fr.upstream.pick(this.tried)
         if (nextServer !== undefined) {
           this.start(nextServer, false)
           return
         }
+        break
       }
+      case 'fail':
+        this.endAttempt({ ok: false, reason: decision.reason })
     }
-    this.fwd.fail(this.req, this.res, this.fr, new TandemError(code, err.message, { cause: err }), this)
+    this.fwd.fail(this.req, this.res, this.fr, new TandemError(decision.code, err.message, { cause: err }), this)
   }
 
   private readonly onClientDrain = (): void => {
