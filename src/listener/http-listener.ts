@@ -9,7 +9,7 @@ import { rewritePath } from '../router/match.js'
 import { HttpForwarder, type ForwardRequest } from '../upstream/http-forward.js'
 import { upstreamRequestHeaders } from '../upstream/headers.js'
 import type { HttpPools } from '../upstream/pools.js'
-import { UpgradeForwarder, isWebSocketUpgrade } from '../upstream/websocket.js'
+import { UpgradeForwarder, tunnelAllowed } from '../upstream/websocket.js'
 import { TrustedProxies, unmapV4 } from './client-ip.js'
 import { answer, answerRaw, statusForParseError } from './http-answers.js'
 import { HttpConnection } from './http-connection.js'
@@ -52,9 +52,9 @@ export class HttpListener implements Listener {
       keepAliveTimeout: t.idle,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(t.header / 2))),
       noDelay: true,
-      // Only WebSocket handshakes become tunnels; any other Upgrade (h2c …) is an ordinary
-      // request, its Upgrade header dropped as hop-by-hop, so route conditions still hold.
-      shouldUpgradeCallback: isWebSocketUpgrade,
+      // Only upgrades the route allows (WebSocket by default) become tunnels; any other
+      // (h2c …) is an ordinary request, its Upgrade header dropped as hop-by-hop.
+      shouldUpgradeCallback: (req) => this.tunnels(req),
     })
     // The idle timeout is judged per connection (HttpConnection.idleExpired), not by node:http.
     this.server.timeout = t.idle
@@ -186,6 +186,15 @@ export class HttpListener implements Listener {
     const startedAt = this.deps.clock.now()
     const fr = this.prepare(req, socket, startedAt, true)
     if (fr !== undefined) this.upgrades.forward(req, socket, head, fr)
+  }
+
+  /** Whether node:http should hand this request's socket to onUpgrade (see tunnelAllowed). */
+  private tunnels (req: http.IncomingMessage): boolean {
+    if (req.headers.upgrade === undefined) return false
+    const target = requestTarget(req.url ?? '/', req.rawHeaders, req.httpVersionMajor)
+    if (!target.ok) return false
+    const route = this.router.match(req.method ?? 'GET', target.host, target.path, req.headers)
+    return route !== undefined && tunnelAllowed(req, route.upgrades)
   }
 
   /** Routes the request and builds what the forwarder needs, or answers it here (400, 404, 503). */

@@ -7,17 +7,25 @@ import { channels, publishHttpEnd } from '../observability/events.js'
 import { safeReason } from './headers.js'
 import { accessFields, type ForwardRequest } from './http-forward.js'
 
+const WEBSOCKET_ONLY: readonly string[] = ['websocket']
+
 /**
- * True for a WebSocket handshake (RFC 6455 §4.1: GET with `Upgrade: websocket`). Only these
- * become tunnels: a tunnel is past every route condition, so any other protocol (`h2c` …) is
- * handled as a plain HTTP/1.1 request with its Upgrade header dropped.
+ * True when this Upgrade request may become a tunnel: every protocol it offers is in `allowed`
+ * (default: WebSocket only, and only as RFC 6455 §4.1's GET). A tunnel is past every route
+ * condition, so anything else (`h2c` …) is handled as a plain HTTP/1.1 request, its Upgrade
+ * header dropped; offering one allowed protocol beside a refused one does not sneak it through.
  */
-export function isWebSocketUpgrade (req: http.IncomingMessage): boolean {
-  if (req.method !== 'GET') return false
+export function tunnelAllowed (req: http.IncomingMessage, allowed: readonly string[] = WEBSOCKET_ONLY): boolean {
   const upgrade = req.headers.upgrade
   if (upgrade === undefined) return false
-  for (const token of upgrade.split(',')) if (token.trim().toLowerCase() === 'websocket') return true
-  return false
+  let any = false
+  for (const raw of upgrade.split(',')) {
+    const token = raw.trim().toLowerCase().split('/')[0] as string
+    if (token === '') continue
+    if (!allowed.includes(token) || (token === 'websocket' && req.method !== 'GET')) return false
+    any = true
+  }
+  return any
 }
 
 /**
