@@ -44,6 +44,8 @@ export class HttpConnection {
   private last = false
   /** A framing error after the accepted requests: answered once they are done. */
   private pendingFault: number | undefined
+  /** An upgrade pipelined behind requests in progress: started once they are answered. */
+  private pendingUpgrade: (() => void) | undefined
 
   /**
    * `run` forwards a request; `settle` is called once for every request push() accepted, when
@@ -91,9 +93,15 @@ export class HttpConnection {
     else this.pendingFault = status
   }
 
-  /** True while a request is in progress or waiting on this connection. */
-  get busy (): boolean {
-    return this.current !== undefined
+  /**
+   * Runs an upgrade handshake once every request before it is answered, so its 101 never lands
+   * in the middle of an earlier response. node:http stops parsing at an upgrade, so nothing
+   * follows it; it is dropped if an earlier response ends the connection.
+   */
+  upgrade (start: () => void): void {
+    this.last = true
+    if (this.current === undefined) start()
+    else this.pendingUpgrade = start
   }
 
   /**
@@ -149,6 +157,7 @@ export class HttpConnection {
     const next = this.queue.shift()
     if (next === undefined) {
       if (this.pendingFault !== undefined) answerRaw(this.socket, this.pendingFault)
+      else if (this.pendingUpgrade !== undefined) this.pendingUpgrade()
       else if (!this.last) resumeReading(this.socket)
       return
     }

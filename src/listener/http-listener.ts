@@ -183,9 +183,14 @@ export class HttpListener implements Listener {
   }
 
   private readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const startedAt = this.deps.clock.now()
-    const fr = this.prepare(req, socket, startedAt, true)
-    if (fr !== undefined) this.upgrades.forward(req, socket, head, fr)
+    const start = (): void => {
+      const startedAt = this.deps.clock.now()
+      const fr = this.prepare(req, socket, startedAt, true)
+      if (fr !== undefined) this.upgrades.forward(req, socket, head, fr)
+    }
+    const conn = this.connections.get(socket as Socket)
+    if (conn === undefined) start()
+    else conn.upgrade(start)
   }
 
   /** Whether node:http should hand this request's socket to onUpgrade (see tunnelAllowed). */

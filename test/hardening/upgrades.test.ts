@@ -21,6 +21,7 @@ const switching = (proto: string): string => `HTTP/1.1 101 Switching Protocols\r
 async function start (routes: string): Promise<number> {
   up = await startRawUpstream((r) => {
     const proto = /\r\nupgrade: *([^\r]+)/i.exec(r.head)?.[1]
+    if (proto === undefined && r.head.startsWith('GET /slow ')) return (socket) => { setTimeout(() => socket.write(ok('slow')), 150) }
     if (proto === undefined) return ok('plain')
     return (socket) => {
       socket.removeAllListeners('data')
@@ -94,5 +95,13 @@ describe('upgrades', () => {
     expect(statuses(plain.text)).toEqual([200])
     const other = await rawExchange(port, upgrade('websocket'), { until: (t) => t.includes('\r\n\r\n') })
     expect(statuses(other.text)).toEqual([101])
+  })
+
+  it('an upgrade pipelined behind a slow request waits for its answer: 200 then 101, never interleaved', async () => {
+    const port = await start('      - match: { pathPrefix: / }\n        upstream: web')
+    const text = await tunnel(port, 'GET /slow HTTP/1.1\r\nHost: a\r\n\r\n' + upgrade('websocket'), 'hi')
+    expect(statuses(text)).toEqual([200, 101])
+    expect(text.indexOf('\r\n\r\nslow')).toBeLessThan(text.indexOf('HTTP/1.1 101'))
+    expect(up!.requests.map((q) => q.head.split(' ')[1])).toEqual(['/slow', '/x'])
   })
 })
