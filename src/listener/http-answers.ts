@@ -29,7 +29,6 @@ export function statusForParseError (code: string | undefined): number {
   switch (code) {
     case 'HPE_HEADER_OVERFLOW': return 431
     case 'ERR_HTTP_REQUEST_TIMEOUT': case 'HPE_HEADERS_TIMEOUT': return 408
-    case 'HPE_INVALID_VERSION': return 505
     case 'HPE_INVALID_METHOD': return 501
     default: return 400
   }

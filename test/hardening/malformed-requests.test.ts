@@ -56,6 +56,17 @@ describe('malformed requests', () => {
     ['CONNECT', 'CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n', 405],
     ['HTTP/2.0 on an HTTP/1 request line', 'GET / HTTP/2.0\r\nHost: a\r\n\r\n', 505],
     ['a Host with a space', 'GET / HTTP/1.1\r\nHost: a b\r\n\r\n', 400],
+    ['a bare LF line ending', 'GET / HTTP/1.1\nHost: a\n\n', 400],
+    ['obs-fold', 'GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n', 400],
+    ['Content-Length: 1, 2', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 2\r\n\r\nab', 400],
+    ['two Content-Length headers', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab', 400],
+    ['Transfer-Encoding: chunked, chunked', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n', 400],
+    ['a space before the colon', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n', 400],
+    ['a NUL in a header value', 'GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n', 400],
+    ['a chunk without its CRLF', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nxx0\r\n\r\n', 400],
+    ['a chunk size overflow', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n', 400],
+    ['no Host in HTTP/1.1', 'GET / HTTP/1.1\r\n\r\n', 400],
+    ['an unknown method', 'BREW / HTTP/1.1\r\nHost: a\r\n\r\n', 501],
     ['an unknown scheme in absolute form', 'GET ftp://a.example/x HTTP/1.1\r\nHost: a\r\n\r\n', 400],
   ])('%s: a clear answer, not a silent close, and nothing forwarded', async (_name, bytes, status) => {
     const { port } = await setup()
