@@ -6,8 +6,11 @@ import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../error
 import { channels, publishHttpEnd } from '../observability/events.js'
 import { safeReason } from './headers.js'
 import { accessFields, type ForwardRequest } from './http-forward.js'
+import { isServerFailureStatus } from './retry-policy.js'
 
 const WEBSOCKET_ONLY: readonly string[] = ['websocket']
+/** Bytes a client may send ahead of the 101 before it is cut off. */
+const EARLY_LIMIT = 64 * 1024
 
 /**
  * True when this Upgrade request may become a tunnel: every protocol it offers is in `allowed`
@@ -50,11 +53,38 @@ export class UpgradeForwarder {
     const started = this.clock.now()
     upstream.acquire(server)
     let released = false
-    const release = (ok: boolean, reason: 'connect' | 'reset' | 'timeout' = 'reset'): void => {
+    /** `ok` undefined: the client left during the handshake, which says nothing about the server. */
+    const release = (ok: boolean | undefined, reason: 'connect' | 'reset' | 'timeout' = 'reset'): void => {
       if (released) return
       released = true
-      upstream.release(server, ok ? { ok: true, ms: this.clock.now() - started } : { ok: false, reason })
+      upstream.release(server, ok === undefined ? undefined : ok ? { ok: true, ms: this.clock.now() - started } : { ok: false, reason })
     }
+    let handshakeDone = false
+    // Bytes the client sends before the 101 belong to the new protocol: held, then sent after
+    // it. Reading them also notices a client that leaves during the handshake.
+    const early: Buffer[] = head.length > 0 ? [head] : []
+    let earlyBytes = head.length
+    const onEarly = (chunk: Buffer): void => {
+      early.push(chunk)
+      earlyBytes += chunk.length
+      if (earlyBytes > EARLY_LIMIT) client.destroy()
+    }
+    const onClientGone = (): void => {
+      if (handshakeDone) return
+      release(undefined)
+      up.destroy()
+      client.destroy()
+    }
+    const endHandshake = (): void => {
+      handshakeDone = true
+      stopTimer()
+      client.off('data', onEarly)
+      client.off('end', onClientGone)
+      client.pause()
+    }
+    client.on('data', onEarly)
+    client.once('end', onClientGone)
+    client.once('close', onClientGone)
     client.on('error', () => { client.destroy() })
 
     const up = http.request({
@@ -79,13 +109,14 @@ export class UpgradeForwarder {
     up.on('close', stopTimer)
     up.on('error', (err: Error & { code?: string }) => {
       stopTimer()
+      if (released) return
       release(false, err.code === 'ECONNREFUSED' ? 'connect' : err instanceof TandemError ? 'timeout' : 'reset')
       rejectUpgrade(client, err instanceof TandemError ? err.code : err.code === 'ECONNREFUSED' ? 'UPSTREAM_CONNECT_FAILED' : 'UPSTREAM_FAILED')
     })
     up.on('response', (res) => {
-      stopTimer()
+      endHandshake()
       // Refused upgrade: relay the answer, then close both sides.
-      release(res.statusCode !== undefined && res.statusCode < 500)
+      release(!isServerFailureStatus(res.statusCode ?? 502))
       this.log(req, fr, res.statusCode ?? 502, server.address, started, 0, 0)
       const lines = [`HTTP/1.1 ${res.statusCode ?? 502} ${safeReason(res.statusCode ?? 502, res.statusMessage)}`]
       for (let i = 0; i < res.rawHeaders.length; i += 2) {
@@ -100,7 +131,8 @@ export class UpgradeForwarder {
       res.on('error', () => { client.destroy() })
     })
     up.on('upgrade', (res, upSocket, upHead) => {
-      stopTimer()
+      endHandshake()
+      for (const chunk of early) upSocket.write(chunk)
       const lines = [`HTTP/1.1 101 ${safeReason(101, res.statusMessage)}`]
       for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i] as string}: ${res.rawHeaders[i + 1] as string}`)
       lines.push('', '')
@@ -111,8 +143,7 @@ export class UpgradeForwarder {
         this.log(req, fr, 101, server.address, started, upSocket.bytesWritten, upSocket.bytesRead)
       })
     })
-    up.end(head.length > 0 ? head : undefined)
-    client.on('close', () => { if (!up.destroyed && up.socket === null) up.destroy() })
+    up.end()
   }
 }
 

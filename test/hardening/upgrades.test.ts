@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import net from 'node:net'
 import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
 import { ok, rawExchange, startRawUpstream, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { waitFor } from '../helpers/wait.js'
 
 // Issue 6.9: only WebSocket upgrades become tunnels, unless a route lists other protocols.
 
@@ -15,19 +16,13 @@ afterEach(async () => {
   up = undefined
 })
 
-const switching = (proto: string): string => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${proto}\r\nConnection: Upgrade\r\n\r\n`
-
 /** Answers an Upgrade with 101 and then echoes `tunnel:` + every later byte; plain requests with 200. */
 async function start (routes: string): Promise<number> {
   up = await startRawUpstream((r) => {
     const proto = /\r\nupgrade: *([^\r]+)/i.exec(r.head)?.[1]
     if (proto === undefined && r.head.startsWith('GET /slow ')) return (socket) => { setTimeout(() => socket.write(ok('slow')), 150) }
     if (proto === undefined) return ok('plain')
-    return (socket) => {
-      socket.removeAllListeners('data')
-      socket.write(switching(proto))
-      socket.on('data', (c: Buffer) => socket.write('tunnel:' + c.toString('latin1')))
-    }
+    return { switchTo: proto }
   })
   proxy = await startProxy(httpConfig({ servers: [up.address], routes }))
   return proxy.port()
@@ -103,5 +98,30 @@ describe('upgrades', () => {
     expect(statuses(text)).toEqual([200, 101])
     expect(text.indexOf('\r\n\r\nslow')).toBeLessThan(text.indexOf('HTTP/1.1 101'))
     expect(up!.requests.map((q) => q.head.split(' ')[1])).toEqual(['/slow', '/x'])
+  })
+
+  it('a client that leaves during the handshake is not held against the server', async () => {
+    up = await startRawUpstream(() => 'hang')
+    proxy = await startProxy(httpConfig({ servers: [up.address], upstream: '    passive: { failures: 1, ejectFor: 60s }' }))
+    const s = net.connect(proxy.port(), '127.0.0.1')
+    s.on('error', () => {})
+    s.write(upgrade('websocket'))
+    await waitFor(() => up!.requests.length === 1, 5000, 10, 'handshake at the upstream')
+    s.destroy()
+    const server = proxy.runtime.upstreams.get('web')!.servers[0]!
+    await waitFor(() => server.active === 0, 5000, 10, 'attempt released')
+    expect(server.failures).toBe(0)
+    expect(server.state(proxy.runtime.clock.now())).toBe('up')
+  })
+
+  it('bytes sent with the handshake reach the upstream after its 101, not as a request body', async () => {
+    const port = await start('      - match: { pathPrefix: / }\n        upstream: web')
+    const text = await tunnel(port, upgrade('websocket') + 'early', 'late')
+    expect(statuses(text)).toEqual([101])
+    expect(text).toContain('tunnel:early')
+    const bytes = up!.bytes.toString('latin1')
+    const head = up!.requests[0]!.head
+    expect(head).not.toMatch(/content-length|transfer-encoding/i)
+    expect(bytes).toBe(head + 'earlylate')
   })
 })

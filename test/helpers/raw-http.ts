@@ -12,9 +12,11 @@ export interface ReceivedRequest {
 
 /**
  * What the upstream does with a request: a string or bytes to write (the whole response),
- * 'destroy' to reset the connection unanswered, or a function that takes the socket itself.
+ * 'destroy' to reset the connection unanswered, 'hang' to never answer, `{ switchTo }` to answer
+ * 101 and then echo every later byte prefixed with `tunnel:` (still recorded in `bytes`), or a
+ * function that takes the socket itself.
  */
-export type RawReply = string | Buffer | 'destroy' | 'hang' | ((socket: net.Socket) => void)
+export type RawReply = string | Buffer | 'destroy' | 'hang' | { switchTo: string } | ((socket: net.Socket) => void)
 
 export interface RawUpstream {
   readonly port: number
@@ -50,8 +52,13 @@ export async function startRawUpstream (reply: (r: ReceivedRequest) => RawReply 
     socket.on('error', () => {})
     let buf = Buffer.alloc(0)
     let index = 0
+    let tunnel = false
     socket.on('data', (c: Buffer) => {
       chunks.push(c)
+      if (tunnel) {
+        socket.write('tunnel:' + c.toString('latin1'))
+        return
+      }
       buf = Buffer.concat([buf, c])
       for (;;) {
         const end = buf.indexOf('\r\n\r\n')
@@ -73,6 +80,12 @@ export async function startRawUpstream (reply: (r: ReceivedRequest) => RawReply 
         const what = reply(r)
         if (what === 'destroy') { socket.destroy(); return }
         if (what === 'hang') continue
+        if (typeof what === 'object' && 'switchTo' in what) {
+          socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${what.switchTo}\r\nConnection: Upgrade\r\n\r\n`)
+          tunnel = true
+          if (buf.length > 0) socket.write('tunnel:' + buf.toString('latin1'))
+          return
+        }
         if (typeof what === 'function') what(socket)
         else socket.write(what)
       }
