@@ -6,6 +6,9 @@ export const ErrorCodes = {
   NO_ROUTE: 404,
   RATE_LIMITED: 429,
   BAD_REQUEST: 400,
+  REQUEST_TIMEOUT: 408,
+  METHOD_NOT_ALLOWED: 405,
+  VERSION_NOT_SUPPORTED: 505,
   HEADERS_TOO_LARGE: 431,
   UPSTREAM_FAILED: 502,
   UPSTREAM_CONNECT_FAILED: 502,
@@ -20,11 +23,15 @@ export type ErrorCode = keyof typeof ErrorCodes
 const messages: Record<number, string> = {
   400: 'Bad Request',
   404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
+  501: 'Not Implemented',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
 }
 
 export class TandemError extends Error {

@@ -198,6 +198,7 @@ class Normaliser {
       upstream: r.upstream as string,
       ...(r.rateLimit === undefined ? {} : { rateLimit: r.rateLimit as string }),
       stripPrefix: r.stripPrefix ?? false,
+      ...(r.upgrades !== undefined && { upgrades: [...new Set((r.upgrades as string[]).map((p) => p.toLowerCase()))] }),
     }
   }
 

@@ -155,6 +155,12 @@ const httpRoute = obj('An HTTP route; the first route that matches wins.', {
   upstream: name('Upstream that serves this route.'),
   rateLimit: name('Name of a rateLimits entry applied to this route.'),
   stripPrefix: bool('Remove match.pathPrefix before forwarding: /v1/users reaches the upstream as /users.', false),
+  upgrades: {
+    type: 'array',
+    items: { type: 'string', pattern: TOKEN_PATTERN, errorMessage: 'must be a protocol name like websocket' },
+    default: ['websocket'],
+    description: 'Extension: Upgrade protocols this route turns into tunnels. A tunnel is past every route condition, so other protocols (h2c …) are plain requests unless listed; [] refuses WebSocket too.',
+  },
 }, ['upstream'])
 
 const tcpRoute = obj('A TLS SNI route; the first route that matches wins. TLS is not terminated.', {

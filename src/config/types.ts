@@ -71,6 +71,8 @@ export interface HttpRouteConfig {
   readonly upstream: string
   readonly rateLimit?: string
   readonly stripPrefix: boolean
+  /** Upgrade protocols (lower-case) this route tunnels; absent: WebSocket only. */
+  readonly upgrades?: readonly string[]
 }
 
 export interface HttpTimeouts {

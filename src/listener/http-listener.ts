@@ -2,15 +2,18 @@ import http from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { HttpListenerConfig, ListenerConfig } from '../config/types.js'
-import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../errors.js'
+import { TandemError, httpStatusFor, type ErrorCode } from '../errors.js'
 import { channels, publishHttpEnd, reportError } from '../observability/events.js'
 import { HttpRouter } from '../router/http-router.js'
 import { rewritePath } from '../router/match.js'
 import { HttpForwarder, type ForwardRequest } from '../upstream/http-forward.js'
 import { upstreamRequestHeaders } from '../upstream/headers.js'
 import type { HttpPools } from '../upstream/pools.js'
-import { UpgradeForwarder } from '../upstream/websocket.js'
+import { UpgradeForwarder, tunnelAllowed } from '../upstream/websocket.js'
 import { TrustedProxies, unmapV4 } from './client-ip.js'
+import { answer, answerRaw, statusForParseError } from './http-answers.js'
+import { HttpConnection } from './http-connection.js'
+import { requestTarget } from './request-target.js'
 import type { Listener, ListenerDeps } from './types.js'
 
 export interface HttpListenerDeps extends ListenerDeps {
@@ -30,6 +33,7 @@ export class HttpListener implements Listener {
   private upgrades: UpgradeForwarder
   private trusted: TrustedProxies
   private readonly sockets = new Set<Socket>()
+  private readonly connections = new WeakMap<Socket, HttpConnection>()
   private inflight = 0
   private closing = false
   private idleWaiters: Array<() => void> = []
@@ -39,7 +43,7 @@ export class HttpListener implements Listener {
     this.router = new HttpRouter(config.routes)
     this.trusted = new TrustedProxies(config.trustedProxies)
     this.forwarder = new HttpForwarder(deps.pools, config.timeouts, deps.clock)
-    this.upgrades = new UpgradeForwarder(deps.clock, config.timeouts.idle)
+    this.upgrades = new UpgradeForwarder(deps.clock, config.timeouts.idle, config.timeouts.response)
     const t = config.timeouts
     this.server = http.createServer({
       maxHeaderSize: config.maxHeaderSize,
@@ -48,17 +52,26 @@ export class HttpListener implements Listener {
       keepAliveTimeout: t.idle,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(t.header / 2))),
       noDelay: true,
+      // Only upgrades the route allows (WebSocket by default) become tunnels; any other
+      // (h2c …) is an ordinary request, its Upgrade header dropped as hop-by-hop.
+      shouldUpgradeCallback: (req) => this.tunnels(req),
     })
+    // The idle timeout is judged per connection (HttpConnection.idleExpired), not by node:http.
     this.server.timeout = t.idle
-    this.server.on('request', this.onRequest)
-    this.server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      res.writeContinue()
-      this.onRequest(req, res)
+    this.server.on('timeout', (socket: Socket) => {
+      const conn = this.connections.get(socket)
+      if (conn === undefined) socket.destroy()
+      else conn.idleExpired()
     })
+    this.server.on('request', this.onRequest)
+    // 100 Continue is sent when the request's turn comes (see run), not ahead of requests before it.
+    this.server.on('checkContinue', this.onRequest)
     this.server.on('upgrade', this.onUpgrade)
-    this.server.on('clientError', onClientError)
+    this.server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => { answerRaw(socket, 405) })
+    this.server.on('clientError', this.onClientError)
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket)
+      this.connections.set(socket, new HttpConnection(socket, this.run, this.onSettled))
       socket.once('close', () => { this.sockets.delete(socket) })
     })
   }
@@ -75,7 +88,7 @@ export class HttpListener implements Listener {
     this.router = new HttpRouter(config.routes)
     this.trusted = new TrustedProxies(config.trustedProxies)
     this.forwarder = new HttpForwarder(d.pools, config.timeouts, d.clock)
-    this.upgrades = new UpgradeForwarder(d.clock, config.timeouts.idle)
+    this.upgrades = new UpgradeForwarder(d.clock, config.timeouts.idle, config.timeouts.response)
     // node:http reads these per connection, so new connections get the new values.
     const t = config.timeouts
     const server = this.server as http.Server & { maxHeaderSize: number }
@@ -132,15 +145,39 @@ export class HttpListener implements Listener {
   }
 
   private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    // An Upgrade that is not tunnelled (h2c …) leaves the parser stopped after its headers, as
+    // if the protocol had switched: the connection ends with this answer, the rest is unread.
+    if (this.closing || req.headers.upgrade !== undefined) res.shouldKeepAlive = false
+    const conn = this.connections.get(req.socket)
+    if (conn === undefined) {
+      res.destroy()
+      return
+    }
+    if (conn.push(req, res)) this.inflight++
+  }
+
+  /** Called by the connection when this request's turn comes. */
+  private readonly run = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const startedAt = this.deps.clock.now()
-    this.inflight++
-    res.once('close', this.onResponseClose)
     if (this.closing) res.shouldKeepAlive = false
+    if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue()
     const fr = this.prepare(req, res, startedAt, false)
     if (fr !== undefined) this.forwarder.forward(req, res, fr)
   }
 
-  private readonly onResponseClose = (): void => {
+  private readonly onClientError = (err: Error & { code?: string }, socket: Duplex): void => {
+    // Bytes after a `Connection: close` request: ignored, that request is still answered.
+    if (err.code === 'HPE_CLOSED_CONNECTION') {
+      socket.pause()
+      return
+    }
+    const status = statusForParseError(err.code)
+    const conn = this.connections.get(socket as Socket)
+    if (conn === undefined) answerRaw(socket, status)
+    else conn.parseError(status)
+  }
+
+  private readonly onSettled = (): void => {
     if (--this.inflight > 0) return
     if (this.closing) this.server.closeIdleConnections()
     const waiters = this.idleWaiters
@@ -149,20 +186,34 @@ export class HttpListener implements Listener {
   }
 
   private readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const startedAt = this.deps.clock.now()
     // A tunnel is in flight until its client socket closes, so a drain waits for it too.
     this.inflight++
-    socket.once('close', this.onResponseClose)
-    const fr = this.prepare(req, socket, startedAt, true)
-    if (fr !== undefined) this.upgrades.forward(req, socket, head, fr)
+    socket.once('close', this.onSettled)
+    const start = (): void => {
+      const startedAt = this.deps.clock.now()
+      const fr = this.prepare(req, socket, startedAt, true)
+      if (fr !== undefined) this.upgrades.forward(req, socket, head, fr)
+    }
+    const conn = this.connections.get(socket as Socket)
+    if (conn === undefined) start()
+    else conn.upgrade(start)
   }
 
-  /** Routes the request and builds what the forwarder needs, or answers it here (404, 503). */
+  /** Whether node:http should hand this request's socket to onUpgrade (see tunnelAllowed). */
+  private tunnels (req: http.IncomingMessage): boolean {
+    if (req.headers.upgrade === undefined) return false
+    const target = requestTarget(req.url ?? '/', req.rawHeaders, req.httpVersionMajor)
+    if (!target.ok) return false
+    const route = this.router.match(req.method ?? 'GET', target.host, target.path, req.headers)
+    return route !== undefined && tunnelAllowed(req, route.upgrades)
+  }
+
+  /** Routes the request and builds what the forwarder needs, or answers it here (400, 404, 503). */
   private prepare (req: http.IncomingMessage, out: http.ServerResponse | Duplex, startedAt: number, upgrade: boolean): ForwardRequest | undefined {
     const rawUrl = req.url ?? '/'
-    const url = rawUrl.charCodeAt(0) === 47 /* / */ ? rawUrl : originForm(rawUrl)
-    const host = req.headers.host ?? ''
-    if (url === undefined) return this.reject(req, out, 'BAD_REQUEST', startedAt, '', host, rawUrl)
+    const target = requestTarget(rawUrl, req.rawHeaders, req.httpVersionMajor)
+    if (!target.ok) return this.reject(req, out, target.code, startedAt, '', req.headers.host ?? '', rawUrl)
+    const { path: url, host } = target
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     const route = this.router.match(req.method ?? 'GET', host, path, req.headers)
@@ -176,7 +227,7 @@ export class HttpListener implements Listener {
       route: route.name,
       upstream,
       path: route.stripPrefix ? rewritePath(route, url) : url,
-      headers: upstreamRequestHeaders(req.rawHeaders, { peer, proto: 'http', trusted }, upgrade),
+      headers: upstreamRequestHeaders(req.rawHeaders, { peer, proto: 'http', trusted, ...(target.absolute && { host }) }, upgrade),
       client: trusted ? this.trusted.clientIp(peer, req.headers['x-forwarded-for']) : peer,
       host,
       startedAt,
@@ -185,13 +236,8 @@ export class HttpListener implements Listener {
 
   private reject (req: http.IncomingMessage, out: http.ServerResponse | Duplex, code: ErrorCode, startedAt: number, route: string, host: string, path: string): undefined {
     const status = httpStatusFor(new TandemError(code))
-    const body = statusText(status) + '\n'
-    if (out instanceof http.ServerResponse) {
-      out.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
-      out.end(body)
-    } else {
-      out.end(`HTTP/1.1 ${status} ${statusText(status)}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => { out.destroy() })
-    }
+    if (out instanceof http.ServerResponse) answer(out, status)
+    else answerRaw(out, status)
     if (channels.httpRequestEnd.hasSubscribers) {
       publishHttpEnd({
         listener: this.name,
@@ -207,26 +253,4 @@ export class HttpListener implements Listener {
     }
     return undefined
   }
-}
-
-/** Absolute-form request targets (`GET http://host/p`) become origin-form; anything else is refused. */
-function originForm (target: string): string | undefined {
-  if (target === '*') return target
-  try {
-    const u = new URL(target)
-    return u.pathname + u.search
-  } catch {
-    return undefined
-  }
-}
-
-function onClientError (err: Error & { code?: string }, socket: Duplex): void {
-  if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage != null) {
-    socket.destroy()
-    return
-  }
-  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADERS_TIMEOUT' ? 408 : 400
-  const text = status === 408 ? 'Request Timeout' : statusText(status)
-  const body = text + '\n'
-  socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => { socket.destroy() })
 }

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http'
+
 /**
  * Header rewriting between client and upstream (pure). Works on Node's flat rawHeaders arrays so
  * repeated headers (Set-Cookie) stay repeated and the client's spelling is kept.
@@ -13,8 +15,14 @@ export interface ForwardedInfo {
   /** Address appended to X-Forwarded-For (the socket peer). */
   readonly peer: string
   readonly proto: 'http' | 'https'
-  /** True when the peer is a trusted proxy: its X-Forwarded-Proto/-Host are kept. */
+  /**
+   * True when the peer is a trusted proxy: its X-Forwarded-Proto/-Host, Forwarded and X-Real-IP
+   * are kept. From anyone else Forwarded and X-Real-IP are dropped, so an upstream that believes
+   * them cannot be told a made-up client address.
+   */
   readonly trusted: boolean
+  /** Replaces Host (the authority of an absolute-form target, RFC 9112 §3.2.2). */
+  readonly host?: string
 }
 
 /** Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
@@ -57,17 +65,32 @@ export function upstreamRequestHeaders (raw: readonly string[], info: ForwardedI
       case 'x-forwarded-for': xff = xff === undefined ? value : `${xff}, ${value}`; continue
       case 'x-forwarded-proto': proto = value; continue
       case 'x-forwarded-host': fwdHost = value; continue
-      case 'host': host = value; break
+      case 'forwarded': case 'x-real-ip': if (!info.trusted) continue; break
+      case 'host':
+        host = info.host ?? value
+        out.push(name, host)
+        continue
       // The proxy answers 100-continue itself (nginx does the same); undici cannot send Expect.
       case 'expect': continue
     }
     out.push(name, value)
   }
+  if (host === undefined && info.host !== undefined) out.push('host', host = info.host)
   out.push('x-forwarded-for', xff === undefined ? info.peer : `${xff}, ${info.peer}`)
   out.push('x-forwarded-proto', info.trusted && proto !== undefined ? proto : info.proto)
   const forwardedHost = info.trusted && fwdHost !== undefined ? fwdHost : host
   if (forwardedHost !== undefined) out.push('x-forwarded-host', forwardedHost)
   return out
+}
+
+/**
+ * The reason phrase to send for an upstream's status line. RFC 9112 allows obs-text there
+ * (`200 Успешно`), which node:http refuses to write; anything but visible ASCII, space and tab
+ * is replaced by the standard phrase, so the response is still relayed.
+ */
+export function safeReason (status: number, reason: string | undefined): string {
+  if (reason !== undefined && /^[\t\x20-\x7e]*$/.test(reason)) return reason
+  return STATUS_CODES[status] ?? ''
 }
 
 /**

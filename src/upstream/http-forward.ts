@@ -2,12 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { HttpTimeouts } from '../config/types.js'
 import type { Clock } from '../clock.js'
-import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../errors.js'
+import { TandemError, httpStatusFor, statusText } from '../errors.js'
 import { channels, publishHttpEnd, type HttpRequestEnd } from '../observability/events.js'
-import { clientResponseHeaders } from './headers.js'
+import { clientResponseHeaders, safeReason } from './headers.js'
 import type { HttpPools } from './pools.js'
 import type { Server } from './server.js'
 import type { Upstream } from './upstream.js'
+import { IDEMPOTENT, afterError, isServerFailureStatus, type Failure, type UpstreamError } from './retry-policy.js'
 
 /** What the listener decided about one request before it is forwarded. */
 export interface ForwardRequest {
@@ -40,26 +41,6 @@ export function accessFields (req: IncomingMessage, fr: ForwardRequest, status: 
   }
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
-const RESET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED'])
-
-type Failure = 'connect' | 'timeout' | 'reset' | 'status'
-
-function classify (err: Error & { code?: string }): { reason: Failure, code: ErrorCode } {
-  const code = err.code ?? ''
-  if (code === 'UND_ERR_CONNECT_TIMEOUT') return { reason: 'timeout', code: 'UPSTREAM_CONNECT_TIMEOUT' }
-  if (CONNECT_ERRORS.has(code)) return { reason: 'connect', code: 'UPSTREAM_CONNECT_FAILED' }
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { reason: 'timeout', code: 'UPSTREAM_TIMEOUT' }
-  if (RESET_ERRORS.has(code)) return { reason: 'reset', code: 'UPSTREAM_RESET' }
-  return { reason: 'reset', code: 'UPSTREAM_FAILED' }
-}
-
-/** True when the socket had carried earlier exchanges: the keep-alive race, not a dead server. */
-function onReusedSocket (err: Error & { socket?: { bytesRead?: number } }): boolean {
-  return err.socket === undefined || (err.socket.bytesRead ?? 0) > 0
-}
-
 /**
  * Forwards one request: picks a server, streams the body up and the response down with
  * backpressure, retries where that is safe, answers 502/503/504 when it must. Every attempt is
@@ -88,7 +69,9 @@ export class HttpForwarder {
     const status = httpStatusFor(err)
     if (!res.headersSent && !res.destroyed) {
       const body = statusText(status) + '\n'
-      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+      // An error answer ends the connection: nothing pipelined behind it runs.
+      res.shouldKeepAlive = false
+      res.writeHead(status, statusText(status), { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
       res.end(body)
     } else {
       res.destroy()
@@ -109,7 +92,7 @@ export class HttpForwarder {
     })
   }
 
-  dispatch (ex: Exchange, server: Server, fresh: boolean): void {
+  dispatch (ex: Exchange, server: Server, fresh: boolean, idempotent: boolean): void {
     const config = ex.fr.upstream.config
     const opts: Dispatcher.DispatchOptions = {
       path: ex.fr.path,
@@ -121,7 +104,7 @@ export class HttpForwarder {
       bodyTimeout: this.timeouts.idle,
     }
     if (!fresh) {
-      this.pools.get(server, config).dispatch(opts, ex)
+      this.pools.get(server, config, idempotent).dispatch(opts, ex)
       return
     }
     const client = this.pools.fresh(server, config)
@@ -145,6 +128,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   private resumeFn: (() => void) | undefined
   private freshRetryUsed = false
   private clientGone = false
+  /** A byte of the current attempt's response arrived (undici's onResponseStarted). */
+  private responseStarted = false
+  private readonly idempotent: boolean
   private readonly hasBody: boolean
   private buffered: Buffer | undefined
 
@@ -155,6 +141,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     readonly fr: ForwardRequest,
   ) {
     const h = req.headers
+    this.idempotent = IDEMPOTENT.has(req.method ?? '')
     this.hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')
     res.on('close', this.onClientClose)
     res.on('drain', this.onClientDrain)
@@ -199,12 +186,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.attempts++
     this.attemptStart = this.fwd.clock.now()
     this.attemptOpen = true
+    this.responseStarted = false
     this.abortFn = undefined
     this.fr.upstream.acquire(server)
-    this.fwd.dispatch(this, server, fresh)
+    this.fwd.dispatch(this, server, fresh, this.idempotent)
   }
 
-  private endAttempt (outcome: { ok: true, ms?: number } | { ok: false, reason: Failure, ms?: number }): void {
+  /** `outcome` undefined: the attempt says nothing about the server (the client's doing). */
+  private endAttempt (outcome?: { ok: true, ms?: number } | { ok: false, reason: Failure, ms?: number }): void {
     this.attemptOpen = false
     this.fr.upstream.release(this.server as Server, outcome)
     const finish = this.onFinish
@@ -217,14 +206,24 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.clientGone) abort(new TandemError('UPSTREAM_FAILED', 'client closed'))
   }
 
+  onResponseStarted (): void {
+    this.responseStarted = true
+  }
+
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusMessage?: string): boolean {
     if (statusCode < 200) return true // 1xx other than 101 are not relayed
-    this.headersMs = this.fwd.clock.now() - this.attemptStart
-    this.resumeFn = resume
     const res = this.res
     if (res.destroyed) return true
-    if (statusMessage !== undefined && statusMessage !== '') res.statusMessage = statusMessage
-    res.writeHead(statusCode, clientResponseHeaders(rawHeaders) as unknown as Record<string, string>)
+    if (statusMessage !== undefined && statusMessage !== '') res.statusMessage = safeReason(statusCode, statusMessage)
+    try {
+      res.writeHead(statusCode, clientResponseHeaders(rawHeaders) as unknown as Record<string, string>)
+    } catch (err) {
+      // A head node:http will not write (a header value it refuses): the upstream's fault, 502.
+      this.abortFn?.(new TandemError('UPSTREAM_FAILED', 'unwritable response head', { cause: err }))
+      return false
+    }
+    this.headersMs = this.fwd.clock.now() - this.attemptStart
+    this.resumeFn = resume
     return true
   }
 
@@ -241,39 +240,53 @@ class Exchange implements Dispatcher.DispatchHandler {
       try { res.addTrailers(trailers) } catch { /* only chunked responses carry trailers */ }
     }
     res.end()
-    this.endAttempt(res.statusCode < 500 ? { ok: true, ms: this.headersMs } : { ok: false, reason: 'status', ms: this.headersMs })
+    this.endAttempt(isServerFailureStatus(res.statusCode) ? { ok: false, reason: 'status', ms: this.headersMs } : { ok: true, ms: this.headersMs })
     this.fwd.done(this.req, this.fr, res.statusCode, this)
   }
 
-  onError (err: Error & { code?: string }): void {
+  onError (err: UpstreamError): void {
     if (!this.attemptOpen) return
-    if (this.clientGone) {
-      // The client left: not the server's fault, and nobody to answer (nginx logs 499).
-      this.endAttempt({ ok: true })
-      this.fwd.done(this.req, this.fr, 499, this, 'CLIENT_CLOSED')
+    if (this.clientGone || (this.req.destroyed && !this.req.complete)) {
+      // The client left or broke its own request (the listener answered it): not the server's
+      // fault, and nobody to answer (nginx logs 499).
+      this.endAttempt()
+      const answered = this.res.headersSent && this.res.statusCode < 500
+      this.fwd.done(this.req, this.fr, answered ? this.res.statusCode : 499, this, 'CLIENT_CLOSED')
       return
     }
     const server = this.server as Server
-    const { reason, code } = classify(err)
-    this.endAttempt({ ok: false, reason })
-    if (this.headersMs === undefined && this.replayable()) {
-      if (reason === 'reset' && !this.freshRetryUsed && onReusedSocket(err)) {
-        // The keep-alive race: the server closed an idle socket as we reused it. Same server, new socket.
+    const decision = afterError(err, {
+      idempotent: this.idempotent,
+      headersSent: this.headersMs !== undefined,
+      responseStarted: this.responseStarted,
+      replayable: this.replayable(),
+      freshRetryUsed: this.freshRetryUsed,
+      attempts: this.attempts,
+      retries: this.fr.upstream.config.retries,
+    })
+    switch (decision.action) {
+      case 'client':
+        this.endAttempt()
+        this.fwd.fail(this.req, this.res, this.fr, new TandemError('BAD_REQUEST', err.message, { cause: err }), this)
+        return
+      case 'fresh':
+        this.endAttempt()
         this.freshRetryUsed = true
         this.start(server, true)
         return
-      }
-      const safe = reason === 'connect' || code === 'UPSTREAM_CONNECT_TIMEOUT' ||
-        (reason === 'reset' && IDEMPOTENT.has(this.req.method ?? ''))
-      if (safe && this.attempts <= this.fr.upstream.config.retries) {
+      case 'next': {
+        this.endAttempt({ ok: false, reason: decision.reason })
         const nextServer = this.fr.upstream.pick(this.tried)
         if (nextServer !== undefined) {
           this.start(nextServer, false)
           return
         }
+        break
       }
+      case 'fail':
+        this.endAttempt({ ok: false, reason: decision.reason })
     }
-    this.fwd.fail(this.req, this.res, this.fr, new TandemError(code, err.message, { cause: err }), this)
+    this.fwd.fail(this.req, this.res, this.fr, new TandemError(decision.code, err.message, { cause: err }), this)
   }
 
   private readonly onClientDrain = (): void => {

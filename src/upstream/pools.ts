@@ -9,16 +9,31 @@ import type { Server } from './server.js'
  */
 const IDLE_KEEPALIVE_MS = 4000
 const KEEPALIVE_MARGIN_MS = 500
+/**
+ * Non-idempotent requests are not re-sent once they may have reached a server, so they must not
+ * meet the keep-alive race at all: they go only on a connection used within this window (or a
+ * new one). Common backends keep idle connections for 2 s (gunicorn) to 75 s (nginx); none close
+ * one this young.
+ */
+const UNSAFE_IDLE_MS = 750
+/**
+ * Connections per server and pool when the server sets no maxConnections: one client can no
+ * longer fan out (a connection runs one request at a time), but many clients can, and a backend
+ * should see a bounded number of sockets from its proxy. Beyond it requests wait in undici's
+ * queue, bounded by the response timeout.
+ */
+export const DEFAULT_POOL_CONNECTIONS = 256
 
 function origin (server: Server): string {
   return server.host.includes(':') ? `http://[${server.host}]:${server.port}` : `http://${server.host}:${server.port}`
 }
 
-function options (config: UpstreamConfig): Pool.Options {
+function options (config: UpstreamConfig, server: Server, idleMs = IDLE_KEEPALIVE_MS): Pool.Options {
   return {
     pipelining: 1,
-    keepAliveTimeout: IDLE_KEEPALIVE_MS,
-    keepAliveMaxTimeout: IDLE_KEEPALIVE_MS,
+    connections: server.maxConnections > 0 ? server.maxConnections : DEFAULT_POOL_CONNECTIONS,
+    keepAliveTimeout: idleMs,
+    keepAliveMaxTimeout: idleMs,
     keepAliveTimeoutThreshold: KEEPALIVE_MARGIN_MS,
     connect: { timeout: config.connectTimeout, noDelay: true },
     // Per-request values from the listener override these.
@@ -28,37 +43,46 @@ function options (config: UpstreamConfig): Pool.Options {
   }
 }
 
-/** One keep-alive undici Pool per server, shared by every listener and kept across reloads. */
+/**
+ * Two keep-alive undici Pools per server (idempotent requests; others on young connections),
+ * shared by every listener and kept across reloads. The connection cap is read when a pool is
+ * made, so a reloaded maxConnections applies to servers added after it.
+ */
 export class HttpPools {
   private readonly pools = new Map<Server, Pool>()
+  private readonly unsafe = new Map<Server, Pool>()
 
-  get (server: Server, config: UpstreamConfig): Pool {
-    let pool = this.pools.get(server)
+  get (server: Server, config: UpstreamConfig, idempotent = true): Pool {
+    const map = idempotent ? this.pools : this.unsafe
+    let pool = map.get(server)
     if (pool === undefined) {
-      pool = new Pool(origin(server), options(config))
-      this.pools.set(server, pool)
+      pool = new Pool(origin(server), options(config, server, idempotent ? IDLE_KEEPALIVE_MS : UNSAFE_IDLE_MS))
+      map.set(server, pool)
     }
     return pool
   }
 
   /** A one-request client on a new connection, for the retry after a stale keep-alive socket. */
   fresh (server: Server, config: UpstreamConfig): Client {
-    return new Client(origin(server), { ...options(config), pipelining: 1 })
+    return new Client(origin(server), { ...options(config, server), pipelining: 1 })
   }
 
   /** Closes pools of servers no longer in use (after a reload). */
   retain (servers: ReadonlySet<Server>): void {
-    for (const [server, pool] of this.pools) {
-      if (!servers.has(server)) {
-        this.pools.delete(server)
-        pool.close().catch(() => {})
+    for (const map of [this.pools, this.unsafe]) {
+      for (const [server, pool] of map) {
+        if (!servers.has(server)) {
+          map.delete(server)
+          pool.close().catch(() => {})
+        }
       }
     }
   }
 
   async close (): Promise<void> {
-    const all = [...this.pools.values()]
+    const all = [...this.pools.values(), ...this.unsafe.values()]
     this.pools.clear()
+    this.unsafe.clear()
     await Promise.all(all.map(async (p) => await p.destroy().catch(() => {})))
   }
 }

@@ -74,10 +74,13 @@ export class Upstream {
     server.requests++
   }
 
-  /** Ends what acquire() started; feeds response time and passive ejection. */
-  release (server: Server, outcome: Outcome): void {
+  /**
+   * Ends what acquire() started; feeds response time and passive ejection. Without an outcome
+   * (the client left, or sent what no server should have to judge) the server is not judged.
+   */
+  release (server: Server, outcome?: Outcome): void {
     server.active--
-    this.record(server, outcome)
+    if (outcome !== undefined) this.record(server, outcome)
   }
 
   /** Outcome of an attempt that never held the server (e.g. a failed connect before acquire). */
@@ -95,13 +98,20 @@ export class Upstream {
     server.consecutiveFailures++
     channels.serverFailure.publish({ upstream: this.name, server: server.address, reason: outcome.reason })
     const passive = this.config.passive
-    if (passive !== undefined && server.consecutiveFailures >= passive.failures && server.ejectedUntil <= now) {
+    if (passive !== undefined && server.consecutiveFailures >= passive.failures && server.ejectedUntil <= now &&
+      this.ejectedCount(now) < maxEjected(this.servers.length)) {
       const from = server.state(now)
       server.ejectedUntil = now + passive.ejectFor
       server.upSince = server.ejectedUntil
       server.consecutiveFailures = 0
       this.changed(server, from, now, 'passive ejection')
     }
+  }
+
+  private ejectedCount (now: number): number {
+    let n = 0
+    for (const s of this.servers) if (s.ejectedUntil > now) n++
+    return n
   }
 
   /** The one setter health checks use. */
@@ -142,4 +152,14 @@ export class Upstream {
       s.effectiveWeight = age >= span ? s.weight : s.weight * Math.max(0.05, age / span)
     }
   }
+}
+
+/**
+ * At most half of a pool (rounded down, but always one) is passively ejected at once, as
+ * Envoy's max_ejection_percent bounds outlier detection: failures that hit every server alike
+ * (a bad deploy, a client's poison request) must not empty the pool; active health checks
+ * still take down servers that are really down.
+ */
+export function maxEjected (servers: number): number {
+  return Math.max(1, Math.floor(servers / 2))
 }

@@ -4,15 +4,41 @@ import type { Socket } from 'node:net'
 import type { Clock } from '../clock.js'
 import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../errors.js'
 import { channels, publishHttpEnd } from '../observability/events.js'
+import { safeReason } from './headers.js'
 import { accessFields, type ForwardRequest } from './http-forward.js'
+import { isServerFailureStatus } from './retry-policy.js'
+
+const WEBSOCKET_ONLY: readonly string[] = ['websocket']
+/** Bytes a client may send ahead of the 101 before it is cut off. */
+const EARLY_LIMIT = 64 * 1024
 
 /**
- * Upgrade pass-through (WebSocket and any other HTTP/1.1 Upgrade). The handshake goes through
- * node:http so a refusal (any status but 101) is relayed as a normal response and both sides
- * are closed; after a 101 the two sockets are spliced and bytes flow unchanged.
+ * True when this Upgrade request may become a tunnel: every protocol it offers is in `allowed`
+ * (default: WebSocket only, and only as RFC 6455 §4.1's GET). A tunnel is past every route
+ * condition, so anything else (`h2c` …) is handled as a plain HTTP/1.1 request, its Upgrade
+ * header dropped; offering one allowed protocol beside a refused one does not sneak it through.
+ */
+export function tunnelAllowed (req: http.IncomingMessage, allowed: readonly string[] = WEBSOCKET_ONLY): boolean {
+  const upgrade = req.headers.upgrade
+  if (upgrade === undefined) return false
+  let any = false
+  for (const raw of upgrade.split(',')) {
+    const token = raw.trim().toLowerCase().split('/')[0] as string
+    if (token === '') continue
+    if (!allowed.includes(token) || (token === 'websocket' && req.method !== 'GET')) return false
+    any = true
+  }
+  return any
+}
+
+/**
+ * WebSocket pass-through. The handshake goes through node:http so a refusal (any status but
+ * 101) is relayed as a normal response and both sides are closed; after a 101 the two sockets
+ * are spliced and bytes flow unchanged. `connectTimeout` bounds the TCP connect only; the
+ * listener's response timeout bounds the wait for the upstream's answer, as for any request.
  */
 export class UpgradeForwarder {
-  constructor (private readonly clock: Clock, private readonly idleMs: number) {}
+  constructor (private readonly clock: Clock, private readonly idleMs: number, private readonly responseMs: number) {}
 
   /** One access line per upgrade, when the tunnel closes (or the upgrade is refused). */
   private log (req: http.IncomingMessage, fr: ForwardRequest, status: number, server: string, started: number, bytesIn: number, bytesOut: number): void {
@@ -27,11 +53,38 @@ export class UpgradeForwarder {
     const started = this.clock.now()
     upstream.acquire(server)
     let released = false
-    const release = (ok: boolean, reason: 'connect' | 'reset' | 'timeout' = 'reset'): void => {
+    /** `ok` undefined: the client left during the handshake, which says nothing about the server. */
+    const release = (ok: boolean | undefined, reason: 'connect' | 'reset' | 'timeout' = 'reset'): void => {
       if (released) return
       released = true
-      upstream.release(server, ok ? { ok: true, ms: this.clock.now() - started } : { ok: false, reason })
+      upstream.release(server, ok === undefined ? undefined : ok ? { ok: true, ms: this.clock.now() - started } : { ok: false, reason })
     }
+    let handshakeDone = false
+    // Bytes the client sends before the 101 belong to the new protocol: held, then sent after
+    // it. Reading them also notices a client that leaves during the handshake.
+    const early: Buffer[] = head.length > 0 ? [head] : []
+    let earlyBytes = head.length
+    const onEarly = (chunk: Buffer): void => {
+      early.push(chunk)
+      earlyBytes += chunk.length
+      if (earlyBytes > EARLY_LIMIT) client.destroy()
+    }
+    const onClientGone = (): void => {
+      if (handshakeDone) return
+      release(undefined)
+      up.destroy()
+      client.destroy()
+    }
+    const endHandshake = (): void => {
+      handshakeDone = true
+      stopTimer()
+      client.off('data', onEarly)
+      client.off('end', onClientGone)
+      client.pause()
+    }
+    client.on('data', onEarly)
+    client.once('end', onClientGone)
+    client.once('close', onClientGone)
     client.on('error', () => { client.destroy() })
 
     const up = http.request({
@@ -41,19 +94,31 @@ export class UpgradeForwarder {
       path: fr.path,
       headers: fr.headers,
       agent: false,
-      timeout: upstream.config.connectTimeout,
     })
-    up.on('socket', (s: Socket) => { s.setNoDelay(true) })
-    up.on('timeout', () => { up.destroy(new TandemError('UPSTREAM_CONNECT_TIMEOUT')) })
+    let timer: NodeJS.Timeout | undefined
+    const stopTimer = (): void => { clearTimeout(timer) }
+    const arm = (ms: number, code: ErrorCode): void => {
+      clearTimeout(timer)
+      if (ms > 0) timer = setTimeout(() => { up.destroy(new TandemError(code)) }, ms)
+    }
+    arm(upstream.config.connectTimeout, 'UPSTREAM_CONNECT_TIMEOUT')
+    up.on('socket', (s: Socket) => {
+      s.setNoDelay(true)
+      s.once('connect', () => { arm(this.responseMs, 'UPSTREAM_TIMEOUT') })
+    })
+    up.on('close', stopTimer)
     up.on('error', (err: Error & { code?: string }) => {
+      stopTimer()
+      if (released) return
       release(false, err.code === 'ECONNREFUSED' ? 'connect' : err instanceof TandemError ? 'timeout' : 'reset')
       rejectUpgrade(client, err instanceof TandemError ? err.code : err.code === 'ECONNREFUSED' ? 'UPSTREAM_CONNECT_FAILED' : 'UPSTREAM_FAILED')
     })
     up.on('response', (res) => {
+      endHandshake()
       // Refused upgrade: relay the answer, then close both sides.
-      release(res.statusCode !== undefined && res.statusCode < 500)
+      release(!isServerFailureStatus(res.statusCode ?? 502))
       this.log(req, fr, res.statusCode ?? 502, server.address, started, 0, 0)
-      const lines = [`HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}`]
+      const lines = [`HTTP/1.1 ${res.statusCode ?? 502} ${safeReason(res.statusCode ?? 502, res.statusMessage)}`]
       for (let i = 0; i < res.rawHeaders.length; i += 2) {
         const name = res.rawHeaders[i] as string
         if (/^(connection|keep-alive|transfer-encoding)$/i.test(name)) continue
@@ -66,7 +131,9 @@ export class UpgradeForwarder {
       res.on('error', () => { client.destroy() })
     })
     up.on('upgrade', (res, upSocket, upHead) => {
-      const lines = [`HTTP/1.1 101 ${res.statusMessage ?? 'Switching Protocols'}`]
+      endHandshake()
+      for (const chunk of early) upSocket.write(chunk)
+      const lines = [`HTTP/1.1 101 ${safeReason(101, res.statusMessage)}`]
       for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i] as string}: ${res.rawHeaders[i + 1] as string}`)
       lines.push('', '')
       client.write(lines.join('\r\n'))
@@ -76,8 +143,7 @@ export class UpgradeForwarder {
         this.log(req, fr, 101, server.address, started, upSocket.bytesWritten, upSocket.bytesRead)
       })
     })
-    up.end(head.length > 0 ? head : undefined)
-    client.on('close', () => { if (!up.destroyed && up.socket === null) up.destroy() })
+    up.end()
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../../src/upstream/headers.js'
+import { clientResponseHeaders, safeReason, upstreamRequestHeaders } from '../../../src/upstream/headers.js'
 
 const info = { peer: '192.0.2.10', proto: 'http' as const, trusted: false }
 
@@ -38,6 +38,32 @@ describe('upstreamRequestHeaders', () => {
     const raw = ['host', 'h', 'Connection', 'Upgrade', 'Upgrade', 'websocket', 'TE', 'trailers, deflate']
     const out = pairs(upstreamRequestHeaders(raw, info, true))
     expect(out.slice(0, 4)).toEqual([['host', 'h'], ['Connection', 'Upgrade'], ['Upgrade', 'websocket'], ['TE', 'trailers']])
+  })
+})
+
+describe('Forwarded, X-Real-IP and Host', () => {
+  const raw = ['Host', 'inner', 'Forwarded', 'for=6.6.6.6', 'X-Real-IP', '6.6.6.6', 'Accept', '*/*']
+
+  it('drops Forwarded and X-Real-IP from an untrusted peer, keeps them from a trusted one', () => {
+    expect(pairs(upstreamRequestHeaders(raw, info)).slice(0, 2)).toEqual([['Host', 'inner'], ['Accept', '*/*']])
+    expect(pairs(upstreamRequestHeaders(raw, { ...info, trusted: true })).slice(0, 4)).toEqual([['Host', 'inner'], ['Forwarded', 'for=6.6.6.6'], ['X-Real-IP', '6.6.6.6'], ['Accept', '*/*']])
+  })
+
+  it('replaces Host, and X-Forwarded-Host with it, by an absolute-form authority; adds Host when missing', () => {
+    const out = pairs(upstreamRequestHeaders(raw, { ...info, host: 'api.example' }))
+    expect(out[0]).toEqual(['Host', 'api.example'])
+    expect(out).toContainEqual(['x-forwarded-host', 'api.example'])
+    expect(pairs(upstreamRequestHeaders(['Accept', '*/*'], { ...info, host: 'api.example' })).slice(0, 2)).toEqual([['Accept', '*/*'], ['host', 'api.example']])
+  })
+})
+
+describe('safeReason', () => {
+  it('keeps a visible-ASCII reason, replaces obs-text and control bytes with the standard one', () => {
+    expect(safeReason(200, 'Fine Thanks')).toBe('Fine Thanks')
+    expect(safeReason(200, 'Успешно')).toBe('OK')
+    expect(safeReason(404, 'caf\u00e9')).toBe('Not Found')
+    expect(safeReason(299, 'x\u0001')).toBe('')
+    expect(safeReason(200, undefined)).toBe('OK')
   })
 })
 

@@ -1,0 +1,123 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import net from 'node:net'
+import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
+import { ok, rawExchange, startRawUpstream, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { DEFAULT_POOL_CONNECTIONS } from '../../src/upstream/pools.js'
+import { MAX_QUEUED } from '../../src/listener/http-connection.js'
+import { waitFor } from '../helpers/wait.js'
+
+// Issue 6.6 and 6.7: a connection's requests run one at a time, in order; nothing runs after a
+// response that ends the connection; each server's pool has a connection cap.
+
+let up: RawUpstream | undefined
+let proxy: RunningTandem | undefined
+
+afterEach(async () => {
+  await proxy?.stop()
+  proxy = undefined
+  await up?.close()
+  up = undefined
+})
+
+const get = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: a\r\n${extra}\r\n`
+
+describe('pipelining', () => {
+  it('200 pipelined requests reach the upstream one at a time, in order, on one connection (issue 6.6)', async () => {
+    let inFlight = 0
+    let peak = 0
+    up = await startRawUpstream((r) => (socket) => {
+      inFlight++
+      peak = Math.max(peak, inFlight)
+      // Answer a little later, so overlapping requests would show.
+      setTimeout(() => { inFlight--; socket.write(ok(r.head.split(' ')[1] ?? '')) }, 1)
+    })
+    proxy = await startProxy(httpConfig({ servers: [up.address] }))
+    const n = 200
+    let bytes = ''
+    for (let i = 0; i < n; i++) bytes += get(`/${i}`)
+    const r = await rawExchange(proxy.port(), bytes, { until: (t) => statuses(t).length === n, timeoutMs: 20_000 })
+    expect(statuses(r.text)).toEqual(Array(n).fill(200))
+    const bodies = [...r.text.matchAll(/\r\n\r\n(\/\d+)(?=HTTP|$)/g)].map((m) => m[1])
+    expect(bodies).toEqual(Array.from({ length: n }, (_, i) => `/${i}`))
+    expect(up.requests.map((q) => q.head.split(' ')[1])).toEqual(Array.from({ length: n }, (_, i) => `/${i}`))
+    expect(peak).toBe(1)
+    // undici may open a second socket while the first is still wrapping up; never 200.
+    expect(up.connections).toBeLessThanOrEqual(3)
+  })
+
+  it(`more than ${MAX_QUEUED} waiting behind one request: those are answered, then the connection closes`, async () => {
+    up = await startRawUpstream((r) => ok(r.head.split(' ')[1] ?? ''))
+    proxy = await startProxy(httpConfig({ servers: [up.address] }))
+    let bytes = ''
+    for (let i = 0; i < 300; i++) bytes += get(`/${i}`)
+    // One write, so the proxy reads all 300 at once (7.8 KB, one loopback segment).
+    const r = await rawExchange(proxy.port(), bytes, { timeoutMs: 20_000 })
+    expect(r.closed).toBe(true)
+    expect(statuses(r.text)).toEqual(Array(MAX_QUEUED + 1).fill(200))
+    expect(r.text.match(/Connection: close/g)).toHaveLength(1)
+    expect(up.requests.map((q) => q.head.split(' ')[1])).toEqual(Array.from({ length: MAX_QUEUED + 1 }, (_, i) => `/${i}`))
+  })
+
+  it('nothing pipelined after Connection: close is run (issue 6.7)', async () => {
+    up = await startRawUpstream((r) => ok(r.head.split(' ')[1] ?? ''))
+    proxy = await startProxy(httpConfig({ servers: [up.address] }))
+    const r = await rawExchange(proxy.port(), get('/1', 'Connection: close\r\n') + get('/2') + get('/3'))
+    expect(statuses(r.text)).toEqual([200])
+    expect(r.closed).toBe(true)
+    expect(up.requests.map((q) => q.head.split(' ')[1])).toEqual(['/1'])
+  })
+
+  it('nothing pipelined after an HTTP/1.0 request without keep-alive is run', async () => {
+    up = await startRawUpstream((r) => ok(r.head.split(' ')[1] ?? ''))
+    proxy = await startProxy(httpConfig({ servers: [up.address] }))
+    const r = await rawExchange(proxy.port(), 'GET /1 HTTP/1.0\r\n\r\n' + get('/2'))
+    expect(statuses(r.text)).toEqual([200])
+    expect(up.requests.map((q) => q.head.split(' ')[1])).toEqual(['/1'])
+  })
+
+  it('nothing pipelined after an error answer is run (issue 6.7)', async () => {
+    up = await startRawUpstream((r) => ok(r.head.split(' ')[1] ?? ''))
+    const routes = '      - match: { pathPrefix: /ok }\n        upstream: web'
+    proxy = await startProxy(httpConfig({ servers: [up.address], routes }))
+    const r = await rawExchange(proxy.port(), get('/ok/1') + get('/missing') + get('/ok/2') + get('/ok/3'))
+    expect(statuses(r.text)).toEqual([200, 404])
+    expect(r.text).toMatch(/HTTP\/1\.1 404 Not Found\r\n[^]*Connection: close\r\n/)
+    expect(r.closed).toBe(true)
+    expect(up.requests.map((q) => q.head.split(' ')[1])).toEqual(['/ok/1'])
+  })
+
+  it('a request with a broken body behind an executing one: the first is answered, then 400', async () => {
+    up = await startRawUpstream((r) => (socket) => { setTimeout(() => socket.write(ok(r.head.split(' ')[1] ?? '')), 50) })
+    proxy = await startProxy(httpConfig({ servers: [up.address] }))
+    const r = await rawExchange(proxy.port(), get('/1') + 'POST /2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n')
+    expect(statuses(r.text)).toEqual([200, 400])
+    expect(up.requests.map((q) => q.head.split(' ')[1])).toEqual(['/1'])
+  })
+
+  it(`each server's pool holds at most ${DEFAULT_POOL_CONNECTIONS} connections (issue 6.6)`, async () => {
+    const held: net.Socket[] = []
+    up = await startRawUpstream(() => (socket) => { held.push(socket) })
+    proxy = await startProxy(httpConfig({ servers: [up.address], listener: '    timeouts: { response: 20s }' }))
+    const clients = DEFAULT_POOL_CONNECTIONS + 40
+    const replies: Array<Promise<{ text: string }>> = []
+    for (let i = 0; i < clients; i++) {
+      replies.push(rawExchange(proxy.port(), get(`/${i}`, 'Connection: close\r\n'), { timeoutMs: 20_000 }))
+    }
+    await waitFor(() => up!.requests.length >= DEFAULT_POOL_CONNECTIONS, 10_000, 20, 'pool filled')
+    // The rest wait in the pool's queue: give them a chance to (wrongly) open more connections.
+    const seen = up.requests.length
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(up.peakConnections).toBe(DEFAULT_POOL_CONNECTIONS)
+    expect(up.requests.length).toBe(seen)
+    // Answering frees connections for the waiting requests; every client gets its 200.
+    const answer = (): void => { for (const s of held.splice(0)) s.write(ok('x')) }
+    const timer = setInterval(answer, 20)
+    try {
+      const all = await Promise.all(replies)
+      expect(all.map((r) => statuses(r.text)[0])).toEqual(Array(clients).fill(200))
+    } finally {
+      clearInterval(timer)
+    }
+    expect(up.peakConnections).toBe(DEFAULT_POOL_CONNECTIONS)
+  }, 40_000)
+})

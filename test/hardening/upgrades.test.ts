@@ -1,0 +1,127 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import net from 'node:net'
+import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
+import { ok, rawExchange, startRawUpstream, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { waitFor } from '../helpers/wait.js'
+
+// Issue 6.9: only WebSocket upgrades become tunnels, unless a route lists other protocols.
+
+let up: RawUpstream | undefined
+let proxy: RunningTandem | undefined
+
+afterEach(async () => {
+  await proxy?.stop()
+  proxy = undefined
+  await up?.close()
+  up = undefined
+})
+
+/** Answers an Upgrade with 101 and then echoes `tunnel:` + every later byte; plain requests with 200. */
+async function start (routes: string): Promise<number> {
+  up = await startRawUpstream((r) => {
+    const proto = /\r\nupgrade: *([^\r]+)/i.exec(r.head)?.[1]
+    if (proto === undefined && r.head.startsWith('GET /slow ')) return (socket) => { setTimeout(() => socket.write(ok('slow')), 150) }
+    if (proto === undefined) return ok('plain')
+    return { switchTo: proto }
+  })
+  proxy = await startProxy(httpConfig({ servers: [up.address], routes }))
+  return proxy.port()
+}
+
+/** Sends the handshake, then `payload` once a response head is back; resolves on the echo or close. */
+async function tunnel (port: number, handshake: string, payload: string): Promise<string> {
+  return await new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1')
+    let text = ''
+    let sent = false
+    const timer = setTimeout(() => { s.destroy() }, 5000)
+    s.on('data', (c: Buffer) => {
+      text += c.toString('latin1')
+      if (!sent && text.includes('\r\n\r\n')) { sent = true; s.write(payload) }
+      if (text.includes('tunnel:' + payload)) s.destroy()
+    })
+    s.on('error', () => {})
+    s.on('close', () => { clearTimeout(timer); resolve(text) })
+    s.write(handshake)
+  })
+}
+
+const upgrade = (proto: string, method = 'GET'): string => `${method} /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: ${proto}\r\n\r\n`
+
+describe('upgrades', () => {
+  it('WebSocket passes by default; bytes after the 101 flow through the tunnel', async () => {
+    const port = await start('      - match: { pathPrefix: / }\n        upstream: web')
+    const text = await tunnel(port, upgrade('websocket'), 'hello')
+    expect(statuses(text)).toEqual([101])
+    expect(text.endsWith('\r\n\r\ntunnel:hello')).toBe(true)
+  })
+
+  it.each([
+    ['h2c'],
+    ['websocket, h2c'],
+    ['h2c, websocket'],
+  ])('Upgrade: %s on a default route is a plain request, Upgrade dropped, connection closed', async (proto) => {
+    const port = await start('      - match: { pathPrefix: / }\n        upstream: web')
+    const r = await rawExchange(port, upgrade(proto) + 'PRI * HTTP/2.0\r\n\r\n')
+    expect(statuses(r.text)).toEqual([200])
+    expect(r.closed).toBe(true)
+    expect(up!.requests).toHaveLength(1)
+    expect(up!.requests[0]!.head).not.toMatch(/upgrade/i)
+  })
+
+  it('a WebSocket upgrade with POST is no handshake: plain request', async () => {
+    const port = await start('      - match: { pathPrefix: / }\n        upstream: web')
+    const r = await rawExchange(port, upgrade('websocket', 'POST'))
+    expect(statuses(r.text)).toEqual([200])
+    expect(up!.requests[0]!.head).not.toMatch(/upgrade/i)
+  })
+
+  it('a route listing h2c tunnels it', async () => {
+    const port = await start('      - match: { pathPrefix: / }\n        upstream: web\n        upgrades: [websocket, H2C]')
+    const text = await tunnel(port, upgrade('h2c'), 'frames')
+    expect(statuses(text)).toEqual([101])
+    expect(text.endsWith('\r\n\r\ntunnel:frames')).toBe(true)
+    expect(up!.requests[0]!.head).toMatch(/\r\nUpgrade: h2c\r\n/)
+  })
+
+  it('upgrades: [] refuses WebSocket tunnels on that route only', async () => {
+    const port = await start('      - match: { pathPrefix: /plain }\n        upstream: web\n        upgrades: []\n      - match: { pathPrefix: / }\n        upstream: web')
+    const plain = await rawExchange(port, 'GET /plain HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
+    expect(statuses(plain.text)).toEqual([200])
+    const other = await rawExchange(port, upgrade('websocket'), { until: (t) => t.includes('\r\n\r\n') })
+    expect(statuses(other.text)).toEqual([101])
+  })
+
+  it('an upgrade pipelined behind a slow request waits for its answer: 200 then 101, never interleaved', async () => {
+    const port = await start('      - match: { pathPrefix: / }\n        upstream: web')
+    const text = await tunnel(port, 'GET /slow HTTP/1.1\r\nHost: a\r\n\r\n' + upgrade('websocket'), 'hi')
+    expect(statuses(text)).toEqual([200, 101])
+    expect(text.indexOf('\r\n\r\nslow')).toBeLessThan(text.indexOf('HTTP/1.1 101'))
+    expect(up!.requests.map((q) => q.head.split(' ')[1])).toEqual(['/slow', '/x'])
+  })
+
+  it('a client that leaves during the handshake is not held against the server', async () => {
+    up = await startRawUpstream(() => 'hang')
+    proxy = await startProxy(httpConfig({ servers: [up.address], upstream: '    passive: { failures: 1, ejectFor: 60s }' }))
+    const s = net.connect(proxy.port(), '127.0.0.1')
+    s.on('error', () => {})
+    s.write(upgrade('websocket'))
+    await waitFor(() => up!.requests.length === 1, 5000, 10, 'handshake at the upstream')
+    s.destroy()
+    const server = proxy.runtime.upstreams.get('web')!.servers[0]!
+    await waitFor(() => server.active === 0, 5000, 10, 'attempt released')
+    expect(server.failures).toBe(0)
+    expect(server.state(proxy.runtime.clock.now())).toBe('up')
+  })
+
+  it('bytes sent with the handshake reach the upstream after its 101, not as a request body', async () => {
+    const port = await start('      - match: { pathPrefix: / }\n        upstream: web')
+    const text = await tunnel(port, upgrade('websocket') + 'early', 'late')
+    expect(statuses(text)).toEqual([101])
+    expect(text).toContain('tunnel:early')
+    const bytes = up!.bytes.toString('latin1')
+    const head = up!.requests[0]!.head
+    expect(head).not.toMatch(/content-length|transfer-encoding/i)
+    expect(bytes).toBe(head + 'earlylate')
+  })
+})

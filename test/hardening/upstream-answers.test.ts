@@ -1,0 +1,95 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
+import { ok, rawExchange, startRawUpstream, statuses, type RawReply, type RawUpstream, type ReceivedRequest } from '../helpers/raw-http.js'
+
+// Issue 6.4 and 6.5: odd but legal answers are relayed; a request that may have reached the
+// upstream is sent again only when its method is idempotent.
+
+let ups: RawUpstream[] = []
+let proxy: RunningTandem | undefined
+
+afterEach(async () => {
+  await proxy?.stop()
+  proxy = undefined
+  await Promise.all(ups.map(async (u) => { await u.close() }))
+  ups = []
+})
+
+async function upstream (reply: (r: ReceivedRequest) => RawReply): Promise<RawUpstream> {
+  const u = await startRawUpstream(reply)
+  ups.push(u)
+  return u
+}
+
+const partialThenReset = (socket: import('node:net').Socket): void => {
+  socket.write('HTTP/1.1 200 OK\r\nContent-Le', () => { socket.destroy() })
+}
+
+describe('upstream answers and replays', () => {
+  it('a reason phrase with obs-text (200 Успешно) is relayed with a safe phrase (issue 6.4)', async () => {
+    const u = await upstream(() => Buffer.concat([Buffer.from('HTTP/1.1 200 '), Buffer.from('Успешно', 'utf8'), Buffer.from('\r\ncontent-length: 2\r\n\r\nok')]))
+    proxy = await startProxy(httpConfig({ servers: [u.address] }))
+    const r = await rawExchange(proxy.port(), 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+    expect(r.text.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true)
+    expect(r.text.endsWith('\r\n\r\nok')).toBe(true)
+  })
+
+  it('a 101 with obs-text in its reason phrase still opens the tunnel', async () => {
+    const u = await upstream(() => Buffer.concat([Buffer.from('HTTP/1.1 101 '), Buffer.from([0xe9]), Buffer.from('\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')]))
+    proxy = await startProxy(httpConfig({ servers: [u.address] }))
+    const r = await rawExchange(proxy.port(), 'GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n', { until: (t) => t.includes('\r\n\r\n') })
+    expect(r.text.startsWith('HTTP/1.1 101 Switching Protocols\r\n')).toBe(true)
+  })
+
+  it('a POST answered in part and then reset is sent once: 502 (issue 6.5)', async () => {
+    const a = await upstream(() => partialThenReset)
+    const b = await upstream(() => partialThenReset)
+    proxy = await startProxy(httpConfig({ servers: [a.address, b.address], upstream: '    retries: 1' }))
+    const r = await rawExchange(proxy.port(), 'POST /pay HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc')
+    expect(statuses(r.text)).toEqual([502])
+    expect(a.requests.length + b.requests.length).toBe(1)
+  })
+
+  it('a GET answered in part and then reset is not replayed on the same server as a keep-alive race (issue 6.5)', async () => {
+    // The old race check counted this response's own bytes as proof of an earlier exchange.
+    // The spec retries idempotent requests only after a reset before any response byte.
+    const a = await upstream(() => partialThenReset)
+    const b = await upstream(() => ok('b'))
+    proxy = await startProxy(httpConfig({ servers: [a.address, b.address], upstream: '    retries: 1' }))
+    const r = await rawExchange(proxy.port(), 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+    expect(statuses(r.text)).toEqual([502])
+    expect(a.requests).toHaveLength(1)
+    expect(b.requests).toHaveLength(0)
+  })
+
+  it('a GET reset before any response byte goes to the next server', async () => {
+    const a = await upstream(() => 'destroy')
+    const b = await upstream(() => ok('b'))
+    proxy = await startProxy(httpConfig({ servers: [a.address, b.address], upstream: '    retries: 1' }))
+    const r = await rawExchange(proxy.port(), 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+    expect(statuses(r.text)).toEqual([200])
+    expect(r.text.endsWith('\r\n\r\nb')).toBe(true)
+    // A fresh connection that is reset is no keep-alive race: no second try on the same server.
+    expect(a.requests).toHaveLength(1)
+    expect(b.requests).toHaveLength(1)
+  })
+
+  it('a POST dropped on a reused connection is not sent again; a GET is (issue 6.5)', async () => {
+    // Answers the first request on each connection; drops the connection on the second.
+    const u = await upstream((r) => r.indexOnConnection === 0 ? ok('first') : 'destroy')
+    proxy = await startProxy(httpConfig({ servers: [u.address], upstream: '    retries: 1' }))
+    const port = proxy.port()
+    const post = 'POST /order HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc'
+    expect(statuses((await rawExchange(port, post)).text)).toEqual([200])
+    expect(statuses((await rawExchange(port, post)).text)).toEqual([502])
+    expect(u.requests.map((q) => q.head.split(' ')[0])).toEqual(['POST', 'POST'])
+    expect(u.requests.map((q) => q.body.toString())).toEqual(['abc', 'abc'])
+
+    const get = 'GET /list HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'
+    expect(statuses((await rawExchange(port, get)).text)).toEqual([200])
+    const r = await rawExchange(port, get)
+    expect(statuses(r.text)).toEqual([200])
+    // GET #2 met the dropped connection and was re-sent on a fresh one.
+    expect(u.requests.map((q) => q.head.split(' ')[0])).toEqual(['POST', 'POST', 'GET', 'GET', 'GET'])
+  })
+})
