@@ -4,6 +4,7 @@ import { startHealthChecks } from '../health/active.js'
 import { HttpListener } from '../listener/http-listener.js'
 import { TcpListener } from '../listener/tcp-listener.js'
 import type { Listener, ListenerDeps } from '../listener/types.js'
+import { RateLimiters } from '../ratelimit/limiters.js'
 import { HttpPools } from '../upstream/pools.js'
 import { Upstream } from '../upstream/upstream.js'
 
@@ -25,6 +26,8 @@ export class Runtime {
   readonly upstreams = new Map<string, Upstream>()
   readonly listeners: Listener[] = []
   readonly pools: HttpPools
+  /** Every rate limit's buckets; carried over a reload (unchanged limits keep their buckets). */
+  readonly limiters: RateLimiters
   readonly clock: Clock
   readonly startedAt: number
   /** Listeners of the previous Runtime to take over in start(), with their new config. */
@@ -43,7 +46,8 @@ export class Runtime {
     for (const [name, uc] of Object.entries(config.upstreams)) {
       this.upstreams.set(name, new Upstream(uc, { clock: this.clock, random }, previous?.upstreams.get(name)))
     }
-    this.deps = { upstreams: this.upstreams, clock: this.clock, random }
+    this.limiters = new RateLimiters(config, this.clock, previous?.limiters)
+    this.deps = { upstreams: this.upstreams, clock: this.clock, random, limiters: this.limiters }
     this.previous = previous
     for (const lc of config.listeners) {
       const kept = previous?.listenerAt(lc.listen)
@@ -88,8 +92,10 @@ export class Runtime {
       for (const l of fresh) await l.listen()
     } catch (err) {
       await Promise.all(fresh.map(async (l) => { await l.stopAccepting(); l.destroy() }))
+      this.limiters.stop(this.previous?.limiters.redis)
       throw err
     }
+    this.limiters.start(this.previous?.limiters)
     for (const [listener, lc] of this.adopted) listener.update(lc, this.deps)
     for (const upstream of this.upstreams.values()) upstream.commit()
     this.health = startHealthChecks(this.upstreams.values(), { clock: this.clock, random: Math.random })
@@ -117,6 +123,7 @@ export class Runtime {
     this.stopping ??= (async () => {
       this.health?.stop()
       const clean = await drainListeners(this.listeners, timeoutMs)
+      this.limiters.stop()
       await this.pools.close()
       return clean
     })()
