@@ -79,7 +79,11 @@ export class RateLimiters implements Replicated<RateLimitsState> {
    * routing). The verdict is scratch: read it before the next decision.
    */
   peekLocal (limit: RateLimit, key: string): Verdict {
-    const r = limit.table.decide(key, this.clock.now(), this.verdict.result, false)
+    const now = this.clock.now()
+    let r = limit.table.decide(key, now, this.verdict.result, false)
+    // A denial is final: commit it, which changes no TAT but marks the key recently used.
+    if (!r.allowed) r = limit.table.decide(key, now, r, true)
+    this.verdict.result = r
     this.verdict.allowed = r.allowed
     this.verdict.limit = limit
     return this.verdict
