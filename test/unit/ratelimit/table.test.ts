@@ -105,3 +105,13 @@ describe('BucketTable', () => {
     expect(t.size).toBe(1)
   })
 })
+
+describe('BucketTable keys', () => {
+  it('long and non-Latin-1 keys are stored hashed and still keep their own buckets', () => {
+    const { hit, t } = table(10)
+    const long = 'k'.repeat(5000)
+    expect([hit(long), hit(long), hit(long)]).toEqual([true, true, false])
+    expect([hit(long + 'x'), hit('ключ'), hit('ключ'), hit('ключ')]).toEqual([true, true, true, false])
+    expect(t.snapshot().keys.every((k) => k.length <= 128)).toBe(true)
+  })
+})
