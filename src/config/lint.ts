@@ -86,6 +86,11 @@ function checkRefs (config: Config, problems: Problems): void {
     limit(l.rateLimit, base + pointer('rateLimit'))
     if (l.protocol === 'tcp') {
       upstream(l.upstream, base + pointer('upstream'))
+      // A TCP connection has no headers and no HTTP route: only these keys mean something there.
+      const kind = l.rateLimit === undefined ? undefined : config.rateLimits[l.rateLimit]?.key.kind
+      if (kind !== undefined && kind !== 'client-ip' && kind !== 'global') {
+        problems.add(base + pointer('rateLimit'), `rate limit "${l.rateLimit}" has key ${kind === 'header' ? 'header:…' : kind}; a tcp listener can only use client-ip or global`)
+      }
       if (l.upstream === undefined && l.routes.length === 0) problems.add(base, 'a tcp listener needs an upstream or routes')
     }
     l.routes.forEach((r, j) => {

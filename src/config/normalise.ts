@@ -219,7 +219,14 @@ class Normaliser {
       ? { kind: 'header', header: keyText.slice('header:'.length).toLowerCase() }
       : { kind: keyText as 'client-ip' | 'route' | 'global' }
     const rate = this.attempt(() => parseRate(r.rate as string), ptr + pointer('rate'), 1)
-    return { name, key, rate, burst: (r.burst as number | undefined) ?? Math.max(1, Math.ceil(rate)) }
+    return {
+      name,
+      key,
+      rate,
+      burst: (r.burst as number | undefined) ?? Math.max(1, Math.ceil(rate)),
+      headers: (r.headers as RateLimitConfig['headers'] | undefined) ?? 'draft-6',
+      maxKeys: (r.maxKeys as number | undefined) ?? 100_000,
+    }
   }
 
   peer (p: Raw): PeerConfig {

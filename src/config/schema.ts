@@ -239,6 +239,9 @@ const rateLimit = obj('A token bucket.', {
   },
   rate: rate('Sustained rate, e.g. 100/s or 6000/m.'),
   burst: int(1, 1_000_000_000, 'How many may pass at once from a full bucket; default: one second of rate.'),
+  headers: oneOfWords(['draft-6', 'draft-11', 'none'],
+    'Response headers: draft-6: RateLimit-Limit/-Remaining/-Reset; draft-11: RateLimit-Policy and RateLimit (IETF draft 11); none.', 'draft-6'),
+  maxKeys: int(1, 10_000_000, 'Keys kept per limit; the least recently used goes first (it then starts again from a full bucket).', 100000),
 }, ['key', 'rate'])
 
 const redis = obj('Share rate-limit buckets through Redis.', {

@@ -128,6 +128,8 @@ export interface RateLimitConfig {
   /** Tokens per second. */
   readonly rate: number
   readonly burst: number
+  readonly headers: 'draft-6' | 'draft-11' | 'none'
+  readonly maxKeys: number
 }
 
 export interface RedisStoreConfig {

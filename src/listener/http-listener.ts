@@ -1,13 +1,15 @@
 import http from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { HttpListenerConfig, ListenerConfig } from '../config/types.js'
+import type { HttpListenerConfig, HttpRouteConfig, ListenerConfig } from '../config/types.js'
 import { TandemError, httpStatusFor, type ErrorCode } from '../errors.js'
 import { channels, publishHttpEnd, reportError } from '../observability/events.js'
 import { HttpRouter } from '../router/http-router.js'
 import { rewritePath } from '../router/match.js'
 import { HttpForwarder, type ForwardRequest } from '../upstream/http-forward.js'
 import { upstreamRequestHeaders } from '../upstream/headers.js'
+import { answerLimited, HttpLimits, setLimitHeaders } from '../ratelimit/http.js'
+import type { Verdict } from '../ratelimit/limiters.js'
 import type { HttpPools } from '../upstream/pools.js'
 import { UpgradeForwarder, tunnelAllowed } from '../upstream/websocket.js'
 import { TrustedProxies, unmapV4 } from './client-ip.js'
@@ -32,6 +34,7 @@ export class HttpListener implements Listener {
   private forwarder: HttpForwarder
   private upgrades: UpgradeForwarder
   private trusted: TrustedProxies
+  private limits: HttpLimits | undefined
   private readonly sockets = new Set<Socket>()
   private readonly connections = new WeakMap<Socket, HttpConnection>()
   private inflight = 0
@@ -42,6 +45,7 @@ export class HttpListener implements Listener {
     this.name = config.name
     this.router = new HttpRouter(config.routes)
     this.trusted = new TrustedProxies(config.trustedProxies)
+    this.limits = limitsFor(config, deps)
     this.forwarder = new HttpForwarder(deps.pools, config.timeouts, deps.clock)
     this.upgrades = new UpgradeForwarder(deps.clock, config.timeouts.idle, config.timeouts.response)
     const t = config.timeouts
@@ -87,6 +91,7 @@ export class HttpListener implements Listener {
     this.deps = d
     this.router = new HttpRouter(config.routes)
     this.trusted = new TrustedProxies(config.trustedProxies)
+    this.limits = limitsFor(config, d)
     this.forwarder = new HttpForwarder(d.pools, config.timeouts, d.clock)
     this.upgrades = new UpgradeForwarder(d.clock, config.timeouts.idle, config.timeouts.response)
     // node:http reads these per connection, so new connections get the new values.
@@ -162,7 +167,8 @@ export class HttpListener implements Listener {
     if (this.closing) res.shouldKeepAlive = false
     if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue()
     const fr = this.prepare(req, res, startedAt, false)
-    if (fr !== undefined) this.forwarder.forward(req, res, fr)
+    if (fr instanceof Promise) void fr.then((f) => { if (f !== undefined && !res.destroyed) this.forwarder.forward(req, res, f) })
+    else if (fr !== undefined) this.forwarder.forward(req, res, fr)
   }
 
   private readonly onClientError = (err: Error & { code?: string }, socket: Duplex): void => {
@@ -192,7 +198,8 @@ export class HttpListener implements Listener {
     const start = (): void => {
       const startedAt = this.deps.clock.now()
       const fr = this.prepare(req, socket, startedAt, true)
-      if (fr !== undefined) this.upgrades.forward(req, socket, head, fr)
+      if (fr instanceof Promise) void fr.then((f) => { if (f !== undefined && !socket.destroyed) this.upgrades.forward(req, socket, head, f) })
+      else if (fr !== undefined) this.upgrades.forward(req, socket, head, fr)
     }
     const conn = this.connections.get(socket as Socket)
     if (conn === undefined) start()
@@ -208,30 +215,55 @@ export class HttpListener implements Listener {
     return route !== undefined && tunnelAllowed(req, route.upgrades)
   }
 
-  /** Routes the request and builds what the forwarder needs, or answers it here (400, 404, 503). */
-  private prepare (req: http.IncomingMessage, out: http.ServerResponse | Duplex, startedAt: number, upgrade: boolean): ForwardRequest | undefined {
+  /**
+   * Routes the request and builds what the forwarder needs, or answers it here (400, 404, 429,
+   * 503). A Promise only while a shared (Redis) rate limit decides.
+   */
+  private prepare (req: http.IncomingMessage, out: http.ServerResponse | Duplex, startedAt: number, upgrade: boolean): ForwardRequest | Promise<ForwardRequest | undefined> | undefined {
     const rawUrl = req.url ?? '/'
     const target = requestTarget(rawUrl, req.rawHeaders, req.httpVersionMajor)
     if (!target.ok) return this.reject(req, out, target.code, startedAt, '', req.headers.host ?? '', rawUrl)
-    const { path: url, host } = target
+    const { path: url, host, absolute } = target
+    const peer = unmapV4(req.socket.remoteAddress ?? '')
+    const trusted = this.trusted.trusts(peer)
+    const client = trusted ? this.trusted.clientIp(peer, req.headers['x-forwarded-for']) : peer
+    // Rate limits: the listener's before routing, the route's after (ratelimit/http.ts).
+    const early = this.limits?.before(client, req.headers)
+    if (early !== undefined) return this.limited(req, out, early, startedAt, '', host, url, client)
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     const route = this.router.match(req.method ?? 'GET', host, path, req.headers)
+    const verdict = this.limits?.after(client, req.headers, route?.name, route?.rateLimit)
+    const c: Admission = { startedAt, host, url, client, peer, trusted, upgrade, absolute }
+    if (verdict instanceof Promise) return verdict.then((v) => out.destroyed ? undefined : this.admit(req, out, v, route, c))
+    return this.admit(req, out, verdict, route, c)
+  }
+
+  /** After the rate limits: a 429, a 404 / 503, or the request to forward. */
+  private admit (req: http.IncomingMessage, out: http.ServerResponse | Duplex, verdict: Verdict | undefined, route: HttpRouteConfig | undefined, c: Admission): ForwardRequest | undefined {
+    const { startedAt, host, url, client, peer, trusted, upgrade, absolute } = c
+    if (verdict !== undefined) {
+      if (!verdict.allowed) return this.limited(req, out, verdict, startedAt, route?.name ?? '', host, url, client)
+      if (out instanceof http.ServerResponse) setLimitHeaders(out, verdict)
+    }
     if (route === undefined) return this.reject(req, out, 'NO_ROUTE', startedAt, '', host, url)
     const upstream = this.deps.upstreams.get(route.upstream)
     if (upstream === undefined) return this.reject(req, out, 'NO_SERVER_UP', startedAt, route.name, host, url)
-    const peer = unmapV4(req.socket.remoteAddress ?? '')
-    const trusted = this.trusted.trusts(peer)
     return {
       listener: this.name,
       route: route.name,
       upstream,
       path: route.stripPrefix ? rewritePath(route, url) : url,
-      headers: upstreamRequestHeaders(req.rawHeaders, { peer, proto: 'http', trusted, ...(target.absolute && { host }) }, upgrade),
-      client: trusted ? this.trusted.clientIp(peer, req.headers['x-forwarded-for']) : peer,
+      headers: upstreamRequestHeaders(req.rawHeaders, { peer, proto: 'http', trusted, ...(absolute && { host }) }, upgrade),
+      client,
       host,
       startedAt,
     }
+  }
+
+  private limited (req: http.IncomingMessage, out: http.ServerResponse | Duplex, v: Verdict, startedAt: number, route: string, host: string, path: string, client: string): undefined {
+    answerLimited(req, out, v, { listener: this.name, route, host, path, client, totalMs: this.deps.clock.now() - startedAt })
+    return undefined
   }
 
   private reject (req: http.IncomingMessage, out: http.ServerResponse | Duplex, code: ErrorCode, startedAt: number, route: string, host: string, path: string): undefined {
@@ -253,4 +285,22 @@ export class HttpListener implements Listener {
     }
     return undefined
   }
+}
+
+/** What admit() needs of prepare()'s work. */
+interface Admission {
+  readonly startedAt: number
+  readonly host: string
+  readonly url: string
+  readonly client: string
+  readonly peer: string
+  readonly trusted: boolean
+  readonly upgrade: boolean
+  /** The target was in absolute form: its authority replaces Host upstream. */
+  readonly absolute: boolean
+}
+
+function limitsFor (config: HttpListenerConfig, deps: ListenerDeps): HttpLimits | undefined {
+  const routed = config.routes.some((r) => r.rateLimit !== undefined)
+  return deps.limiters === undefined || (config.rateLimit === undefined && !routed) ? undefined : new HttpLimits(deps.limiters, config.rateLimit)
 }

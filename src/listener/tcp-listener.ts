@@ -1,6 +1,7 @@
 import net, { type AddressInfo } from 'node:net'
 import type { ListenerConfig, TcpListenerConfig, TcpRouteConfig } from '../config/types.js'
-import { channels, reportError } from '../observability/events.js'
+import { channels, reportError, type TcpEnd } from '../observability/events.js'
+import { TcpLimit } from '../ratelimit/tcp.js'
 import { TcpForward, type TcpForwardOptions } from '../upstream/tcp-forward.js'
 import { acceptHandles, socketFor, type AcceptedHandle } from '../upstream/tcp-relay.js'
 import type { Upstream } from '../upstream/upstream.js'
@@ -23,9 +24,11 @@ export class TcpListener implements Listener {
   private fallback?: Upstream
   private routeFor: (serverName: string | undefined) => TcpRouteConfig | undefined
   private waiters: Array<() => void> = []
+  private limit: TcpLimit | undefined
 
   constructor (private config: TcpListenerConfig, private deps: ListenerDeps) {
     this.name = config.name
+    this.limit = TcpLimit.for(deps.limiters, config.rateLimit, config.name)
     this.fallback = config.upstream === undefined ? undefined : deps.upstreams.get(config.upstream)
     this.routeFor = createSniMatcher(config.routes)
     this.forwardOptions = this.optionsFor(config, deps)
@@ -54,6 +57,7 @@ export class TcpListener implements Listener {
     if (config.protocol !== 'tcp') throw new TypeError(`listener ${this.name}: cannot become ${config.protocol}`)
     this.config = config
     this.deps = deps
+    this.limit = TcpLimit.for(deps.limiters, config.rateLimit, config.name)
     this.fallback = config.upstream === undefined ? undefined : deps.upstreams.get(config.upstream)
     this.routeFor = createSniMatcher(config.routes)
     this.forwardOptions = this.optionsFor(config, deps)
@@ -98,6 +102,18 @@ export class TcpListener implements Listener {
   private accept (handle: AcceptedHandle): void {
     const max = this.config.maxConnections
     if (max > 0 && this.forwards.size >= max) return this.rejectOverLimit(handle)
+    // The rate limit decides before anything else happens to the connection (no upstream connect).
+    const limit = this.limit
+    const admitted = limit?.admit(handle) ?? true
+    if (admitted === false) return this.rejectOverLimit(handle, 'rate-limited', limit?.name)
+    if (admitted !== true) {
+      void admitted.then((ok) => { if (ok) this.start(handle); else this.rejectOverLimit(handle, 'rate-limited', limit?.name) })
+      return
+    }
+    this.start(handle)
+  }
+
+  private start (handle: AcceptedHandle): void {
     const forward = new TcpForward(handle, this.forwardOptions)
     this.forwards.add(forward)
     if (this.config.routes.length === 0) this.toFallback(forward, 'no-server')
@@ -105,7 +121,7 @@ export class TcpListener implements Listener {
   }
 
   /** Existing streams are untouched; the newcomer is closed at once and counted. */
-  private rejectOverLimit (handle: AcceptedHandle): void {
+  private rejectOverLimit (handle: AcceptedHandle, end: TcpEnd = 'rejected', limit?: string): void {
     const socket = socketFor(handle)
     socket.on('error', () => {})
     if (channels.tcpConnectionEnd.hasSubscribers) {
@@ -117,7 +133,8 @@ export class TcpListener implements Listener {
         bytesIn: 0,
         bytesOut: 0,
         durationMs: 0,
-        end: 'rejected',
+        end,
+        ...(limit === undefined ? {} : { limit }),
       })
     }
     socket.destroy()

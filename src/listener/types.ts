@@ -1,9 +1,12 @@
 import type { Clock } from '../clock.js'
 import type { ListenerConfig } from '../config/types.js'
+import type { RateLimiters } from '../ratelimit/limiters.js'
 import type { Upstream } from '../upstream/upstream.js'
 
 export interface ListenerDeps {
   readonly upstreams: ReadonlyMap<string, Upstream>
+  /** The Runtime's rate limits; absent in tests that build a listener alone. */
+  readonly limiters?: RateLimiters
   readonly clock: Clock
   readonly random: () => number
 }

@@ -21,6 +21,8 @@ export interface HttpRequestEnd {
   totalMs: number
   /** Stable error code when the proxy, not the upstream, decided the status. */
   error?: string
+  /** The rate limit that denied the request (error RATE_LIMITED). */
+  limit?: string
   retries: number
 }
 
@@ -32,6 +34,7 @@ export type TcpEnd =
   | 'connect-failed'
   | 'no-server'
   | 'rejected' // over a connection limit
+  | 'rate-limited' // over the listener's rateLimit
   | 'preread-failed'
   | 'shutdown'
 
@@ -45,6 +48,8 @@ export interface TcpConnectionEnd {
   durationMs: number
   end: TcpEnd
   sni?: string
+  /** The rate limit that refused the connection (end rate-limited). */
+  limit?: string
 }
 
 export interface TcpConnectionStart {
@@ -96,6 +101,26 @@ export function reportError (component: string, err: unknown): void {
   channels.error.publish({ component, code, message: typeof e?.message === 'string' ? e.message : String(err) })
 }
 
+/** A request or connection refused by a rate limit; `key` is the bucket (not for metrics labels). */
+export interface RateLimitDenied {
+  listener: string
+  limit: string
+  key?: string
+}
+
+/** One failed Redis rate-limit call (timeout, unavailable, error). */
+export interface RateLimitStoreError {
+  reason: 'timeout' | 'unavailable' | 'error'
+  message: string
+}
+
+/** The Redis store's breaker: `down` once per outage (with the first error), `up` when Redis answers again. */
+export interface RateLimitStoreState {
+  state: 'up' | 'down'
+  reason?: string
+  message?: string
+}
+
 export interface ConfigReload {
   result: 'success' | 'failure'
 }
@@ -118,4 +143,7 @@ export const channels = {
   healthCheck: channel<HealthCheckResult>('tandem:health:check'),
   configReload: channel<ConfigReload>('tandem:config:reload'),
   error: channel<ProcessError>('tandem:error'),
+  rateLimitDenied: channel<RateLimitDenied>('tandem:ratelimit:denied'),
+  rateLimitStoreError: channel<RateLimitStoreError>('tandem:ratelimit:store-error'),
+  rateLimitStoreState: channel<RateLimitStoreState>('tandem:ratelimit:store-state'),
 }

@@ -2,7 +2,7 @@ import pino, { type Logger } from 'pino'
 import type { LogConfig } from '../config/types.js'
 import { systemClock } from '../clock.js'
 import { BurstGate } from './burst.js'
-import { channels, type HttpRequestEnd, type ProcessError, type ServerStateChange, type TcpConnectionEnd } from './events.js'
+import { channels, type HttpRequestEnd, type ProcessError, type RateLimitStoreState, type ServerStateChange, type TcpConnectionEnd } from './events.js'
 
 export type { Logger }
 
@@ -27,6 +27,7 @@ export function createLogger (config: LogConfig, dest?: pino.DestinationStream):
 export function attachLogs (log: Logger, config: LogConfig): () => void {
   const access = log.child({ component: 'access' })
   const upstreams = log.child({ component: 'upstream' })
+  const ratelimit = log.child({ component: 'ratelimit' })
   const onHttp = (m: unknown): void => {
     const e = m as HttpRequestEnd
     access.info({ type: 'http', ...e, upstreamMs: e.upstreamMs === undefined ? undefined : round(e.upstreamMs), totalMs: round(e.totalMs), retries: e.retries > 0 ? e.retries : undefined })
@@ -48,6 +49,13 @@ export function attachLogs (log: Logger, config: LogConfig): () => void {
     errors.error({ where: e.component, code: e.code, ...(pass.suppressed > 0 ? { suppressed: pass.suppressed } : {}) }, e.message)
   }
   channels.error.subscribe(onError)
+  // The Redis store reports each outage once (not per request), and its end.
+  const onStore = (m: unknown): void => {
+    const e = m as RateLimitStoreState
+    if (e.state === 'down') ratelimit.warn({ reason: e.reason, error: e.message }, 'rate-limit store (Redis) unavailable; answering by onError until it is back')
+    else ratelimit.info('rate-limit store (Redis) is back; shared limiting resumed')
+  }
+  channels.rateLimitStoreState.subscribe(onStore)
   if (config.access) {
     channels.httpRequestEnd.subscribe(onHttp)
     channels.tcpConnectionEnd.subscribe(onTcp)
@@ -60,6 +68,7 @@ export function attachLogs (log: Logger, config: LogConfig): () => void {
     }
     channels.serverState.unsubscribe(onState)
     channels.error.unsubscribe(onError)
+    channels.rateLimitStoreState.unsubscribe(onStore)
   }
 }
 

@@ -5,7 +5,10 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Runtime } from '../runtime/runtime.js'
 import type { Server } from '../upstream/server.js'
-import { channels, type ConfigReload, type HealthCheckResult, type HttpRequestEnd, type ProcessError, type ServerFailure, type TcpConnectionEnd } from './events.js'
+import {
+  channels, type ConfigReload, type HealthCheckResult, type HttpRequestEnd, type ProcessError, type RateLimitDenied,
+  type RateLimitStoreError, type ServerFailure, type TcpConnectionEnd,
+} from './events.js'
 
 export type NodeRole = 'active' | 'standby' | 'fault'
 
@@ -82,6 +85,8 @@ export function createMetrics (getRuntime: () => Runtime): Metrics {
     failures: new Tally(),
     checks: new Tally(),
     errors: new Tally(),
+    limited: new Tally(),
+    storeErrors: new Tally(),
   }
   const fromTally = <L extends string>(name: string, help: string, labelNames: L[], tally: Tally): Counter<L> => {
     const c: Counter<L> = new Counter({ name, help, labelNames, registers, collect () { tally.flush(c as Counter<string>) } })
@@ -137,7 +142,10 @@ export function createMetrics (getRuntime: () => Runtime): Metrics {
   fromTally('tandem_errors_total', 'Errors with no request to fail (accept EMFILE, Redis connection, ...), by component and code.',
     ['component', 'code'], tallies.errors)
 
-  const rateLimited = new Counter({ name: 'tandem_rate_limited_total', help: 'Requests or connections refused by a rate limit.', labelNames: ['listener', 'limit'] as const, registers })
+  const rateLimited = fromTally('tandem_rate_limited_total', 'Requests or connections refused by a rate limit, by listener and limit.', ['listener', 'limit'], tallies.limited)
+  fromTally('tandem_rate_limit_store_errors_total', 'Failed Redis rate-limit calls, by reason (timeout, unavailable, error).', ['reason'], tallies.storeErrors)
+  // Every reason is exported from the start (at 0), so alerts can use rate() at once.
+  for (const reason of ['timeout', 'unavailable', 'error']) tallies.storeErrors.add(0, reason, '')
   const role: Gauge<'role'> = new Gauge({
     name: 'tandem_peer_role',
     help: '1 for the role this node holds now (active, standby, fault), 0 for the others.',
@@ -184,6 +192,13 @@ export function createMetrics (getRuntime: () => Runtime): Metrics {
     const e = m as ProcessError
     tallies.errors.add(1, e.component, e.code)
   }
+  const onDenied = (m: unknown): void => {
+    const e = m as RateLimitDenied
+    tallies.limited.add(1, e.listener, e.limit)
+  }
+  const onStoreError = (m: unknown): void => {
+    tallies.storeErrors.add(1, (m as RateLimitStoreError).reason, '')
+  }
   const onReload = (m: unknown): void => {
     configReloads.inc({ result: (m as ConfigReload).result })
   }
@@ -194,6 +209,8 @@ export function createMetrics (getRuntime: () => Runtime): Metrics {
     [channels.healthCheck, onCheck],
     [channels.configReload, onReload],
     [channels.error, onError],
+    [channels.rateLimitDenied, onDenied],
+    [channels.rateLimitStoreError, onStoreError],
   ]
   for (const [ch, f] of subscriptions) ch.subscribe(f)
 

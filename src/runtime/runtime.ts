@@ -4,6 +4,7 @@ import { startHealthChecks } from '../health/active.js'
 import { HttpListener } from '../listener/http-listener.js'
 import { TcpListener } from '../listener/tcp-listener.js'
 import type { Listener, ListenerDeps } from '../listener/types.js'
+import { RateLimiters } from '../ratelimit/limiters.js'
 import { HttpPools } from '../upstream/pools.js'
 import { Upstream } from '../upstream/upstream.js'
 import { runShutdown } from './shutdown.js'
@@ -26,6 +27,8 @@ export class Runtime {
   readonly upstreams = new Map<string, Upstream>()
   readonly listeners: Listener[] = []
   readonly pools: HttpPools
+  /** Every rate limit's buckets; carried over a reload (unchanged limits keep their buckets). */
+  readonly limiters: RateLimiters
   readonly clock: Clock
   readonly startedAt: number
   /** Listeners of the previous Runtime to take over in start(), with their new config. */
@@ -44,7 +47,8 @@ export class Runtime {
     for (const [name, uc] of Object.entries(config.upstreams)) {
       this.upstreams.set(name, new Upstream(uc, { clock: this.clock, random }, previous?.upstreams.get(name)))
     }
-    this.deps = { upstreams: this.upstreams, clock: this.clock, random }
+    this.limiters = new RateLimiters(config, this.clock, previous?.limiters)
+    this.deps = { upstreams: this.upstreams, clock: this.clock, random, limiters: this.limiters }
     this.previous = previous
     for (const lc of config.listeners) {
       const kept = previous?.listenerAt(lc.listen)
@@ -89,8 +93,10 @@ export class Runtime {
       for (const l of fresh) await l.listen()
     } catch (err) {
       await Promise.all(fresh.map(async (l) => { await l.stopAccepting(); l.destroy() }))
+      this.limiters.stop(this.previous?.limiters.redis)
       throw err
     }
+    this.limiters.start(this.previous?.limiters)
     for (const [listener, lc] of this.adopted) listener.update(lc, this.deps)
     for (const upstream of this.upstreams.values()) upstream.commit()
     this.health = startHealthChecks(this.upstreams.values(), { clock: this.clock, random: Math.random })
@@ -133,6 +139,7 @@ export class Runtime {
   async closeAll (): Promise<void> {
     this.health?.stop()
     for (const l of this.listeners) l.destroy()
+    this.limiters.stop()
     await this.pools.close()
   }
 

@@ -74,8 +74,8 @@ describe('defaults and normalisation', () => {
       prereadTimeout: 5000,
     })
     expect(c.listeners[1]?.name).toBe('listener-2')
-    expect(c.rateLimits.rl).toEqual({ name: 'rl', key: { kind: 'header', header: 'x-api-key' }, rate: 100, burst: 100 })
-    expect(c.rateLimits.slow).toEqual({ name: 'slow', key: { kind: 'global' }, rate: 1 / 3600, burst: 1 })
+    expect(c.rateLimits.rl).toEqual({ name: 'rl', key: { kind: 'header', header: 'x-api-key' }, rate: 100, burst: 100, headers: 'draft-6', maxKeys: 100_000 })
+    expect(c.rateLimits.slow).toEqual({ name: 'slow', key: { kind: 'global' }, rate: 1 / 3600, burst: 1, headers: 'draft-6', maxKeys: 100_000 })
     expect(c.rateLimitStore).toEqual({ redis: { url: 'redis://127.0.0.1:6379', prefix: 'tandem:', timeout: 50, onError: 'local' } })
     expect(c.peer).toEqual({
       id: 'a',
@@ -199,7 +199,7 @@ describe("the spec's full example", () => {
     ])
     expect(c.listeners[1]).toMatchObject({ upstream: 'cache', proxyProtocol: 'off', idleTimeout: 300_000, maxConnections: 10_000, rateLimit: 'new-conns' })
     expect((c.listeners[2] as TcpListenerConfig).routes).toEqual([{ name: 'route-1', match: { sni: '*.example.com' }, upstream: 'web-tls' }])
-    expect(c.rateLimits['api-calls']).toEqual({ name: 'api-calls', key: { kind: 'header', header: 'x-api-key' }, rate: 10, burst: 20 })
+    expect(c.rateLimits['api-calls']).toEqual({ name: 'api-calls', key: { kind: 'header', header: 'x-api-key' }, rate: 10, burst: 20, headers: 'draft-6', maxKeys: 100_000 })
     expect(c.peer).toMatchObject({ id: 'lb-a', secret: SPEC_ENV.TANDEM_PEER_SECRET, priority: 150, heartbeat: 200, witness: { host: '127.0.0.1', port: 53 }, onChange: './notify.sh' })
   })
 

@@ -242,3 +242,17 @@ describe('surely a mistake', () => {
     ])
   })
 })
+
+describe('rate limits on tcp listeners', () => {
+  it('refuse keys that need HTTP (header:NAME, route)', async () => {
+    const { parseConfig } = await import('../../../src/config/load.js')
+    const yaml = `
+upstreams: { u: { servers: [{ address: 127.0.0.1:1 }] } }
+listeners:
+  - { name: t, protocol: tcp, listen: 127.0.0.1:0, upstream: u, rateLimit: keyed }
+rateLimits:
+  keyed: { key: "header:x-k", rate: 1/s }
+`
+    expect(() => parseConfig(yaml, 't.yaml')).toThrow(/listeners\[0\]\.rateLimit: rate limit "keyed" has key header:…; a tcp listener can only use client-ip or global/)
+  })
+})

@@ -1,0 +1,85 @@
+// Rate limiting as the HTTP listener sees it: the listener's limit before routing, the route's
+// after, the verdict's headers on allowed responses, and the 429 for denied ones. A denied
+// request never reaches an upstream and its body is never read into memory: with a body still
+// coming, the answer closes the connection (nginx does the same), so nothing waits for it.
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { statusText } from '../errors.js'
+import { channels, publishHttpEnd } from '../observability/events.js'
+import type { RateLimit } from './limiter.js'
+import { publishDenied, type RateLimiters, type Verdict } from './limiters.js'
+
+/** What the access line needs of a denied request. */
+export interface DeniedRequest {
+  readonly listener: string
+  readonly route: string
+  readonly host: string
+  readonly path: string
+  readonly client: string
+  readonly totalMs: number
+}
+
+export class HttpLimits {
+  private readonly listenerLimit: RateLimit | undefined
+
+  constructor (private readonly limiters: RateLimiters, listenerLimit: string | undefined) {
+    this.listenerLimit = limiters.get(listenerLimit)
+  }
+
+  /**
+   * Before routing: the listener's limit, peeked in this node's buckets (nothing moves yet, as
+   * the route's limit may still refuse). A denial to answer, or undefined to go on. With Redis,
+   * or a listener limit keyed by route, everything is decided in `after`, in one call.
+   */
+  before (client: string, headers: IncomingHttpHeaders): Verdict | undefined {
+    const l = this.listenerLimit
+    if (l === undefined || l.needsRoute || this.limiters.redis !== undefined) return undefined
+    const v = this.limiters.peekLocal(l, l.keyOf(client, headers, ''))
+    return v.allowed ? undefined : v
+  }
+
+  /**
+   * After routing (`route` undefined when none matched): decides every limit of the request.
+   * Undefined when none applies; a Promise only with the Redis store. Local verdicts are scratch.
+   */
+  after (client: string, headers: IncomingHttpHeaders, route: string | undefined, routeLimit: string | undefined): Verdict | Promise<Verdict> | undefined {
+    const a = this.listenerLimit
+    const b = route === undefined ? undefined : this.limiters.get(routeLimit)
+    if (a === undefined && b === undefined) return undefined
+    const r = route ?? ''
+    return this.limiters.decide(a, a === undefined ? '' : a.keyOf(client, headers, r), b, b === undefined ? '' : b.keyOf(client, headers, r))
+  }
+}
+
+/** Puts the reported limit's headers on an allowed response (before the upstream's are merged in). */
+export function setLimitHeaders (res: http.ServerResponse, v: Verdict): void {
+  if (v.limit === undefined) return
+  for (const [name, value] of v.limit.headers(v.result)) res.setHeader(name, value)
+}
+
+/** Answers 429 with Retry-After and the limit's headers; logs which limit denied. */
+export function answerLimited (req: IncomingMessage, out: http.ServerResponse | Duplex, v: Verdict, d: DeniedRequest): void {
+  const limit = v.limit?.name ?? ''
+  const body = statusText(429) + '\n'
+  const headers = v.limit?.headers(v.result) ?? [['retry-after', '1']]
+  if (out instanceof http.ServerResponse) {
+    for (const [name, value] of headers) out.setHeader(name, value)
+    // An unread body is not waited for: the connection closes after the answer.
+    if (hasPendingBody(req)) out.setHeader('connection', 'close')
+    out.writeHead(429, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+    out.end(body)
+  } else {
+    const lines = headers.map(([n, v]) => `${n}: ${v}\r\n`).join('')
+    out.end(`HTTP/1.1 429 ${statusText(429)}\r\n${lines}content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => { out.destroy() })
+  }
+  publishDenied(d.listener, limit)
+  if (channels.httpRequestEnd.hasSubscribers) {
+    publishHttpEnd({ listener: d.listener, route: d.route, method: req.method ?? '', host: d.host, path: d.path, status: 429, client: d.client, totalMs: d.totalMs, error: 'RATE_LIMITED', limit })
+  }
+}
+
+function hasPendingBody (req: IncomingMessage): boolean {
+  if (req.complete) return false
+  const length = req.headers['content-length']
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}

@@ -1,0 +1,159 @@
+// A real redis-server per file (test/helpers/redis.ts). Timing-sensitive: run under the shared
+// lock. Each onError mode is driven through a hung (SIGSTOP) and a dead (SIGKILL) Redis.
+import dc from 'node:diagnostics_channel'
+import { Redis } from 'ioredis'
+import { Agent, request } from 'undici'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { RateLimitStoreState } from '../../src/observability/events.js'
+import { createMetrics } from '../../src/observability/metrics.js'
+import { haveRedis, startRedis, type TestRedis } from '../helpers/redis.js'
+import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
+import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
+import { waitFor } from '../helpers/wait.js'
+
+let redis: TestRedis
+let admin: Redis
+let upstream: TestUpstream
+let proxy: RunningTandem | undefined
+const agent = new Agent({ connections: 64, headersTimeout: 10_000, bodyTimeout: 10_000 })
+
+beforeAll(async () => {
+  if (!haveRedis) return
+  redis = await startRedis()
+  admin = new Redis(redis.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0 })
+  admin.on('error', () => {})
+  await admin.connect()
+  upstream = await startUpstream({ name: 'u' })
+}, 30_000)
+
+afterAll(async () => {
+  if (!haveRedis) return
+  admin.disconnect()
+  await redis.stop()
+  await upstream.close()
+  await agent.close()
+})
+
+afterEach(async () => {
+  await proxy?.stop()
+  proxy = undefined
+  redis.resume()
+  await waitFor(async () => await admin.ping().then(() => true, () => false), 10_000, 50, 'redis back')
+  await admin.flushall()
+})
+
+async function start (limit: string, store: string): Promise<RunningTandem> {
+  proxy = await startProxy(httpConfig({
+    servers: [upstream.address],
+    listener: '    rateLimit: api',
+    top: `rateLimits:\n  api: ${limit}\nrateLimitStore:\n  redis: { url: "${redis.url}", prefix: "t:", ${store} }`,
+  }))
+  const p = proxy
+  await waitFor(() => p.runtime.limiters.redis?.available === true, 10_000, 10, 'redis store connected')
+  return p
+}
+
+interface Timed { status: number, ms: number, headers: Record<string, unknown> }
+async function get (path = '/'): Promise<Timed> {
+  const t0 = performance.now()
+  const res = await request(proxy!.url() + path, { dispatcher: agent })
+  await res.body.text()
+  return { status: res.statusCode, ms: performance.now() - t0, headers: res.headers }
+}
+
+describe.skipIf(!haveRedis)('rate limiting through Redis', () => {
+  it('exact burst in one round trip per request; keys under prefix expire when the bucket is full', async () => {
+    await start('{ key: client-ip, rate: 1/m, burst: 5 }', 'timeout: 1s')
+    const answers = await Promise.all(Array.from({ length: 20 }, async () => await get()))
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(5)
+    const denied = answers.find((a) => a.status === 429)!
+    expect(denied.headers['retry-after']).toBe('60')
+    expect(denied.headers['ratelimit-limit']).toBe('5')
+    expect(await admin.keys('t:*')).toEqual(['t:api:127.0.0.1'])
+    const ttl = await admin.pttl('t:api:127.0.0.1')
+    expect(ttl).toBeGreaterThan(290_000)
+    expect(ttl).toBeLessThanOrEqual(300_001)
+  })
+
+  it('a listener and a route limit go to Redis in one call; the tighter is reported', async () => {
+    proxy = await startProxy(httpConfig({
+      servers: [upstream.address],
+      listener: '    rateLimit: wide',
+      routes: '      - match: { pathPrefix: / }\n        upstream: web\n        rateLimit: narrow',
+      top: `rateLimits:\n  wide: { key: global, rate: 1/m, burst: 10 }\n  narrow: { key: client-ip, rate: 1/m, burst: 3 }\nrateLimitStore:\n  redis: { url: "${redis.url}", prefix: "t:", timeout: 1s }`,
+    }))
+    const p = proxy
+    await waitFor(() => p.runtime.limiters.redis?.available === true, 10_000, 10, 'redis store connected')
+    const scripts = async (): Promise<number> => {
+      const stats = await admin.info('commandstats')
+      const calls = (name: string): number => Number(stats.match(new RegExp(`cmdstat_${name}:calls=(\\d+)`))?.[1] ?? 0)
+      return calls('evalsha') + calls('eval')
+    }
+    expect((await get()).status).toBe(200) // loads the script (EVALSHA, then EVAL on NOSCRIPT)
+    const before = await scripts()
+    const a = await get()
+    const b = await get()
+    const c = await get()
+    expect(await scripts() - before).toBe(3)
+    expect([a.status, b.status, c.status]).toEqual([200, 200, 429])
+    expect([a.headers['ratelimit-limit'], a.headers['ratelimit-remaining']]).toEqual(['3', '1'])
+    expect(c.headers['ratelimit-limit']).toBe('3')
+    // The denied third request moved neither bucket: both advanced by three intervals (60 s each).
+    const wide = Number(await admin.get('t:wide:'))
+    const narrow = Number(await admin.get('t:narrow:127.0.0.1'))
+    expect(narrow - wide).toBe(0)
+  })
+
+  for (const failure of ['hung (SIGSTOP)', 'dead (SIGKILL)'] as const) {
+    for (const onError of ['local', 'allow', 'deny'] as const) {
+      it(`Redis ${failure}, onError ${onError}: the first request waits at most the timeout, later ones not at all; resumes within 1 s`, async () => {
+        const timeoutMs = 300
+        const p = await start('{ key: global, rate: 1/m, burst: 3 }', `timeout: ${timeoutMs}ms, onError: ${onError}`)
+        const metrics = createMetrics(() => p.runtime)
+        const states: RateLimitStoreState[] = []
+        const onState = (m: unknown): void => { states.push(m as RateLimitStoreState) }
+        dc.subscribe('tandem:ratelimit:store-state', onState)
+        try {
+          expect((await get()).status).toBe(200) // through Redis: 2 left there
+          if (failure === 'hung (SIGSTOP)') redis.pause()
+          else await redis.kill()
+          // Five at once as the outage begins: each waits at most the timeout (plus a loaded machine's slack).
+          const firsts = await Promise.all(Array.from({ length: 5 }, async () => await get()))
+          for (const r of firsts) expect(r.ms).toBeLessThan(timeoutMs + 1000)
+          const later: Timed[] = []
+          for (let i = 0; i < 10; i++) later.push(await get())
+          for (const r of later) expect(r.ms).toBeLessThan(timeoutMs)
+          const statuses = [...firsts, ...later].map((r) => r.status)
+          if (onError === 'allow') expect(statuses).toEqual(Array(15).fill(200))
+          if (onError === 'deny') {
+            expect(statuses).toEqual(Array(15).fill(429))
+            expect(later[0]!.headers['retry-after']).toBe('1')
+          }
+          // local: this node's own buckets, untouched so far, hold exactly the burst.
+          if (onError === 'local') expect(statuses.filter((s) => s === 200)).toHaveLength(3)
+          expect(states.filter((s) => s.state === 'down')).toHaveLength(1)
+          const text = await metrics.registry.metrics()
+          const reason = failure === 'hung (SIGSTOP)' ? 'timeout' : 'unavailable'
+          expect(Number(text.match(new RegExp(`tandem_rate_limit_store_errors_total\\{reason="${reason}"\\} (\\d+)`))?.[1])).toBeGreaterThanOrEqual(1)
+
+          // Back (the same data after SIGCONT; empty after a restart): shared limiting resumes.
+          if (failure === 'hung (SIGSTOP)') redis.resume()
+          else await redis.restart()
+          const back = performance.now()
+          await waitFor(() => p.runtime.limiters.redis?.available === true, 5000, 5, 'store back')
+          const resumedMs = performance.now() - back
+          expect(resumedMs).toBeLessThan(1500)
+          const shared = []
+          for (let i = 0; i < 4; i++) shared.push((await get()).status)
+          // Restarted empty, Redis holds the full 3. After SIGCONT it holds none: the requests that
+          // timed out still reached Redis when it woke and counted there (errs on the safe side).
+          expect(shared).toEqual(failure === 'hung (SIGSTOP)' ? [429, 429, 429, 429] : [200, 200, 200, 429])
+          expect(states.at(-1)?.state).toBe('up')
+        } finally {
+          dc.unsubscribe('tandem:ratelimit:store-state', onState)
+          metrics.close()
+        }
+      })
+    }
+  }
+})
