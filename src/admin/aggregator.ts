@@ -89,6 +89,8 @@ interface ListenerAcc {
 
 interface ServerAcc { requests: number, rtSum: number, rtCount: number }
 
+interface Second { listeners: Map<string, ListenerAcc>, servers: Map<string, ServerAcc> }
+
 export class Aggregator {
   private readonly clock: Clock
   private readonly random: () => number
@@ -101,10 +103,8 @@ export class Aggregator {
   private pending: DashboardEvent[] = []
   /** Next second (unix s) to close into a point. */
   private second: number
-  /** The second the accumulators below belong to. */
-  private accSecond: number
-  private listeners = new Map<string, ListenerAcc>()
-  private servers = new Map<string, ServerAcc>()
+  /** Counts per second not yet closed: the current one, and the one just past until tick() runs. */
+  private readonly open = new Map<number, Second>()
   /** Per listener, the last second that had denials. */
   private readonly lastLimited = new Map<string, number>()
 
@@ -115,7 +115,6 @@ export class Aggregator {
     this.maxEvents = options.events ?? 50
     this.maxSamples = options.maxSamples ?? 4096
     this.second = Math.floor(this.clock.now() / 1000)
-    this.accSecond = this.second
   }
 
   httpEnd (e: HttpRequestEnd): void {
@@ -177,6 +176,7 @@ export class Aggregator {
       fresh.push(this.close(sample))
       this.second++
     }
+    for (const key of this.open.keys()) if (key < this.second) this.open.delete(key)
     const events = this.pending
     this.pending = []
     return { points: fresh.slice(-this.maxPoints), events }
@@ -188,10 +188,10 @@ export class Aggregator {
   }
 
   private close (sample: Sample): Point {
-    // Counts belong to this second only if they were made in it (see roll()).
-    const own = this.accSecond === this.second
-    const accListeners = own ? this.listeners : new Map<string, ListenerAcc>()
-    const accServers = own ? this.servers : new Map<string, ServerAcc>()
+    const acc = this.open.get(this.second)
+    this.open.delete(this.second)
+    const accListeners = acc?.listeners ?? new Map<string, ListenerAcc>()
+    const accServers = acc?.servers ?? new Map<string, ServerAcc>()
     const listeners: Record<string, ListenerPoint> = {}
     for (const { name, active } of sample.listeners) {
       const acc = accListeners.get(name)
@@ -221,11 +221,6 @@ export class Aggregator {
         responseMs: acc === undefined || acc.rtCount === 0 ? null : round(acc.rtSum / acc.rtCount, 2),
       }
     }
-    if (own) {
-      this.listeners = new Map()
-      this.servers = new Map()
-      this.accSecond++
-    }
     const point = { t: this.second, listeners, servers }
     this.points.push(point)
     if (this.points.length > this.maxPoints) this.points.shift()
@@ -233,36 +228,43 @@ export class Aggregator {
   }
 
   private listener (name: string): ListenerAcc {
-    this.roll()
-    let l = this.listeners.get(name)
+    const listeners = this.current().listeners
+    let l = listeners.get(name)
     if (l === undefined) {
       l = { codes: [0, 0, 0, 0, 0], latencies: [], seen: 0, ended: 0, errors: 0, conns: 0, bytesIn: 0, bytesOut: 0, limited: 0 }
-      this.listeners.set(name, l)
+      listeners.set(name, l)
     }
     return l
   }
 
   private server (upstream: string, address: string): ServerAcc {
     const key = upstream + '/' + address
-    let s = this.servers.get(key)
+    const servers = this.current().servers
+    let s = servers.get(key)
     if (s === undefined) {
       s = { requests: 0, rtSum: 0, rtCount: 0 }
-      this.servers.set(key, s)
+      servers.set(key, s)
     }
     return s
   }
 
   /**
-   * Starts fresh accumulators when an event arrives in a later second than theirs. Counts of a
-   * second no tick closed in time (a stalled timer) are dropped rather than credited to the
-   * wrong second; that second's point shows idle.
+   * The counts of the second now. Events of a second are counted even when they arrive before
+   * tick() closed the second before it. Seconds no tick closed in time (a stalled timer) are
+   * dropped, oldest first, rather than credited to another second: their points show idle.
    */
-  private roll (): void {
+  private current (): Second {
     const now = Math.floor(this.clock.now() / 1000)
-    if (now === this.accSecond) return
-    this.listeners = new Map()
-    this.servers = new Map()
-    this.accSecond = now
+    let sec = this.open.get(now)
+    if (sec === undefined) {
+      sec = { listeners: new Map(), servers: new Map() }
+      this.open.set(now, sec)
+      for (const key of this.open.keys()) {
+        if (this.open.size <= 2) break
+        this.open.delete(key)
+      }
+    }
+    return sec
   }
 
   /** Keeps at most maxSamples latencies per second: a uniform reservoir (Vitter's algorithm R). */

@@ -88,14 +88,27 @@ describe('Aggregator', () => {
     expect(late.at(-1)!.t - T0 / 1000).toBe(66)
   })
 
-  it('drops counts of a second no tick closed rather than crediting them to a later one', () => {
+  it('credits events that arrive before the tick closed the previous second to their own second', () => {
     const { clock, agg } = setup()
     agg.httpEnd(http(200, 1))
-    clock.advance(2500)
+    clock.advance(1010) // the timer is late: second 1 has begun
+    agg.httpEnd(http(500, 1))
+    agg.httpEnd(http(500, 1))
+    expect(agg.tick(sample).points.map((p) => p.listeners.public!.codes)).toEqual([[0, 1, 0, 0, 0]])
+    clock.advance(1000)
+    expect(agg.tick(sample).points.map((p) => p.listeners.public!.codes)).toEqual([[0, 0, 0, 0, 2]])
+  })
+
+  it('after a stalled timer drops the oldest unclosed second rather than crediting it elsewhere', () => {
+    const { clock, agg } = setup()
+    agg.httpEnd(http(200, 1))
+    clock.advance(1000)
+    agg.httpEnd(http(404, 1))
+    clock.advance(1500)
     agg.httpEnd(http(500, 1))
     clock.advance(600)
     const points = agg.tick(sample).points
-    expect(points.map((p) => p.listeners.public!.codes)).toEqual([[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 1]])
+    expect(points.map((p) => p.listeners.public!.codes)).toEqual([[0, 0, 0, 0, 0], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1]])
   })
 
   it('reports a rate-limit spike once per burst, and hands each event out once', () => {
