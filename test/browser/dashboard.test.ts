@@ -180,4 +180,50 @@ describe.skipIf(missing !== undefined)(`dashboard in chromium${missing === undef
     // The browser's 401 answer is logged as a failed resource load; nothing else may be.
     expect(errors.filter((e) => !/401 \(Unauthorized\)/.test(e))).toEqual([])
   })
+
+  it('renders the pair panel from the agreed status fields (a recorded stream, since this build may run no pair)', async () => {
+    const s = await setup()
+    const real = await (await request(s.base + 'api/status')).body.json() as Record<string, unknown>
+    const now = Math.floor(Date.now() / 1000)
+    const peer = {
+      id: 'lb-b', term: 7, priority: 100, preempt: false, role: 'active', since: 12.5,
+      other: { id: 'lb-a', role: 'standby', priority: 150, lastHeartbeatAgeMs: 83, up: true },
+      links: [{ address: '127.0.0.1:7947', up: true, lastHeardAgeMs: 83 }, { address: '10.1.0.2:7947', up: false, lastHeardAgeMs: 9000 }],
+      witness: { kind: 'redis', address: 'redis://127.0.0.1:6379', state: 'up', lease: true },
+      inSync: true,
+      configFault: null,
+    }
+    const points = Array.from({ length: 30 }, (_, i) => ({
+      t: now - 30 + i,
+      listeners: { public: { codes: [0, 50 + i, 0, 0, i % 7 === 0 ? 3 : 0], p50: 2, p95: 9, p99: 20, errorRate: 0, active: 3, conns: 0, bytesIn: 0, bytesOut: 0, limited: 0 } },
+      servers: {},
+    }))
+    const history = {
+      points,
+      events: [
+        { t: (now - 20) * 1000, kind: 'role', level: 'warn', text: 'role active → standby (step-down, term 6)' },
+        { t: (now - 10) * 1000, kind: 'role', level: 'ok', text: 'role standby → active (peer-dead, term 7)' },
+      ],
+    }
+    const body = `retry: 60000\n\nevent: status\ndata: ${JSON.stringify({ ...real, id: 'lb-b', role: 'active', peer })}\n\nevent: history\ndata: ${JSON.stringify(history)}\n\n`
+    const { page, errors, close } = await browser.page({ width: 1440, height: 900 })
+    cleanups.push(close)
+    await page.route('**/api/events', async (route) => { await route.fulfill({ status: 200, contentType: 'text/event-stream', body }) })
+    await page.goto(s.base)
+    await page.locator('#pair').waitFor({ state: 'visible' })
+    const text = async (id: string): Promise<string> => (await page.locator(id).innerText()).trim()
+    expect((await text('#pair-role')).toLowerCase()).toBe('active')
+    expect(await text('#pair-term')).toBe('7')
+    expect((await text('#pair-peer-role')).toLowerCase()).toBe('standby')
+    expect(await text('#pair-peer-id')).toBe('lb-a')
+    expect(await text('#pair-heartbeat')).toBe('83 ms ago')
+    expect(await text('#pair-links')).toBe('1/2 up')
+    expect(await text('#pair-witness')).toBe('redis up · lease')
+    expect(await text('#pair-sync')).toBe('in sync')
+    expect(await page.locator('#pair-fault').isHidden()).toBe(true)
+    expect(await page.locator('#events li[data-kind="role"]').count()).toBe(2)
+    expect(await page.locator('[data-chart="listener:public:requests"]').getAttribute('data-marks')).toBe('2')
+    await page.screenshot({ path: ARTIFACTS + 'dashboard-pair-panel.png', fullPage: false })
+    expect(errors).toEqual([])
+  })
 })

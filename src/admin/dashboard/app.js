@@ -149,6 +149,7 @@
       var lastIndex = data[0].length - 1;
       // For tests and for anyone inspecting the page: the newest point's time and total.
       c.box.setAttribute('data-points', String(lastIndex + 1));
+      c.box.setAttribute('data-marks', String(roleMarks.length));
       c.values.forEach(function (v, i) { setText(v, lastIndex >= 0 ? c.spec.fmt(data[i + 1][lastIndex]) : '–'); });
       if (lastIndex >= 0) {
         c.box.setAttribute('data-last-t', String(data[0][lastIndex]));
