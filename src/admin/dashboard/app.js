@@ -29,7 +29,7 @@
     if (ms === null || ms === undefined) return '–';
     if (ms === 0) return '0';
     if (ms >= 1000) return (ms / 1000).toFixed(ms >= 10000 ? 0 : 1) + ' s';
-    return (ms < 10 ? ms.toFixed(1) : Math.round(ms).toString()) + ' ms';
+    return (ms < 1 ? ms.toFixed(2) : ms < 10 ? ms.toFixed(1) : Math.round(ms).toString()) + ' ms';
   }
   function fmtBytes(b) {
     if (b === null || b === undefined) return '–';
@@ -121,6 +121,8 @@
       width: Math.max(200, chart.plot.clientWidth),
       height: 200,
       pxAlign: 0,
+      // Room on the right for the newest time label.
+      padding: [10, 32, 0, 0],
       scales: { x: { time: true }, y: { range: zeroBased } },
       axes: [
         Object.assign({}, axis, { space: 90, values: function (u, splits, i, space, incr) { return splits.map(function (t) { return clock(t, incr < 60); }); } }),
@@ -289,7 +291,10 @@
         cells[name] = td;
         tr.appendChild(td);
       });
-      cells.addr.textContent = s.address;
+      cells.addrText = el('span', null, s.address);
+      cells.addr.appendChild(cells.addrText);
+      cells.backupTag = el('span', { class: 'tag' }, 'backup');
+      cells.addr.appendChild(cells.backupTag);
       var badge = el('span', { class: 'badge' });
       cells.state.appendChild(badge);
       cells.badge = badge;
@@ -302,7 +307,7 @@
       cells.share.appendChild(cells.shareText);
       var actions = el('div', { class: 'actions' });
       cells.buttons = {};
-      [['drain', 'Drain'], ['disable', 'Disable'], ['enable', 'Enable'], ['weight', 'Weight…']].forEach(function (a) {
+      [['drain', 'Drain'], ['disable', 'Disable'], ['enable', 'Enable'], ['weight', 'Weight']].forEach(function (a) {
         var b = el('button', { type: 'button', 'data-action': a[0] }, a[1]);
         b.addEventListener('click', function () { onAction(u.name, s.address, a[0], b); });
         actions.appendChild(b);
@@ -348,7 +353,8 @@
         var row = card.rows.get(s.address);
         if (!row) return;
         var c = row.cells;
-        setText(c.addr, s.address + (s.backup ? ' (backup)' : ''));
+        setText(c.addrText, s.address);
+        c.backupTag.hidden = !s.backup;
         setText(c.badge, s.state);
         if (c.badge.getAttribute('data-state') !== s.state) {
           if (c.badge.getAttribute('data-state')) { row.tr.classList.remove('flash'); void row.tr.offsetWidth; row.tr.classList.add('flash'); }
