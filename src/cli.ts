@@ -9,13 +9,8 @@ import { startDemoBackend, type DemoBackend } from './demo/backends.js'
 import { ConfigErrors } from './errors.js'
 import type { Logger } from './observability/log.js'
 import { serve, type Serving } from './runtime/serve.js'
+import { USAGE, helpText } from './cli-help.js'
 
-const USAGE = `usage:
-  tandem run -c FILE     run the proxy (also: tandem -c FILE)
-  tandem check -c FILE   validate a config file
-  tandem schema          print the config's JSON Schema
-  tandem demo            run three demo backends and a proxy over them
-  tandem --version`
 
 export const VERSION: string = await readFile(new URL('../package.json', import.meta.url), 'utf8')
   .then((t) => (JSON.parse(t) as { version: string }).version, () => '0.0.0')
@@ -133,7 +128,8 @@ async function main (argv: string[]): Promise<void> {
   })
   if (values.version === true) { process.stdout.write(VERSION + '\n'); return }
   const command = positionals[0] ?? (values.config !== undefined ? 'run' : undefined)
-  if (values.help === true || command === undefined) { process.stdout.write(USAGE + '\n'); return }
+  if (command === 'help') { process.stdout.write(helpText(positionals[1]) + '\n'); return }
+  if (values.help === true || command === undefined) { process.stdout.write(helpText(command) + '\n'); return }
   switch (command) {
     case 'run':
     case 'check': {

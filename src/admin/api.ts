@@ -35,6 +35,14 @@ export interface ServerStatus {
   /** Decayed average response (HTTP) or connect (TCP) time; 0 before the first sample. */
   responseTimeMs: number
   lastCheck: { at: string, ok: boolean, detail?: string } | null
+  /** Beyond the spec, for the dashboard: what an operator set (drain / disabled / enabled). */
+  adminState: AdminState
+  /** Active-check hysteresis: `streak` consecutive results against the verdict, of `of` needed to flip it. Null without health checks. */
+  checks: { toward: 'down' | 'up', streak: number, of: number } | null
+  /** Milliseconds until a passive ejection ends; 0 when not ejected. */
+  ejectedForMs: number
+  /** Slow-start ramp, 0.05..1 of the weight, while it runs; null otherwise. */
+  slowStart: number | null
 }
 
 export function statusSnapshot (runtime: Runtime, version: string): StatusSnapshot {
@@ -63,13 +71,16 @@ export function statusSnapshot (runtime: Runtime, version: string): StatusSnapsh
     upstreams: [...runtime.upstreams.values()].map((u) => ({
       name: u.name,
       balance: u.config.balance,
-      servers: u.servers.map((s) => serverStatus(s, now, toIso)),
+      servers: u.servers.map((s) => serverStatus(s, u, now, toIso)),
     })),
   }
 }
 
-function serverStatus (s: Server, now: number, toIso: (at: number) => string): ServerStatus {
+function serverStatus (s: Server, u: Upstream, now: number, toIso: (at: number) => string): ServerStatus {
   const check = s.lastCheck
+  const health = u.config.health
+  const span = u.config.slowStart
+  const age = now - s.upSince
   return {
     address: s.address,
     state: s.state(now),
@@ -82,6 +93,13 @@ function serverStatus (s: Server, now: number, toIso: (at: number) => string): S
     lastCheck: check === undefined
       ? null
       : { at: toIso(check.at), ok: check.ok, ...(check.detail === undefined ? {} : { detail: check.detail }) },
+    adminState: s.adminState,
+    checks: health === undefined
+      ? null
+      : s.healthy ? { toward: 'down', streak: s.checkStreak, of: health.fall } : { toward: 'up', streak: s.checkStreak, of: health.rise },
+    ejectedForMs: Math.max(0, Math.ceil(s.ejectedUntil - now)),
+    // Upstream.rampWeights() uses the same formula when it picks.
+    slowStart: span > 0 && age >= 0 && age < span && s.state(now) === 'up' ? Math.round(Math.max(0.05, age / span) * 100) / 100 : null,
   }
 }
 

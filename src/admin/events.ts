@@ -1,6 +1,8 @@
 // Server-Sent Events for GET /api/events: a `status` snapshot about every second and a `server`
 // event on each server state change. One timer and one channel subscription serve every client,
 // and both exist only while someone listens; each snapshot is serialised once for all clients.
+// The dashboard's series come on the same stream: `history` (10 minutes of points and recent
+// events) once on connect, then a `tick` with each new point.
 import type { ServerResponse } from 'node:http'
 import { channels, type ServerStateChange } from '../observability/events.js'
 
@@ -12,8 +14,11 @@ export class EventStream {
   private readonly clients = new Set<ServerResponse>()
   private timer: NodeJS.Timeout | undefined
 
-  /** `snapshot` builds the status JSON; called once per tick while clients are connected. */
-  constructor (private readonly snapshot: () => unknown) {}
+  /**
+   * `snapshot` builds the status JSON; called once per tick while clients are connected.
+   * `history`, when given, is sent to each new client after its first snapshot.
+   */
+  constructor (private readonly snapshot: () => unknown, private readonly history?: () => unknown) {}
 
   get size (): number { return this.clients.size }
 
@@ -32,6 +37,13 @@ export class EventStream {
     res.on('error', drop)
     if (this.clients.size === 1) this.start()
     this.send(res, frame('status', this.snapshotJson()))
+    if (this.history !== undefined) this.send(res, frame('history', JSON.stringify(this.history())))
+  }
+
+  /** Sends one event to every client; `data` is serialised once, and only when someone listens. */
+  publish (event: string, data: unknown): void {
+    if (this.clients.size === 0) return
+    this.broadcast(frame(event, JSON.stringify(data)))
   }
 
   /** Ends every stream and stops the timer. */

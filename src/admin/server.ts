@@ -6,9 +6,10 @@ import { reportError } from '../observability/events.js'
 import { createMetrics, roleOf, type Metrics } from '../observability/metrics.js'
 import type { Runtime } from '../runtime/runtime.js'
 import { serverAction, statusSnapshot, type Answer, type ServerAction } from './api.js'
-import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard/page.js'
+import { ASSET_PATH, DASHBOARD_CSP, asset } from './assets.js'
 import { EventStream } from './events.js'
 import { hostAllowed } from './host-check.js'
+import { DashboardFeed } from './feed.js'
 
 export interface AdminDeps {
   /** A getter: a reload swaps the Runtime. */
@@ -43,15 +44,17 @@ export class AdminServer {
   private readonly server: http.Server
   private readonly routes: Route[]
   private readonly events: EventStream
+  private readonly feed: DashboardFeed
   private readonly tokenDigest: Buffer | undefined
   private metrics: Metrics | undefined
   private shuttingDown = false
 
   constructor (private readonly config: AdminConfig, private readonly deps: AdminDeps) {
     this.tokenDigest = config.token === undefined ? undefined : digest(config.token)
-    this.events = new EventStream(() => statusSnapshot(deps.runtime(), deps.version))
+    this.feed = new DashboardFeed(deps.runtime, (tick) => { this.events.publish('tick', tick) })
+    this.events = new EventStream(() => statusSnapshot(deps.runtime(), deps.version), () => this.feed.aggregator.history())
     this.routes = [
-      { pattern: /^\/$/, methods: GET, handle: ({ res }) => { this.dashboard(res) } },
+      { pattern: ASSET_PATH, methods: GET, handle: async ({ req, res }) => { await this.dashboard(req, res) } },
       { pattern: /^\/healthz$/, methods: GET, handle: ({ res }) => { text(res, 200, 'ok') } },
       { pattern: /^\/readyz$/, methods: GET, handle: ({ res }) => { this.ready(res) } },
       { pattern: /^\/metrics$/, methods: GET, handle: async ({ res }) => { await this.scrape(res) } },
@@ -94,6 +97,7 @@ export class AdminServer {
       this.metrics = undefined
       throw err
     }
+    this.feed.start()
   }
 
   address (): { host: string, port: number } {
@@ -108,6 +112,7 @@ export class AdminServer {
   }
 
   async close (): Promise<void> {
+    this.feed.stop()
     this.events.close()
     this.metrics?.close()
     this.metrics = undefined
@@ -195,10 +200,23 @@ export class AdminServer {
     send(res, 200, metrics.registry.contentType, body)
   }
 
-  private dashboard (res: http.ServerResponse): void {
+  private async dashboard (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
+    let file
+    try {
+      file = await asset(path)
+    } catch (err) {
+      json(res, 500, { error: `dashboard file missing from this install (${(err as NodeJS.ErrnoException).code ?? 'error'}); rebuild with npm run build` })
+      return
+    }
+    if (file === undefined) {
+      json(res, 404, { error: `no such endpoint: GET ${path}` })
+      return
+    }
     res.setHeader('content-security-policy', DASHBOARD_CSP)
     res.setHeader('referrer-policy', 'no-referrer')
-    send(res, 200, 'text/html; charset=utf-8', DASHBOARD_HTML)
+    res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length, 'cache-control': 'no-cache' })
+    res.end(req.method === 'HEAD' ? undefined : file.body)
   }
 
   private async reload (res: http.ServerResponse): Promise<void> {

@@ -1,6 +1,7 @@
 // Schema check, then normalisation and cross-reference lints: a raw YAML value becomes a frozen
-// Config, or every problem lands in `problems` (pure). The schema runs first and alone: the later
-// passes assume its shapes, so their errors show once the schema errors are fixed.
+// Config, or every problem lands in `problems` (pure). The later passes assume the schema's
+// shapes; when the schema finds errors they run on a copy with the rejected parts pruned, so a
+// file's cross-reference errors show together with its schema errors.
 import { Ajv } from 'ajv'
 import type { ErrorObject, ValidateFunction } from 'ajv'
 import type { Config } from './types.js'
@@ -10,6 +11,7 @@ import { lint } from './lint.js'
 import { didYouMean } from './suggest.js'
 import type { Problems } from './positions.js'
 import { pointer } from './positions.js'
+import { pruneRejected } from './prune.js'
 
 let compiled: ValidateFunction | undefined
 
@@ -124,6 +126,27 @@ export function deepFreeze<T> (v: T): T {
   return v
 }
 
+/** Pruning a key can expose another error (a required key): a few rounds, then give up. */
+const PRUNE_ROUNDS = 4
+
+/**
+ * Runs normalisation and lints over `raw` minus what the schema rejected, reporting into
+ * `problems`; does nothing when the rejected parts cannot be pruned safely (see prune.ts).
+ */
+function crossCheckPruned (raw: unknown, errors: readonly ErrorObject[], problems: Problems, meta: { file: string, hash: string }): void {
+  const copy = structuredClone(raw)
+  const validate = validator()
+  let pending = errors
+  for (let round = 0; round < PRUNE_ROUNDS; round++) {
+    if (!pruneRejected(copy, pending)) return
+    if (validate(copy)) {
+      lint(normalise(copy as Record<string, unknown>, problems, meta), problems)
+      return
+    }
+    pending = validate.errors ?? []
+  }
+}
+
 /**
  * Validates a raw config value (as parsed from YAML, variables substituted). Returns the frozen
  * Config, or undefined when anything was reported into `problems` (including earlier problems).
@@ -138,7 +161,9 @@ export function validateConfig (
   let valid = validate(raw)
   if (!valid && coerceSubstituted(raw, validate.errors ?? [], substituted)) valid = validate(raw)
   if (!valid) {
-    for (const e of validate.errors ?? []) report(e, problems)
+    const errors = validate.errors ?? []
+    for (const e of errors) report(e, problems)
+    crossCheckPruned(raw, errors, problems, meta)
     return undefined
   }
   const config = normalise(raw as Record<string, unknown>, problems, meta)

@@ -112,6 +112,7 @@ export class HealthChecker {
     if (slot.state.up !== server.healthy) slot.state = { up: server.healthy, count: 0 }
     const next = riseFall(slot.state, result.ok, cfg)
     slot.state = next.state
+    server.checkStreak = next.state.count
     if (next.changed) this.upstream.setHealth(server, next.state.up)
   }
 }

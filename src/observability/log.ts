@@ -17,6 +17,8 @@ export function createLogger (config: LogConfig, dest?: pino.DestinationStream):
     base: { pid: process.pid },
     redact: { paths: ['token', 'secret', '*.token', '*.secret', 'headers.authorization'], censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // "level":"warn" rather than 40: operators grep for the word.
+    formatters: { level: (label) => ({ level: label }) },
   }, stream)
 }
 

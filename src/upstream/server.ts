@@ -35,6 +35,8 @@ export class Server {
   /** Clock ms of the last rtt sample. */
   rttAt = 0
   lastCheck?: { at: number, ok: boolean, detail?: string }
+  /** Consecutive check results against the current verdict (fall or rise progress); shown by the admin API. */
+  checkStreak = 0
 
   constructor (config: ServerConfig) {
     this.address = config.text

@@ -128,7 +128,8 @@ describe('the npm package, installed with --omit=dev (what the Docker image runs
   }, 30_000)
 
   it('`tandem check` passes on every example config', async () => {
-    const configs = exampleFiles.filter((f) => /\.ya?ml$/.test(f))
+    // docker-compose.yml is not a tandem config (test/integration/examples.test.ts checks it).
+    const configs = exampleFiles.filter((f) => /\.ya?ml$/.test(f) && f !== 'docker-compose.yml')
     expect(configs).toContain('demo.yaml')
     for (const f of configs) {
       const rel = join('node_modules', 'tandem', 'examples', f)
@@ -206,7 +207,24 @@ describe('the npm package, installed with --omit=dev (what the Docker image runs
     const dashboard = await request(`${admin as string}/`, { headersTimeout: 5000, bodyTimeout: 5000 })
     expect(dashboard.statusCode).toBe(200)
     expect(String(dashboard.headers['content-type'])).toMatch(/^text\/html/)
-    expect(await dashboard.body.text()).toMatch(/<html/i)
+    const page = await dashboard.body.text()
+    expect(page).toMatch(/<html/i)
+    // Every file the page loads comes from the installed package (uPlot from its own dependency,
+    // no CDN): byte for byte what the repo has, so a file left out of the package fails here.
+    const assets = [...page.matchAll(/(?:src|href)="(assets\/[^"]+)"/g)].map((m) => m[1] as string).sort()
+    expect(assets).toEqual(['assets/app.css', 'assets/app.js', 'assets/uplot.css', 'assets/uplot.js'])
+    const sources: Record<string, string> = {
+      'assets/app.css': join(ROOT, 'src', 'admin', 'dashboard', 'app.css'),
+      'assets/app.js': join(ROOT, 'src', 'admin', 'dashboard', 'app.js'),
+      'assets/uplot.css': join(ROOT, 'node_modules', 'uplot', 'dist', 'uPlot.min.css'),
+      'assets/uplot.js': join(ROOT, 'node_modules', 'uplot', 'dist', 'uPlot.iife.min.js'),
+    }
+    for (const a of assets) {
+      const res = await request(`${admin as string}/${a}`, { headersTimeout: 5000, bodyTimeout: 5000 })
+      const body = Buffer.from(await res.body.arrayBuffer())
+      expect(res.statusCode, `${a}: ${body.toString('utf8', 0, 300)}`).toBe(200)
+      expect(body.equals(await readFile(sources[a] as string)), `${a} differs from ${sources[a] as string}`).toBe(true)
+    }
 
     child.kill('SIGTERM')
     const done = await Promise.race([

@@ -210,15 +210,34 @@ describe('admin API', () => {
     expect(s.runtime.upstreams.get('web')!.servers[1]!.adminState).toBe('disabled')
   })
 
-  it('serves the dashboard: self-contained HTML with a CSP', async () => {
+  it('serves the dashboard and its assets (uPlot from the installed package) with a CSP, nothing from elsewhere', async () => {
     const s = await setup()
     const res = await call(s.base + '/')
     expect(res.status).toBe(200)
     expect(res.headers['content-type']).toBe('text/html; charset=utf-8')
     expect(String(res.headers['content-security-policy'])).toContain("default-src 'none'")
+    expect(String(res.headers['content-security-policy'])).toContain("script-src 'self'")
     expect(res.text).toContain('<!doctype html>')
-    expect(res.text).toContain("new EventSource('api/events')")
     expect(res.text).not.toMatch(/(src|href)=["']?(https?:)?\/\//)
+    const assets = [...res.text.matchAll(/(?:src|href)="(assets\/[^"]+)"/g)].map((m) => m[1])
+    expect(assets.sort()).toEqual(['assets/app.css', 'assets/app.js', 'assets/uplot.css', 'assets/uplot.js'])
+    const app = await call(s.base + '/assets/app.js')
+    expect([app.status, app.headers['content-type']]).toEqual([200, 'text/javascript; charset=utf-8'])
+    expect(app.text).toContain("new EventSource('api/events')")
+    const uplot = await call(s.base + '/assets/uplot.js')
+    expect(uplot.status).toBe(200)
+    expect(uplot.text).toContain('uPlot')
+    expect((await call(s.base + '/assets/uplot.css')).headers['content-type']).toBe('text/css; charset=utf-8')
+    expect((await call(s.base + '/assets/nope.js')).status).toBe(404)
+    expect((await call(s.base + '/assets/../package.json')).status).toBe(404)
+  })
+
+  it('status shows each server\'s admin state, check progress, ejection and slow-start fields', async () => {
+    const s = await setup()
+    const st = (await call(s.base + '/api/status')).json()
+    expect(st.upstreams[0].servers[0]).toMatchObject({ adminState: 'enabled', checks: null, ejectedForMs: 0, slowStart: null })
+    await call(serverUrl(s, 'web', s.a.address, 'drain'), { method: 'POST' })
+    expect((await call(s.base + '/api/status')).json().upstreams[0].servers[0].adminState).toBe('drain')
   })
 
   it('SSE: a status snapshot at once and every second, a server event on each state change', async () => {
@@ -251,8 +270,22 @@ describe('admin API', () => {
     const last = frames.filter((f) => f.event === 'status').at(-1)!
     expect(last.data.upstreams[0].servers.map((x: any) => x.state)).toEqual(['disabled', 'up'])
 
-    expect(channels.serverState.hasSubscribers).toBe(true)
+    // The dashboard's series: 10 minutes of points on connect, then a tick with each new point.
+    expect(frames.filter((f) => f.event === 'history')).toHaveLength(1)
+    expect(frames.findIndex((f) => f.event === 'history')).toBe(1)
+    await send(s.proxy + '/x', 4)
+    await waitFor(() => frames.some((f) => f.event === 'tick' && f.data.points.some((p: any) => p.listeners.public?.codes[1] > 0)), 10_000, 20, 'a tick with the requests')
+    const counted = frames.filter((f) => f.event === 'tick').flatMap((f) => f.data.points).reduce((n: number, p: any) => n + (p.listeners.public?.codes[1] ?? 0), 0)
+    await waitFor(() => frames.filter((f) => f.event === 'tick').flatMap((f) => f.data.points).reduce((n: number, p: any) => n + (p.listeners.public?.codes[1] ?? 0), 0) === 4, 10_000, 20, 'all 4 requests in ticks')
+    expect(counted).toBeLessThanOrEqual(4)
+    const ticks = frames.filter((f) => f.event === 'tick').flatMap((f) => f.data.events)
+    expect(ticks.map((e: any) => [e.kind, e.level, e.text])).toContainEqual(['server', 'warn', `web ${s.a.address}: up → disabled (admin)`])
+
+    const stream = (s.admin as unknown as { events: { size: number } }).events
+    expect(stream.size).toBe(1)
     req.destroy()
-    await waitFor(() => !channels.serverState.hasSubscribers, 5000, 10, 'SSE unsubscribed after the client left')
+    await waitFor(() => stream.size === 0, 5000, 10, 'SSE client dropped after it left')
+    await s.admin.close()
+    expect(channels.serverState.hasSubscribers).toBe(false)
   })
 })

@@ -41,6 +41,40 @@ describe('tandem CLI', () => {
     expect(no.stderr).toMatch(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${line}:14: upstreams\\.web\\.balance: `, 'm'))
   })
 
+  it('check reports schema and cross-reference errors of a file together, one per line', async () => {
+    const file = 'test/fixtures/config/invalid-all-at-once.yaml'
+    const run = runCli(['check', '-c', file])
+    runs.push(run)
+    expect(await run.exited).toBe(2)
+    expect(run.stdout).toBe('')
+    expect(run.stderr.trim().split('\n')).toEqual([
+      `${file}:9:44: upstreams.web.servers[1].weight: must be an integer 1..256`,
+      `${file}:10:5: upstreams.web.helth: unknown key (did you mean "health"?)`,
+      `${file}:18:19: listeners[0].routes[0].upstream: unknown upstream "api"`,
+    ])
+  })
+
+  it('--help and COMMAND --help list options, signals, environment and exit codes', async () => {
+    const general = runCli(['--help'])
+    runs.push(general)
+    expect(await general.exited).toBe(0)
+    for (const word of ['tandem run -c FILE', 'tandem check -c FILE', 'tandem demo', '--version', 'SIGHUP', 'SIGTERM', '${NAME:-default}', 'Exit codes:', '  2  invalid config']) {
+      expect(general.stdout).toContain(word)
+    }
+    const cases: Array<[string[], string[]]> = [
+      [['run', '--help'], ['usage: tandem run -c FILE', '-c, --config FILE', 'SIGHUP', 'shutdownDelay', 'Exit codes:']],
+      [['check', '-h'], ['usage: tandem check -c FILE', 'Every problem is reported at once', '  2  the file is invalid']],
+      [['demo', '--help'], ['usage: tandem demo', 'TANDEM_DEMO_ADMIN_PORT', 'TANDEM_DEMO_BACKEND_PORT_3']],
+      [['help', 'schema'], ['usage: tandem schema', 'JSON Schema']],
+    ]
+    for (const [args, words] of cases) {
+      const r = runCli(args)
+      runs.push(r)
+      expect(await r.exited, args.join(' ')).toBe(0)
+      for (const w of words) expect(r.stdout, args.join(' ')).toContain(w)
+    }
+  })
+
   it('run exits 1 with one clear line when the port is in use', async () => {
     const u = await startUpstream({ name: 'u' })
     upstreams = [u]
@@ -69,7 +103,10 @@ describe('tandem CLI', () => {
     const access = run.stdout.split('\n').filter((l) => l.includes('"component":"access"'))
     expect(access).toHaveLength(1)
     const line = JSON.parse(access[0]!) as Record<string, unknown>
-    expect(line).toMatchObject({ listener: 'public', method: 'GET', path: '/slow', status: 200, upstream: 'web', server: u.address })
+    expect(line).toMatchObject({ level: 'info', listener: 'public', method: 'GET', path: '/slow', status: 200, upstream: 'web', server: u.address })
+    // Levels are words on every line, as operators grep for them.
+    expect(run.stdout).toContain('"level":"info"')
+    expect(run.stdout).not.toMatch(/"level":\d/)
     expect(typeof line.totalMs).toBe('number')
   })
 
