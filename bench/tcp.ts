@@ -10,13 +10,13 @@
 // Env: BENCH_ROUNDS (3), BENCH_SECONDS per measurement (2), BENCH_CONCURRENCY for new
 // connections (32).
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { HAS_TASKSET, freePort, readHandshake, startChild, stopChild } from './targets/child.js'
+import { HAS_TASKSET, cpuSeconds, freePort, readHandshake, startChild, stopChild } from './targets/child.js'
 import { startHaproxy, type RunningTcpTarget } from './targets/haproxy.js'
 
 const HERE = fileURLToPath(new URL('.', import.meta.url))
@@ -28,7 +28,6 @@ const WARMUP_MS = 300
 const PIN = HAS_TASKSET && availableParallelism() >= 2
 const PROXY_CPU = PIN ? 0 : undefined
 const LOAD_CPU = PIN ? 1 : undefined
-const TICKS = 100 // USER_HZ of /proc/PID/stat on Linux
 const REDIS_SERVER = '/usr/bin/redis-server'
 const REDIS_BENCHMARK = '/usr/bin/redis-benchmark'
 const USE_REDIS = existsSync(REDIS_SERVER) && existsSync(REDIS_BENCHMARK)
@@ -58,15 +57,6 @@ async function startNodeProxy (name: string, script: string, ports: { source: nu
   const child = nodeTarget(script, [String(ports.source), String(ports.greet)], PROXY_CPU)
   const hello = await readHandshake<{ stream: number, conns: number }>(child, name, 30_000)
   return { name, ...hello, pid: child.pid, stop: async () => { await stopChild(child) } }
-}
-
-/** utime + stime of a process in seconds, or undefined where /proc is not there. */
-function cpuSeconds (pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    return (Number(fields[11]) + Number(fields[12])) / TICKS
-  } catch { return undefined }
 }
 
 /** One download through `port` for SECONDS after a warm-up; reads into one reused buffer. */
