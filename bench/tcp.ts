@@ -10,14 +10,15 @@
 // Env: BENCH_ROUNDS (3), BENCH_SECONDS per measurement (2), BENCH_CONCURRENCY for new
 // connections (32).
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { HAS_TASKSET, freePort, readHandshake, startChild, stopChild } from './targets/child.js'
+import { HAS_TASKSET, cpuSeconds, freePort, readHandshake, startChild, stopChild } from './targets/child.js'
 import { startHaproxy, type RunningTcpTarget } from './targets/haproxy.js'
+import { startNginxStream } from './targets/nginx-stream.js'
 
 const HERE = fileURLToPath(new URL('.', import.meta.url))
 const ROOT = fileURLToPath(new URL(existsSync(join(HERE, 'targets', 'tcp-proxy.js')) ? '../../' : '../', import.meta.url))
@@ -28,7 +29,6 @@ const WARMUP_MS = 300
 const PIN = HAS_TASKSET && availableParallelism() >= 2
 const PROXY_CPU = PIN ? 0 : undefined
 const LOAD_CPU = PIN ? 1 : undefined
-const TICKS = 100 // USER_HZ of /proc/PID/stat on Linux
 const REDIS_SERVER = '/usr/bin/redis-server'
 const REDIS_BENCHMARK = '/usr/bin/redis-benchmark'
 const USE_REDIS = existsSync(REDIS_SERVER) && existsSync(REDIS_BENCHMARK)
@@ -42,6 +42,7 @@ interface Row {
   cpuUsPerConn?: number
   errors: number
   vsHaproxy?: { stream: number, conns: number }
+  vsNginx?: { stream: number, conns: number }
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -58,15 +59,6 @@ async function startNodeProxy (name: string, script: string, ports: { source: nu
   const child = nodeTarget(script, [String(ports.source), String(ports.greet)], PROXY_CPU)
   const hello = await readHandshake<{ stream: number, conns: number }>(child, name, 30_000)
   return { name, ...hello, pid: child.pid, stop: async () => { await stopChild(child) } }
-}
-
-/** utime + stime of a process in seconds, or undefined where /proc is not there. */
-function cpuSeconds (pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    return (Number(fields[11]) + Number(fields[12])) / TICKS
-  } catch { return undefined }
 }
 
 /** One download through `port` for SECONDS after a warm-up; reads into one reused buffer. */
@@ -164,9 +156,9 @@ const fmt = (n: number | undefined, digits = 0): string => n === undefined ? '-'
 const pct = (n: number | undefined): string => n === undefined ? '-' : `${Math.round(n * 100)}%`
 
 function table (rows: Row[]): string {
-  const head = ['target', 'stream Gbit/s', 'Gbit per CPU-s', 'new conns/s', 'CPU µs per conn', 'stream vs haproxy', 'conns vs haproxy', 'errors']
+  const head = ['target', 'stream Gbit/s', 'Gbit per CPU-s', 'new conns/s', 'CPU µs per conn', 'stream vs haproxy', 'conns vs haproxy', 'stream vs nginx', 'conns vs nginx', 'errors']
   const body = rows.map((r) => [
-    r.target, fmt(r.gbps, 2), fmt(r.gbitPerCpuS, 2), fmt(r.connsPerS), fmt(r.cpuUsPerConn), pct(r.vsHaproxy?.stream), pct(r.vsHaproxy?.conns), fmt(r.errors),
+    r.target, fmt(r.gbps, 2), fmt(r.gbitPerCpuS, 2), fmt(r.connsPerS), fmt(r.cpuUsPerConn), pct(r.vsHaproxy?.stream), pct(r.vsHaproxy?.conns), pct(r.vsNginx?.stream), pct(r.vsNginx?.conns), fmt(r.errors),
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)))
   const line = (cells: string[]): string => '| ' + cells.map((c, i) => i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)).join(' | ') + ' |'
@@ -210,6 +202,8 @@ async function main (): Promise<void> {
     }
     const haproxy = await startHaproxy(dir, ports.source, ports.greet, PROXY_CPU)
     if (haproxy !== undefined) { running.push(haproxy); targets.push(haproxy) } else process.stderr.write('haproxy not installed: skipped\n')
+    const nginx = await startNginxStream(dir, ports.source, ports.greet, PROXY_CPU)
+    if (nginx !== undefined) { running.push(nginx); targets.push(nginx) } else process.stderr.write('nginx with the stream module not installed: skipped\n')
 
     process.stderr.write(`bench tcp: ${ROUNDS} rounds x ${targets.length} targets, ${SECONDS} s stream + ~${SECONDS} s new connections ` +
       `(${CONCURRENCY} at a time, ${USE_REDIS ? 'redis-benchmark -k 0 PING' : 'node:net, one byte'}) each, ` +
@@ -241,6 +235,8 @@ async function main (): Promise<void> {
     })
     const ref = rows.find((r) => r.target === 'haproxy')
     if (ref !== undefined) for (const r of rows) r.vsHaproxy = { stream: r.gbps / ref.gbps, conns: r.connsPerS / ref.connsPerS }
+    const ngx = rows.find((r) => r.target === 'nginx stream')
+    if (ngx !== undefined) for (const r of rows) r.vsNginx = { stream: r.gbps / ngx.gbps, conns: r.connsPerS / ngx.connsPerS }
     process.stdout.write(`\nTCP pass-through, median of ${ROUNDS} interleaved rounds of ${SECONDS} s${PIN ? ', proxy pinned to one CPU' : ''} ` +
       `(node ${process.version})\n\n${table(rows)}\n`)
 

@@ -2,6 +2,7 @@
 // one-line JSON handshake, wait until it answers HTTP, stop it. Every wait has a deadline.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
+import { readFileSync } from 'node:fs'
 import net from 'node:net'
 
 /** A target under load: where to send requests, and how to take it down. */
@@ -16,6 +17,40 @@ export const HAS_TASKSET = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).sta
 
 const children = new Set<ChildProcess>()
 process.on('exit', () => { for (const c of children) c.kill('SIGKILL') })
+
+const TICKS = 100 // USER_HZ of /proc/PID/stat on Linux
+
+/** utime + stime of a process in seconds, or undefined where /proc is not there. */
+export function cpuSeconds (pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    return (Number(fields[11]) + Number(fields[12])) / TICKS
+  } catch { return undefined }
+}
+
+/** CPU seconds of a process and all its descendants (nginx's master and workers, say). */
+export function treeCpuSeconds (pid: number | undefined): number | undefined {
+  const own = cpuSeconds(pid)
+  if (own === undefined || pid === undefined) return own
+  let kids: number[] = []
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  } catch {}
+  return kids.reduce((sum, k) => sum + (treeCpuSeconds(k) ?? 0), own)
+}
+
+/** Busy and total jiffies of one CPU from /proc/stat, to tell whether that core was saturated. */
+export function cpuTimes (cpu: number): { busy: number, total: number } | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))
+    if (line === undefined) return undefined
+    const v = line.trim().split(/\s+/).slice(1).map(Number)
+    const idle = (v[3] ?? 0) + (v[4] ?? 0)
+    const total = v.reduce((a, b) => a + b, 0)
+    return { busy: total - idle, total }
+  } catch { return undefined }
+}
 
 /** Spawns `cmd args`, under `taskset -c cpu` when taskset exists. stdout is piped, stderr inherited. */
 export function startChild (cmd: string, args: readonly string[], cpu?: number): ChildProcess {

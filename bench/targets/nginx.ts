@@ -64,3 +64,49 @@ export async function startNginx (dir: string, upstreamPorts: readonly number[],
   }
   return { name: 'nginx', url, pid: child.pid, stop: async () => { await stopChild(child, 'SIGTERM') } }
 }
+
+/**
+ * nginx as the benchmark's upstream (one worker on the load CPU): a fixed small answer on `count`
+ * ports. A Node upstream would saturate the load core before the fastest proxies do and make them
+ * all look alike; nginx needs a fraction of the CPU per answer.
+ */
+export async function startNginxUpstream (dir: string, count: number, cpu?: number): Promise<{ ports: number[], target: RunningTarget } | undefined> {
+  if (!existsSync(NGINX)) return undefined
+  const prefix = join(dir, 'nginx-upstream')
+  await mkdir(join(prefix, 'tmp'), { recursive: true })
+  const ports: number[] = []
+  for (let i = 0; i < count; i++) ports.push(await freePort())
+  const conf = join(prefix, 'nginx.conf')
+  await writeFile(conf, `# Written by bench/targets/nginx.ts (upstream)
+worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/tmp/body;
+  proxy_temp_path ${prefix}/tmp/proxy;
+  fastcgi_temp_path ${prefix}/tmp/fastcgi;
+  uwsgi_temp_path ${prefix}/tmp/uwsgi;
+  scgi_temp_path ${prefix}/tmp/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 65s;
+  default_type text/plain;
+  server {
+${ports.map((p) => `    listen 127.0.0.1:${p};`).join('\n')}
+    location = /healthz { return 200 "ok\\n"; }
+    location / { return 200 "hello, world\\n"; }
+  }
+}
+`)
+  const child = startChild(NGINX, ['-p', prefix, '-c', conf, '-e', join(prefix, 'error.log'), '-g', 'daemon off;'], cpu)
+  child.stdout?.resume()
+  const url = `http://127.0.0.1:${ports[0] as number}/healthz`
+  try {
+    await waitReady(url, '127.0.0.1', 'nginx upstream', child)
+  } catch (err) {
+    await stopChild(child, 'SIGKILL')
+    throw err
+  }
+  return { ports, target: { name: 'upstream', url, pid: child.pid, stop: async () => { await stopChild(child, 'SIGTERM') } } }
+}

@@ -1,28 +1,34 @@
-// tandem under test: `node dist/cli.js run` as a child with a config that switches on every HTTP
-// feature of the proxy (active and passive health, retries, X-Forwarded-* with trusted proxies,
-// host and path routing among several routes, the admin server and its metrics) except the
-// access log.
+// tandem under test: `node dist/cli.js run` as a child, in two configs.
+// - `default`: what an operator runs: access log on (JSON lines to stdout, drained by a pipe as a
+//   container runtime would), log level info, the admin server with its metrics scraped, active and
+//   passive health, retries, X-Forwarded-* with trusted proxies, host and path routing over
+//   several routes.
+// - `stripped`: one route, no access log, no admin or metrics, no health checks: the proxy's core.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { freePort, startChild, stopChild, waitReady, type RunningTarget } from './child.js'
 
 export const BENCH_HOST = 'www.example.com'
 export const BENCH_PATH = '/app/hello'
+export type TandemVariant = 'default' | 'stripped'
 
-function config (port: number, adminPort: number, upstreamPorts: readonly number[]): string {
-  const servers = upstreamPorts.map((p) => `      - address: 127.0.0.1:${p}\n        maxConnections: 1000`).join('\n')
-  return `# Written by bench/targets/tandem.ts
+function servers (upstreamPorts: readonly number[]): string {
+  return upstreamPorts.map((p) => `      - address: 127.0.0.1:${p}\n        maxConnections: 1000`).join('\n')
+}
+
+function defaultConfig (port: number, adminPort: number, upstreamPorts: readonly number[]): string {
+  return `# Written by bench/targets/tandem.ts (default: what operators run)
 admin:
   listen: 127.0.0.1:${adminPort}
 log:
-  level: warn
-  access: false
+  level: info
+  access: true
 shutdownTimeout: 2s
 upstreams:
   app:
     balance: round-robin
     servers:
-${servers}
+${servers(upstreamPorts)}
     connectTimeout: 1s
     retries: 1
     health: { type: http, path: /healthz, expectStatus: 200-399, interval: 1s, timeout: 500ms, rise: 1, fall: 3 }
@@ -30,7 +36,7 @@ ${servers}
   api:
     balance: least-connections
     servers:
-${servers}
+${servers(upstreamPorts)}
     health: { type: tcp, interval: 2s, timeout: 1s }
 listeners:
   - name: bench
@@ -58,23 +64,46 @@ listeners:
 `
 }
 
+function strippedConfig (port: number, upstreamPorts: readonly number[]): string {
+  return `# Written by bench/targets/tandem.ts (stripped: the proxy's core only)
+log:
+  level: warn
+  access: false
+shutdownTimeout: 2s
+upstreams:
+  app:
+    balance: round-robin
+    servers:
+${servers(upstreamPorts)}
+listeners:
+  - name: bench
+    protocol: http
+    listen: 127.0.0.1:${port}
+    timeouts: { header: 10s, idle: 60s, response: 30s }
+    routes:
+      - match: { pathPrefix: / }
+        upstream: app
+`
+}
+
 /** Starts tandem from the repo's `dist/` (built by `npm run bench`) pinned to `cpu`. */
-export async function startTandem (root: string, dir: string, upstreamPorts: readonly number[], cpu?: number): Promise<RunningTarget> {
+export async function startTandem (root: string, dir: string, upstreamPorts: readonly number[], cpu?: number, variant: TandemVariant = 'default'): Promise<RunningTarget> {
   const port = await freePort()
-  const file = join(dir, 'tandem.yaml')
-  const adminPort = await freePort()
-  await writeFile(file, config(port, adminPort, upstreamPorts))
+  const file = join(dir, `tandem-${variant}.yaml`)
+  const adminPort = variant === 'default' ? await freePort() : 0
+  await writeFile(file, variant === 'default' ? defaultConfig(port, adminPort, upstreamPorts) : strippedConfig(port, upstreamPorts))
   const child = startChild(process.execPath, [join(root, 'dist', 'cli.js'), 'run', '-c', file], cpu)
-  child.stdout?.resume() // pino lines at warn level; readiness is the first 200 below
+  child.stdout?.resume() // access lines go down a pipe, as under a container runtime
   const url = `http://127.0.0.1:${port}${BENCH_PATH}`
+  const name = variant === 'default' ? 'tandem' : 'tandem-stripped'
   try {
-    await waitReady(url, BENCH_HOST, 'tandem', child)
+    await waitReady(url, BENCH_HOST, name, child)
     // The admin server builds its metrics on the first scrape; scrape once so the run pays for
     // per-request metrics the way a Prometheus-scraped deployment does.
-    await waitReady(`http://127.0.0.1:${adminPort}/metrics`, '127.0.0.1', 'tandem admin', child)
+    if (variant === 'default') await waitReady(`http://127.0.0.1:${adminPort}/metrics`, '127.0.0.1', 'tandem admin', child)
   } catch (err) {
     await stopChild(child, 'SIGKILL')
     throw err
   }
-  return { name: 'tandem', url, pid: child.pid, stop: async () => { await stopChild(child) } }
+  return { name, url, pid: child.pid, stop: async () => { await stopChild(child) } }
 }

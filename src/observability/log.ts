@@ -1,6 +1,7 @@
 import pino, { type Logger } from 'pino'
 import type { LogConfig } from '../config/types.js'
 import { systemClock } from '../clock.js'
+import { accessLine, isoClock, type LineSink } from './access-log.js'
 import { BurstGate } from './burst.js'
 import { channels, type HttpRequestEnd, type ProcessError, type RateLimitStoreState, type ServerStateChange, type TcpConnectionEnd } from './events.js'
 
@@ -14,11 +15,11 @@ export function createLogger (config: LogConfig, dest?: pino.DestinationStream):
   const stream = dest ?? pino.destination({ dest: 1, sync: false })
   return pino({
     level: config.level,
+    // Words, as operators grep for them (`"level":"warn"`).
+    formatters: { level: (label) => ({ level: label }) },
     base: { pid: process.pid },
     redact: { paths: ['token', 'secret', '*.token', '*.secret', 'headers.authorization'], censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    // "level":"warn" rather than 40: operators grep for the word.
-    formatters: { level: (label) => ({ level: label }) },
   }, stream)
 }
 
@@ -30,13 +31,16 @@ export function attachLogs (log: Logger, config: LogConfig): () => void {
   const access = log.child({ component: 'access' })
   const upstreams = log.child({ component: 'upstream' })
   const ratelimit = log.child({ component: 'ratelimit' })
+  // Access lines bypass pino's object path (see access-log.ts) but go to the same destination,
+  // after pino's own level check.
+  const sink = (log as unknown as Record<symbol, LineSink>)[pino.symbols.streamSym] as LineSink
+  const time = isoClock()
+  const pid = process.pid
   const onHttp = (m: unknown): void => {
-    const e = m as HttpRequestEnd
-    access.info({ type: 'http', ...e, upstreamMs: e.upstreamMs === undefined ? undefined : round(e.upstreamMs), totalMs: round(e.totalMs), retries: e.retries > 0 ? e.retries : undefined })
+    if (access.isLevelEnabled('info')) sink.write(accessLine('http', m as HttpRequestEnd, time(), pid))
   }
   const onTcp = (m: unknown): void => {
-    const e = m as TcpConnectionEnd
-    access.info({ type: 'tcp', ...e, durationMs: round(e.durationMs) })
+    if (access.isLevelEnabled('info')) sink.write(accessLine('tcp', m as TcpConnectionEnd, time(), pid))
   }
   const onState = (m: unknown): void => {
     const e = m as ServerStateChange
@@ -72,8 +76,4 @@ export function attachLogs (log: Logger, config: LogConfig): () => void {
     channels.error.unsubscribe(onError)
     channels.rateLimitStoreState.unsubscribe(onStore)
   }
-}
-
-function round (ms: number): number {
-  return Math.round(ms * 100) / 100
 }

@@ -2,9 +2,10 @@
 // events accumulate in plain Maps keyed by the label tuple and are copied into prom-client at
 // scrape time, so the hot path is one string join, one Map lookup and one addition. Gauges and the
 // per-server request counter are read from Runtime / Server state in collect(), never pushed.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Runtime } from '../runtime/runtime.js'
 import type { Server } from '../upstream/server.js'
+import { FastHistogram, type Series } from './histogram.js'
 import {
   channels, type ConfigReload, type HealthCheckResult, type HttpRequestEnd, type ProcessError, type RateLimitDenied,
   type RateLimitStoreError, type ServerFailure, type TcpConnectionEnd,
@@ -95,14 +96,10 @@ export function createMetrics (getRuntime: () => Runtime): Metrics {
 
   fromTally('tandem_http_requests_total', 'HTTP requests answered, by listener, route, upstream and status code.',
     ['listener', 'route', 'upstream', 'code'], tallies.http)
-  const duration = new Histogram({
-    name: 'tandem_http_request_duration_seconds',
-    help: 'Time from request start to the end of the response, seconds.',
-    labelNames: ['listener', 'route', 'upstream'],
-    buckets: DURATION_BUCKETS,
-    registers,
-  })
-  const durations = new Map<string, { observe (seconds: number): void }>()
+  const duration = new FastHistogram('tandem_http_request_duration_seconds', 'Time from request start to the end of the response, seconds.',
+    ['listener', 'route', 'upstream'], DURATION_BUCKETS)
+  duration.register(own)
+  const durations = new Map<string, Series>()
   fromTally('tandem_tcp_connections_total', 'TCP connections closed, by listener and upstream.', ['listener', 'upstream'], tallies.tcp)
   fromTally('tandem_tcp_bytes_total', 'TCP bytes relayed; direction in is client to upstream, out is back.', ['listener', 'direction'], tallies.tcpBytes)
 
@@ -169,7 +166,7 @@ export function createMetrics (getRuntime: () => Runtime): Metrics {
     const key = e.listener + '\0' + e.route + '\0' + upstream
     let child = durations.get(key)
     if (child === undefined) {
-      child = duration.labels(e.listener, e.route, upstream)
+      child = duration.handle(e.listener, e.route, upstream)
       durations.set(key, child)
     }
     child.observe(e.totalMs / 1000)

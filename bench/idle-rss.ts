@@ -1,0 +1,72 @@
+// RSS of tandem (the default, operator config) holding 10,000 idle keep-alive client connections,
+// each of which made one request: the figure that says whether a node can sit behind a large
+// fleet of idle browsers. Prints RSS at start, with the connections open and idle, and after they
+// close. Loopback only, bounded (one request per connection, 60 s deadline).
+// Env: BENCH_IDLE_CONNECTIONS (10000).
+import { mkdtemp, rm } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { readHandshake, startChild, stopChild } from './targets/child.js'
+import { BENCH_HOST, BENCH_PATH, startTandem } from './targets/tandem.js'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const HERE = fileURLToPath(new URL('.', import.meta.url))
+const COUNT = Number(process.env.BENCH_IDLE_CONNECTIONS ?? 10_000)
+const DEADLINE = Date.now() + 60_000
+
+function rssMiB (pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024
+}
+
+/** Opens one connection, sends one request, resolves once the whole answer arrived; keeps it open. */
+async function openOne (port: number): Promise<net.Socket> {
+  return await new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1')
+    s.setTimeout(30_000, () => { s.destroy(new Error('timeout')) })
+    let got = ''
+    s.once('error', reject)
+    s.on('data', (d: Buffer) => {
+      got += d.toString('latin1')
+      if (got.includes('\r\n\r\n') && got.endsWith('hello, world\n')) { s.setTimeout(0); s.removeAllListeners('data'); resolve(s) }
+    })
+    s.write(`GET ${BENCH_PATH} HTTP/1.1\r\nHost: ${BENCH_HOST}\r\n\r\n`)
+  })
+}
+
+async function main (): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'tandem-idle-'))
+  const up = startChild(process.execPath, [join(HERE, 'targets', 'upstream.js'), '2'])
+  const { ports } = await readHandshake<{ ports: number[] }>(up, 'upstream')
+  const tandem = await startTandem(ROOT, dir, ports, undefined, 'default')
+  const pid = tandem.pid as number
+  const port = Number(new URL(tandem.url).port)
+  const sockets: net.Socket[] = []
+  try {
+    const start = rssMiB(pid)
+    for (let i = 0; i < COUNT && Date.now() < DEADLINE; i += 200) {
+      sockets.push(...await Promise.all(Array.from({ length: Math.min(200, COUNT - i) }, async () => await openOne(port))))
+    }
+    const loaded = rssMiB(pid)
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    global.gc?.()
+    const idle = rssMiB(pid)
+    for (const s of sockets) s.destroy()
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    const after = rssMiB(pid)
+    process.stdout.write(`tandem RSS: ${start.toFixed(0)} MiB at start; ${loaded.toFixed(0)} MiB right after ${sockets.length} connections made one request each; ` +
+      `${idle.toFixed(0)} MiB with them idle 2 s later; ${after.toFixed(0)} MiB 2 s after they closed (node ${process.version})\n`)
+  } finally {
+    for (const s of sockets) s.destroy()
+    await tandem.stop()
+    await stopChild(up)
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench/idle-rss: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,66 @@
+/*
+ * The per-request work around the proxying itself: the header pass (client headers → upstream
+ * headers with X-Forwarded-*), the metrics update for one finished request, and one access line
+ * (pino, JSON, written to a discarding stream so only tandem's and pino's CPU is measured).
+ * Prints ops/s and ns per op. Run after `tsc -p bench`: node dist-bench/bench/micro/hotpath.js
+ */
+import pino from 'pino'
+import { pathToFileURL } from 'node:url'
+import { channels, publishHttpEnd } from '../../src/observability/events.js'
+import { attachLogs, createLogger } from '../../src/observability/log.js'
+import { createMetrics } from '../../src/observability/metrics.js'
+import type { Runtime } from '../../src/runtime/runtime.js'
+import { upstreamRequestHeaders } from '../../src/upstream/headers.js'
+import { measure } from './measure.js'
+
+export interface MicroResult { name: string, opsPerSec: number }
+
+/** What a browser sends on a plain GET, as node:http hands it over in rawHeaders. */
+const BROWSER = [
+  'Host', 'www.example.com',
+  'User-Agent', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36',
+  'Accept', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+  'Accept-Language', 'en-US,en;q=0.9',
+  'Accept-Encoding', 'gzip, deflate, br',
+  'Connection', 'keep-alive',
+  'Cookie', 'session=0123456789abcdef; theme=dark',
+  'Upgrade-Insecure-Requests', '1',
+]
+
+function end (i: number): Parameters<typeof publishHttpEnd>[0] {
+  return { listener: 'public', route: 'app', method: 'GET', host: 'www.example.com', path: '/app/hello', status: 200, client: '127.0.0.1', upstream: 'app', server: i % 2 === 0 ? '127.0.0.1:8081' : '127.0.0.1:8082', bytesIn: 0, bytesOut: 13, upstreamMs: 0.8, totalMs: 1.1 + (i % 7) / 10 }
+}
+
+export function run (ms = 1000): MicroResult[] {
+  const results: MicroResult[] = []
+  let n = 0
+  results.push({
+    name: 'header pass (8 browser headers)',
+    opsPerSec: measure(() => { n += upstreamRequestHeaders(BROWSER, { peer: '127.0.0.1', proto: 'http', trusted: false }).length }, ms),
+  })
+  if (n === 0) throw new Error('no headers')
+
+  const metrics = createMetrics(() => ({ listeners: [], upstreams: new Map(), clock: { now: () => 0 } }) as unknown as Runtime)
+  results.push({ name: 'metrics update (one request end)', opsPerSec: measure((i) => { publishHttpEnd(end(i)) }, ms) })
+  metrics.close()
+
+  // SonicBoom to /dev/null (buffered, flushed synchronously here: a tight loop never yields to let
+  // async writes finish), so no pipe reader sets the pace.
+  const sink = pino.destination({ dest: '/dev/null', sync: true, minLength: 4096 })
+  let bytes = 0
+  const write = sink.write.bind(sink)
+  sink.write = (s: string) => { bytes += s.length; return write(s) }
+  const log = createLogger({ level: 'info', access: true }, sink)
+  const detach = attachLogs(log, { level: 'info', access: true })
+  results.push({ name: 'access line (one request end)', opsPerSec: measure((i) => { publishHttpEnd(end(i)) }, ms) })
+  detach()
+  // The same line through pino's generic object path, for comparison (what tandem did before).
+  const child = log.child({ component: 'access' })
+  results.push({ name: 'access line via pino object path', opsPerSec: measure((i) => { child.info({ type: 'http', ...end(i) }) }, ms) })
+  if (bytes === 0 || channels.httpRequestEnd.hasSubscribers) throw new Error('access line not written, or still subscribed')
+  return results
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  for (const r of run()) console.log(`${r.name.padEnd(40)} ${Math.round(r.opsPerSec).toLocaleString('en-US').padStart(12)} ops/s ${(1e9 / r.opsPerSec).toFixed(0).padStart(7)} ns/op`)
+}
