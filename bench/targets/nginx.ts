@@ -7,22 +7,23 @@ import { freePort, startChild, stopChild, waitReady, type RunningTarget } from '
 
 export const NGINX = '/usr/sbin/nginx'
 
+/** One worker, files under `dir`, no access log, long keep-alive: the start of every http config here. */
+function preamble (dir: string): string {
+  return `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/tmp/${t};`).join('\n')}
+  keepalive_requests 1000000;
+  keepalive_timeout 65s;`
+}
+
 function config (dir: string, port: number, upstreamPorts: readonly number[]): string {
   const servers = upstreamPorts.map((p) => `    server 127.0.0.1:${p};`).join('\n')
   return `# Written by bench/targets/nginx.ts
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/tmp/body;
-  proxy_temp_path ${dir}/tmp/proxy;
-  fastcgi_temp_path ${dir}/tmp/fastcgi;
-  uwsgi_temp_path ${dir}/tmp/uwsgi;
-  scgi_temp_path ${dir}/tmp/scgi;
-  keepalive_requests 1000000;
-  keepalive_timeout 65s;
+${preamble(dir)}
   upstream app {
 ${servers}
     keepalive 64;
@@ -78,19 +79,7 @@ export async function startNginxUpstream (dir: string, count: number, cpu?: numb
   for (let i = 0; i < count; i++) ports.push(await freePort())
   const conf = join(prefix, 'nginx.conf')
   await writeFile(conf, `# Written by bench/targets/nginx.ts (upstream)
-worker_processes 1;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path ${prefix}/tmp/body;
-  proxy_temp_path ${prefix}/tmp/proxy;
-  fastcgi_temp_path ${prefix}/tmp/fastcgi;
-  uwsgi_temp_path ${prefix}/tmp/uwsgi;
-  scgi_temp_path ${prefix}/tmp/scgi;
-  keepalive_requests 1000000;
-  keepalive_timeout 65s;
+${preamble(prefix)}
   default_type text/plain;
   server {
 ${ports.map((p) => `    listen 127.0.0.1:${p};`).join('\n')}
