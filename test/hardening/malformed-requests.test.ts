@@ -76,6 +76,14 @@ describe('malformed requests', () => {
     expect(up!.bytes.length).toBe(0)
   })
 
+  it('the 400 for bad framing reaches a client still sending a large body (lingering close)', async () => {
+    const { port } = await setup()
+    const body = Buffer.alloc(4 * 1024 * 1024, 120)
+    const r = await rawExchange(port, Buffer.concat([Buffer.from('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n'), body]), { until: (t) => t.endsWith('Bad Request\n') })
+    expect(statuses(r.text)).toEqual([400])
+    expect(up!.bytes.length).toBe(0)
+  })
+
   it('an invalid chunk after the request was forwarded: 400 to the client, the server not blamed', async () => {
     const { port } = await setup({ upstream: '    passive: { failures: 1, ejectFor: 60s }' })
     // Headers and a good chunk first, so the request is on its way; then a broken chunk.
