@@ -161,7 +161,8 @@ export class HttpConnection {
       else if (!this.last) resumeReading(this.socket)
       return
     }
-    if (this.queue.length === 0 && !this.last) resumeReading(this.socket)
+    // The last one waiting may still be receiving its body, even when it ends the connection.
+    if (this.queue.length === 0 && (!this.last || !next.req.complete)) resumeReading(this.socket)
     this.start(next)
   }
 
