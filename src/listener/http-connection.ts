@@ -44,6 +44,7 @@ export class HttpConnection {
   private last = false
   /** A framing error after the accepted requests: answered once they are done. */
   private pendingFault: number | undefined
+  private parseFailed = false
   /** An upgrade pipelined behind requests in progress: started once they are answered. */
   private pendingUpgrade: (() => void) | undefined
 
@@ -81,6 +82,9 @@ export class HttpConnection {
    * begun); otherwise the error answer follows the requests already accepted.
    */
   parseError (status: number): void {
+    // node:http reports the error again for every chunk that arrives while the answer lingers.
+    if (this.parseFailed) return
+    this.parseFailed = true
     this.last = true
     const tail = this.tail
     if (tail !== undefined && !tail.req.complete && !tail.res.writableEnded) {
@@ -134,14 +138,17 @@ export class HttpConnection {
     })
   }
 
-  /** Answers a request the client got wrong; an exchange in progress sees its body fail. */
+  /**
+   * Answers a request the client got wrong. An exchange in progress sees the response end with
+   * the request incomplete and gives up its upstream attempt. The request is not destroyed:
+   * that would reset the socket under the answer.
+   */
   private refuse (item: Item): void {
     if (item.refused === true) return
     item.refused = true
     const status = item.fault as number
     if (!item.res.headersSent && !item.res.destroyed) answer(item.res, status)
     else item.res.destroy()
-    if (!item.req.complete) item.req.destroy()
   }
 
   private readonly onDone = (): void => {

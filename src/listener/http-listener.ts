@@ -11,7 +11,7 @@ import { upstreamRequestHeaders } from '../upstream/headers.js'
 import type { HttpPools } from '../upstream/pools.js'
 import { UpgradeForwarder, tunnelAllowed } from '../upstream/websocket.js'
 import { TrustedProxies, unmapV4 } from './client-ip.js'
-import { answer, answerRaw, statusForParseError } from './http-answers.js'
+import { answer, answerRaw, lingerAfterLastResponse, statusForParseError } from './http-answers.js'
 import { HttpConnection } from './http-connection.js'
 import { requestTarget } from './request-target.js'
 import type { Listener, ListenerDeps } from './types.js'
@@ -165,7 +165,7 @@ export class HttpListener implements Listener {
   private readonly onClientError = (err: Error & { code?: string }, socket: Duplex): void => {
     // Bytes after a `Connection: close` request: ignored, that request is still answered.
     if (err.code === 'HPE_CLOSED_CONNECTION') {
-      socket.pause()
+      lingerAfterLastResponse(socket as Socket)
       return
     }
     const status = statusForParseError(err.code)

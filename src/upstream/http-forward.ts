@@ -4,6 +4,7 @@ import type { HttpTimeouts } from '../config/types.js'
 import type { Clock } from '../clock.js'
 import { TandemError, httpStatusFor, statusText } from '../errors.js'
 import { channels, publishHttpEnd, type HttpRequestEnd } from '../observability/events.js'
+import { lingerAfterLastResponse } from '../listener/http-answers.js'
 import { clientResponseHeaders, safeReason } from './headers.js'
 import type { HttpPools } from './pools.js'
 import type { Server } from './server.js'
@@ -69,8 +70,10 @@ export class HttpForwarder {
     const status = httpStatusFor(err)
     if (!res.headersSent && !res.destroyed) {
       const body = statusText(status) + '\n'
-      // An error answer ends the connection: nothing pipelined behind it runs.
+      // An error answer ends the connection: nothing pipelined behind it runs, and what the
+      // client still sends is read and dropped so the answer is not lost to a reset.
       res.shouldKeepAlive = false
+      lingerAfterLastResponse(res.socket)
       res.writeHead(status, statusText(status), { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
       res.end(body)
     } else {
@@ -246,7 +249,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onError (err: UpstreamError): void {
     if (!this.attemptOpen) return
-    if (this.clientGone || (this.req.destroyed && !this.req.complete)) {
+    if (this.clientGone) {
       // The client left or broke its own request (the listener answered it): not the server's
       // fault, and nobody to answer (nginx logs 499).
       this.endAttempt()
@@ -294,7 +297,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private readonly onClientClose = (): void => {
-    if (this.res.writableFinished) return
+    // Answered while the request was still arriving: the listener refused the rest of it (bad
+    // framing, stalled body), so the attempt upstream is abandoned too.
+    if (this.res.writableFinished && this.req.complete) return
     this.clientGone = true
     if (this.attemptOpen) this.abortFn?.(new TandemError('UPSTREAM_FAILED', 'client closed'))
   }
