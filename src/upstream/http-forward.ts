@@ -3,44 +3,18 @@ import type { Dispatcher } from 'undici'
 import type { HttpTimeouts } from '../config/types.js'
 import type { Clock } from '../clock.js'
 import { TandemError, httpStatusFor, statusText } from '../errors.js'
-import { channels, publishHttpEnd, type HttpRequestEnd } from '../observability/events.js'
+import { channels, publishHttpEnd } from '../observability/events.js'
+import { accessFields, type ForwardRequest } from './forward-request.js'
 import { lingerAfterLastResponse } from '../listener/http-answers.js'
 import { clientResponseHeaders, safeReason } from './headers.js'
 import type { HttpPools } from './pools.js'
 import type { Server } from './server.js'
-import type { Upstream } from './upstream.js'
 import { IDEMPOTENT, afterError, isServerFailureStatus, type Failure, type UpstreamError } from './retry-policy.js'
 
-/** What the listener decided about one request before it is forwarded. */
-export interface ForwardRequest {
-  readonly listener: string
-  readonly route: string
-  readonly upstream: Upstream
-  /** Path and query as the upstream should see them (after stripPrefix). */
-  readonly path: string
-  /** Request headers for the upstream, already rewritten. */
-  readonly headers: string[]
-  readonly client: string
-  readonly host: string
-  readonly startedAt: number
-}
+export { accessFields, type ForwardRequest } from './forward-request.js'
 
 /** Request bodies up to this size are buffered whole and so can be retried. */
 const REPLAY_BUFFER_LIMIT = 64 * 1024
-/** The access-event fields every forwarded request (or upgrade) has. */
-export function accessFields (req: IncomingMessage, fr: ForwardRequest, status: number, startedAt: number, now: number): Omit<HttpRequestEnd, 'bytesIn' | 'bytesOut' | 'retries'> {
-  return {
-    listener: fr.listener,
-    route: fr.route,
-    method: req.method ?? '',
-    host: fr.host,
-    path: fr.path,
-    status,
-    client: fr.client,
-    upstream: fr.upstream.name,
-    totalMs: now - startedAt,
-  }
-}
 
 /**
  * Forwards one request: picks a server, streams the body up and the response down with
