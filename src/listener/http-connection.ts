@@ -81,9 +81,10 @@ export class HttpConnection {
    * A request whose body was being read is answered with `status` (or cut if its answer has
    * begun); otherwise the error answer follows the requests already accepted.
    */
-  parseError (status: number): void {
+  /** False when this connection had already failed to parse (node:http repeats the error). */
+  parseError (status: number): boolean {
     // node:http reports the error again for every chunk that arrives while the answer lingers.
-    if (this.parseFailed) return
+    if (this.parseFailed) return false
     this.parseFailed = true
     this.last = true
     const tail = this.tail
@@ -91,10 +92,11 @@ export class HttpConnection {
       tail.fault ??= status
       // A queued request is refused when its turn comes; the current one at once.
       if (tail === this.current) this.refuse(tail)
-      return
+      return true
     }
     if (this.current === undefined) answerRaw(this.socket, status)
     else this.pendingFault = status
+    return true
   }
 
   /**

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
 import { ok, rawExchange, startRawUpstream, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { channels, type HttpRequestEnd } from '../../src/observability/events.js'
+import { waitFor } from '../helpers/wait.js'
 
 // Every malformed request gets a clear 4xx, is never forwarded, and never counts against a server.
 
@@ -121,6 +123,23 @@ describe('malformed requests', () => {
     await closed
     expect(statuses(text)).toEqual([400])
     expect(proxy!.runtime.upstreams.get('web')!.servers[0]!.failures).toBe(0)
+  })
+
+  it('refusals before routing are in the access events, once each', async () => {
+    const { port } = await setup()
+    const events: HttpRequestEnd[] = []
+    const onEnd = (m: unknown): void => { events.push(m as HttpRequestEnd) }
+    channels.httpRequestEnd.subscribe(onEnd)
+    try {
+      await rawExchange(port, 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nabc' + 'x'.repeat(1000))
+      await rawExchange(port, 'CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n')
+      await waitFor(() => events.length >= 2, 5000, 10, 'two access events')
+    } finally {
+      channels.httpRequestEnd.unsubscribe(onEnd)
+    }
+    expect(events.map((e) => [e.status, e.method, e.route])).toEqual([[400, '', ''], [405, 'CONNECT', '']])
+    expect(events[0]!.error).toMatch(/^HPE_/)
+    expect(events[0]!.client).toBe('127.0.0.1')
   })
 
   it('absolute form routes by its authority and replaces Host (RFC 9112 3.2.2)', async () => {
