@@ -1,6 +1,38 @@
 import type http from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { statusText } from '../errors.js'
+
+/**
+ * How long a connection closed after an error answer keeps reading (and discarding) what the
+ * client still sends. Closing with unread input sends a reset, which can destroy the answer
+ * before the client reads it: a silent close after all (nginx's lingering_close, same bound).
+ */
+export const LINGER_MS = 5000
+
+/**
+ * Half-closes after the answer, discards input until the client closes its side or LINGER_MS
+ * passes, then closes. Precondition: everything to send has been written.
+ */
+export function lingerClose (socket: Duplex): void {
+  if (socket.destroyed) return
+  socket.end()
+  if (socket.readableEnded) {
+    socket.destroy()
+    return
+  }
+  const timer = setTimeout(() => { socket.destroy() }, LINGER_MS)
+  timer.unref()
+  socket.once('end', () => { socket.destroy() })
+  socket.once('close', () => { clearTimeout(timer) })
+  socket.resume()
+}
+
+/** node:http closes a connection after its last response with destroySoon(): make that linger. */
+export function lingerAfterLastResponse (socket: Socket | null): void {
+  if (socket === null) return
+  socket.destroySoon = () => { lingerClose(socket) }
+}
 
 /**
  * tandem's own answers (errors it decides itself). They always close the connection: whatever
@@ -10,18 +42,21 @@ import { statusText } from '../errors.js'
 export function answer (res: http.ServerResponse, status: number, extra?: Record<string, string>): void {
   const body = statusText(status) + '\n'
   res.shouldKeepAlive = false
+  lingerAfterLastResponse(res.socket)
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), ...extra })
   res.end(body)
 }
 
 /** The same answer written straight to a socket that node:http no longer (or not yet) writes to. */
 export function answerRaw (socket: Duplex, status: number, extra = ''): void {
-  if (socket.destroyed || !socket.writable) {
+  if (socket.destroyed || socket.writableEnded) return // already answered, lingering
+  if (!socket.writable) {
     socket.destroy()
     return
   }
   const body = statusText(status) + '\n'
-  socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`, () => { socket.destroy() })
+  socket.write(`HTTP/1.1 ${status} ${statusText(status)}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`)
+  lingerClose(socket)
 }
 
 /** node:http parse errors → the status that explains them. */

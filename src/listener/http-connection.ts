@@ -44,6 +44,7 @@ export class HttpConnection {
   private last = false
   /** A framing error after the accepted requests: answered once they are done. */
   private pendingFault: number | undefined
+  private parseFailed = false
   /** An upgrade pipelined behind requests in progress: started once they are answered. */
   private pendingUpgrade: (() => void) | undefined
 
@@ -80,17 +81,22 @@ export class HttpConnection {
    * A request whose body was being read is answered with `status` (or cut if its answer has
    * begun); otherwise the error answer follows the requests already accepted.
    */
-  parseError (status: number): void {
+  /** False when this connection had already failed to parse (node:http repeats the error). */
+  parseError (status: number): boolean {
+    // node:http reports the error again for every chunk that arrives while the answer lingers.
+    if (this.parseFailed) return false
+    this.parseFailed = true
     this.last = true
     const tail = this.tail
     if (tail !== undefined && !tail.req.complete && !tail.res.writableEnded) {
       tail.fault ??= status
       // A queued request is refused when its turn comes; the current one at once.
       if (tail === this.current) this.refuse(tail)
-      return
+      return true
     }
     if (this.current === undefined) answerRaw(this.socket, status)
     else this.pendingFault = status
+    return true
   }
 
   /**
@@ -134,14 +140,17 @@ export class HttpConnection {
     })
   }
 
-  /** Answers a request the client got wrong; an exchange in progress sees its body fail. */
+  /**
+   * Answers a request the client got wrong. An exchange in progress sees the response end with
+   * the request incomplete and gives up its upstream attempt. The request is not destroyed:
+   * that would reset the socket under the answer.
+   */
   private refuse (item: Item): void {
     if (item.refused === true) return
     item.refused = true
     const status = item.fault as number
     if (!item.res.headersSent && !item.res.destroyed) answer(item.res, status)
     else item.res.destroy()
-    if (!item.req.complete) item.req.destroy()
   }
 
   private readonly onDone = (): void => {
@@ -161,7 +170,8 @@ export class HttpConnection {
       else if (!this.last) resumeReading(this.socket)
       return
     }
-    if (this.queue.length === 0 && !this.last) resumeReading(this.socket)
+    // The last one waiting may still be receiving its body, even when it ends the connection.
+    if (this.queue.length === 0 && (!this.last || !next.req.complete)) resumeReading(this.socket)
     this.start(next)
   }
 

@@ -13,7 +13,7 @@ import type { Verdict } from '../ratelimit/limiters.js'
 import type { HttpPools } from '../upstream/pools.js'
 import { UpgradeForwarder, tunnelAllowed } from '../upstream/websocket.js'
 import { TrustedProxies, unmapV4 } from './client-ip.js'
-import { answer, answerRaw, statusForParseError } from './http-answers.js'
+import { answer, answerRaw, lingerAfterLastResponse, statusForParseError } from './http-answers.js'
 import { HttpConnection } from './http-connection.js'
 import { requestTarget } from './request-target.js'
 import type { Listener, ListenerDeps } from './types.js'
@@ -71,7 +71,10 @@ export class HttpListener implements Listener {
     // 100 Continue is sent when the request's turn comes (see run), not ahead of requests before it.
     this.server.on('checkContinue', this.onRequest)
     this.server.on('upgrade', this.onUpgrade)
-    this.server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => { answerRaw(socket, 405) })
+    this.server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
+      answerRaw(socket, 405)
+      this.logRefusal(socket, 405, 'METHOD_NOT_ALLOWED', 'CONNECT', req.url ?? '')
+    })
     this.server.on('clientError', this.onClientError)
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket)
@@ -174,13 +177,26 @@ export class HttpListener implements Listener {
   private readonly onClientError = (err: Error & { code?: string }, socket: Duplex): void => {
     // Bytes after a `Connection: close` request: ignored, that request is still answered.
     if (err.code === 'HPE_CLOSED_CONNECTION') {
-      socket.pause()
+      lingerAfterLastResponse(socket as Socket)
+      return
+    }
+    // The client's socket failed (reset): nobody to answer.
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
+      socket.destroy()
       return
     }
     const status = statusForParseError(err.code)
     const conn = this.connections.get(socket as Socket)
     if (conn === undefined) answerRaw(socket, status)
-    else conn.parseError(status)
+    else if (!conn.parseError(status)) return
+    this.logRefusal(socket, status, err.code ?? 'BAD_REQUEST')
+  }
+
+  /** An access event for a request refused before it could be routed (parse errors, CONNECT). */
+  private logRefusal (socket: Duplex, status: number, error: string, method = '', path = ''): void {
+    if (!channels.httpRequestEnd.hasSubscribers) return
+    const client = unmapV4((socket as Socket).remoteAddress ?? '')
+    publishHttpEnd({ listener: this.name, route: '', method, host: '', path, status, client, totalMs: 0, error })
   }
 
   private readonly onSettled = (): void => {

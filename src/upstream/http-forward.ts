@@ -3,43 +3,18 @@ import type { Dispatcher } from 'undici'
 import type { HttpTimeouts } from '../config/types.js'
 import type { Clock } from '../clock.js'
 import { TandemError, httpStatusFor, statusText } from '../errors.js'
-import { channels, publishHttpEnd, type HttpRequestEnd } from '../observability/events.js'
+import { channels, publishHttpEnd } from '../observability/events.js'
+import { accessFields, type ForwardRequest } from './forward-request.js'
+import { lingerAfterLastResponse } from '../listener/http-answers.js'
 import { clientResponseHeaders, safeReason } from './headers.js'
 import type { HttpPools } from './pools.js'
 import type { Server } from './server.js'
-import type { Upstream } from './upstream.js'
 import { IDEMPOTENT, afterError, isServerFailureStatus, type Failure, type UpstreamError } from './retry-policy.js'
 
-/** What the listener decided about one request before it is forwarded. */
-export interface ForwardRequest {
-  readonly listener: string
-  readonly route: string
-  readonly upstream: Upstream
-  /** Path and query as the upstream should see them (after stripPrefix). */
-  readonly path: string
-  /** Request headers for the upstream, already rewritten. */
-  readonly headers: string[]
-  readonly client: string
-  readonly host: string
-  readonly startedAt: number
-}
+export { accessFields, type ForwardRequest } from './forward-request.js'
 
 /** Request bodies up to this size are buffered whole and so can be retried. */
 const REPLAY_BUFFER_LIMIT = 64 * 1024
-/** The access-event fields every forwarded request (or upgrade) has. */
-export function accessFields (req: IncomingMessage, fr: ForwardRequest, status: number, startedAt: number, now: number): Omit<HttpRequestEnd, 'bytesIn' | 'bytesOut' | 'retries'> {
-  return {
-    listener: fr.listener,
-    route: fr.route,
-    method: req.method ?? '',
-    host: fr.host,
-    path: fr.path,
-    status,
-    client: fr.client,
-    upstream: fr.upstream.name,
-    totalMs: now - startedAt,
-  }
-}
 
 /**
  * Forwards one request: picks a server, streams the body up and the response down with
@@ -69,8 +44,10 @@ export class HttpForwarder {
     const status = httpStatusFor(err)
     if (!res.headersSent && !res.destroyed) {
       const body = statusText(status) + '\n'
-      // An error answer ends the connection: nothing pipelined behind it runs.
+      // An error answer ends the connection: nothing pipelined behind it runs, and what the
+      // client still sends is read and dropped so the answer is not lost to a reset.
       res.shouldKeepAlive = false
+      lingerAfterLastResponse(res.socket)
       res.writeHead(status, statusText(status), { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
       res.end(body)
     } else {
@@ -246,7 +223,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onError (err: UpstreamError): void {
     if (!this.attemptOpen) return
-    if (this.clientGone || (this.req.destroyed && !this.req.complete)) {
+    if (this.clientGone) {
       // The client left or broke its own request (the listener answered it): not the server's
       // fault, and nobody to answer (nginx logs 499).
       this.endAttempt()
@@ -294,7 +271,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private readonly onClientClose = (): void => {
-    if (this.res.writableFinished) return
+    // Answered while the request was still arriving: the listener refused the rest of it (bad
+    // framing, stalled body), so the attempt upstream is abandoned too.
+    if (this.res.writableFinished && this.req.complete) return
     this.clientGone = true
     if (this.attemptOpen) this.abortFn?.(new TandemError('UPSTREAM_FAILED', 'client closed'))
   }

@@ -5,7 +5,7 @@ import type { Clock } from '../clock.js'
 import { TandemError, httpStatusFor, statusText, type ErrorCode } from '../errors.js'
 import { channels, publishHttpEnd } from '../observability/events.js'
 import { safeReason } from './headers.js'
-import { accessFields, type ForwardRequest } from './http-forward.js'
+import { accessFields, type ForwardRequest } from './forward-request.js'
 import { isServerFailureStatus } from './retry-policy.js'
 
 const WEBSOCKET_ONLY: readonly string[] = ['websocket']

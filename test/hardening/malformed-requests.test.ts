@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
 import { ok, rawExchange, startRawUpstream, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { channels, type HttpRequestEnd } from '../../src/observability/events.js'
+import { waitFor } from '../helpers/wait.js'
 
 // Every malformed request gets a clear 4xx, is never forwarded, and never counts against a server.
 
@@ -76,6 +78,35 @@ describe('malformed requests', () => {
     expect(up!.bytes.length).toBe(0)
   })
 
+  it.each([
+    ['bad framing', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n', 400],
+    ['two Host headers', 'POST / HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 6553600\r\n\r\n', 400],
+    ['no server up (the upstream is disabled)', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6553600\r\n\r\n', 503],
+  ])('the %s answer reaches a client that reads only after sending its large body (lingering close)', async (_name, head, status) => {
+    const { port } = await setup()
+    if (status === 503) proxy!.runtime.upstreams.get('web')!.setAdminState(proxy!.runtime.upstreams.get('web')!.servers[0]!, 'disabled')
+    const net = await import('node:net')
+    const s = net.connect(port, '127.0.0.1')
+    s.pause()
+    let code = ''
+    s.on('error', (e: NodeJS.ErrnoException) => { code = e.code ?? 'error' })
+    s.write(head)
+    const chunk = Buffer.alloc(64 * 1024, 120)
+    // Without a lingering close the proxy's close resets the connection while this is being
+    // sent, and the answer sitting unread in the client's buffer is lost with it.
+    for (let i = 0; i < 100 && !s.destroyed; i++) {
+      if (!s.write(chunk)) await new Promise((resolve) => { s.once('drain', resolve); s.once('close', resolve) })
+    }
+    let text = ''
+    s.on('data', (c: Buffer) => { text += c.toString('latin1') })
+    s.end()
+    s.resume()
+    await new Promise<void>((resolve) => s.once('close', () => resolve()))
+    expect(code).toBe('')
+    expect(statuses(text)).toEqual([status])
+    expect(up!.bytes.length).toBe(0)
+  })
+
   it('an invalid chunk after the request was forwarded: 400 to the client, the server not blamed', async () => {
     const { port } = await setup({ upstream: '    passive: { failures: 1, ejectFor: 60s }' })
     // Headers and a good chunk first, so the request is on its way; then a broken chunk.
@@ -92,6 +123,23 @@ describe('malformed requests', () => {
     await closed
     expect(statuses(text)).toEqual([400])
     expect(proxy!.runtime.upstreams.get('web')!.servers[0]!.failures).toBe(0)
+  })
+
+  it('refusals before routing are in the access events, once each', async () => {
+    const { port } = await setup()
+    const events: HttpRequestEnd[] = []
+    const onEnd = (m: unknown): void => { events.push(m as HttpRequestEnd) }
+    channels.httpRequestEnd.subscribe(onEnd)
+    try {
+      await rawExchange(port, 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nabc' + 'x'.repeat(1000))
+      await rawExchange(port, 'CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n')
+      await waitFor(() => events.length >= 2, 5000, 10, 'two access events')
+    } finally {
+      channels.httpRequestEnd.unsubscribe(onEnd)
+    }
+    expect(events.map((e) => [e.status, e.method, e.route])).toEqual([[400, '', ''], [405, 'CONNECT', '']])
+    expect(events[0]!.error).toMatch(/^HPE_/)
+    expect(events[0]!.client).toBe('127.0.0.1')
   })
 
   it('absolute form routes by its authority and replaces Host (RFC 9112 3.2.2)', async () => {

@@ -58,6 +58,51 @@ describe('pipelining', () => {
     expect(up.requests.map((q) => q.head.split(' ')[1])).toEqual(Array.from({ length: MAX_QUEUED + 1 }, (_, i) => `/${i}`))
   })
 
+  it('10,000 pipelined requests on one connection neither fan out nor stall another client (issue 6.6)', async () => {
+    up = await startRawUpstream((r) => ok(r.head.split(' ')[1] ?? ''))
+    proxy = await startProxy(httpConfig({ servers: [up.address] }))
+    let flood = ''
+    for (let i = 0; i < 10_000; i++) flood += get(`/${i}`)
+    const flooding = rawExchange(proxy.port(), flood, { timeoutMs: 20_000 })
+    await waitFor(() => up!.requests.length > 0, 5000, 5, 'flood started')
+    const other = await rawExchange(proxy.port(), get('/other', 'Connection: close\r\n'))
+    expect(statuses(other.text)).toEqual([200])
+    expect(other.ms).toBeLessThan(2000)
+    const r = await flooding
+    expect(r.closed).toBe(true)
+    // At most one read's worth is taken, run in order, and the connection then closes (the
+    // client may lose the tail of the answers to the reset of its unread flood).
+    const paths = up.requests.map((q) => q.head.split(' ')[1]).filter((p) => p !== '/other')
+    expect(paths.length).toBeGreaterThan(0)
+    expect(paths.length).toBeLessThanOrEqual(MAX_QUEUED + 1)
+    expect(paths).toEqual(Array.from({ length: paths.length }, (_, i) => `/${i}`))
+    expect(statuses(r.text).length).toBeLessThanOrEqual(paths.length)
+    expect(up.peakConnections).toBeLessThanOrEqual(4)
+  }, 30_000)
+
+  it('a Connection: close POST pipelined behind a slow request still receives its whole body', async () => {
+    up = await startRawUpstream((r) => (socket) => {
+      const reply = ok(`${r.head.split(' ')[1] ?? ''}:${r.body.length}`)
+      if (r.head.startsWith('GET')) setTimeout(() => socket.write(reply), 100)
+      else socket.write(reply)
+    })
+    proxy = await startProxy(httpConfig({ servers: [up.address] }))
+    const s = net.connect(proxy.port(), '127.0.0.1')
+    let text = ''
+    s.on('data', (c: Buffer) => { text += c.toString('latin1') })
+    s.on('error', () => {})
+    const closed = new Promise<void>((resolve) => s.on('close', () => resolve()))
+    const body = Buffer.alloc(300_000, 97)
+    s.write(get('/1') + 'POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 300000\r\nConnection: close\r\n\r\n')
+    s.write(body.subarray(0, 10))
+    await waitFor(() => up!.requests.length === 1, 5000, 5, 'first request upstream')
+    s.write(body.subarray(10))
+    await closed
+    expect(statuses(text)).toEqual([200, 200])
+    expect(text.endsWith('/2:300000')).toBe(true)
+    expect(up.requests.map((q) => q.body.length)).toEqual([0, 300_000])
+  })
+
   it('nothing pipelined after Connection: close is run (issue 6.7)', async () => {
     up = await startRawUpstream((r) => ok(r.head.split(' ')[1] ?? ''))
     proxy = await startProxy(httpConfig({ servers: [up.address] }))
