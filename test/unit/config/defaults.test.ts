@@ -161,10 +161,10 @@ describe("the spec's full example", () => {
   it('validates against the schema as written; only the upstreams it never defines are missing', () => {
     const text = readFileSync('test/fixtures/config/spec-example.yaml', 'utf8')
     expect(errorsOf(text, SPEC_ENV)).toEqual([
-      't.yaml:51:19: listeners[0].routes[0].upstream: unknown upstream "api"',
-      't.yaml:59:15: listeners[1].upstream: unknown upstream "cache"',
-      't.yaml:69:19: listeners[2].routes[0].upstream: unknown upstream "web-tls"',
-      't.yaml:70:15: listeners[2].upstream: unknown upstream "default-tls"',
+      't.yaml:52:19: listeners[0].routes[0].upstream: unknown upstream "api"',
+      't.yaml:60:15: listeners[1].upstream: unknown upstream "cache"',
+      't.yaml:70:19: listeners[2].routes[0].upstream: unknown upstream "web-tls"',
+      't.yaml:71:15: listeners[2].upstream: unknown upstream "default-tls"',
     ])
   })
 
