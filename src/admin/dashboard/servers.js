@@ -7,6 +7,7 @@
   var makeChart = T.makeChart;
   var TOKEN_KEY = 'tandem.adminToken';
   var upstreamCards = new Map();
+  var LABELS = { checks: 'checks', weight: 'weight', ejected: 'ejected', active: 'active', share: 'share', resp: 'response', requests: 'requests' };
 
   function upstreamCard(u) {
     var key = u.name + '\n' + u.servers.map(function (s) { return s.address; }).join('\n');
@@ -19,8 +20,8 @@
     h.appendChild(sub);
     section.appendChild(h);
     var wrap = el('div', { class: 'table-wrap' });
-    var table = el('table');
-    var head = el('tr');
+    var table = el('table', { class: 'servers' });
+    var head = el('tr', { class: 'head' });
     [['server'], ['state'], ['checks'], ['weight', 'num'], ['ejected', 'num'], ['active', 'num'], ['share'], ['response', 'num'], ['requests', 'num'], ['']].forEach(function (c) {
       head.appendChild(el('th', c[1] ? { class: c[1] } : null, c[0]));
     });
@@ -31,6 +32,8 @@
       var cells = {};
       ['addr', 'state', 'checks', 'weight', 'ejected', 'active', 'share', 'resp', 'requests', 'actions'].forEach(function (name) {
         var td = el('td', { class: ['weight', 'ejected', 'active', 'resp', 'requests'].indexOf(name) >= 0 ? 'num' : name });
+        // On a phone each row becomes a card and this names the value (see app.css).
+        if (LABELS[name]) td.setAttribute('data-label', LABELS[name]);
         cells[name] = td;
         tr.appendChild(td);
       });
