@@ -37,7 +37,7 @@
             { label: '5xx', color: '--c4', value: val(function (x) { return x.codes[4]; }) },
             { label: 'limited', color: '--c5', value: val(function (x) { return x.limited; }) },
           ] },
-          { key: 'listener:' + l.name + ':latency', title: 'Latency', fmt: fmtMs, spanGaps: true, series: [
+          { key: 'listener:' + l.name + ':latency', title: 'Latency', fmt: fmtMs, hold: 5, series: [
             { label: 'p50', color: '--c2', value: val(function (x) { return x.p50; }) },
             { label: 'p95', color: '--c3', value: val(function (x) { return x.p95; }) },
             { label: 'p99', color: '--c4', value: val(function (x) { return x.p99; }) },

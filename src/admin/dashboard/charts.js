@@ -79,7 +79,7 @@
         Object.assign({}, axis, spec.fmt === fmtMs ? {} : { incrs: WHOLE }, { size: 72, values: function (u, vals) { return vals.map(spec.fmt); } }),
       ],
       series: [{}].concat(spec.series.map(function (s) {
-        return { label: s.label, stroke: cssVar(s.color), width: 2, spanGaps: !!spec.spanGaps, points: { show: false } };
+        return { label: s.label, stroke: cssVar(s.color), width: 2, points: { show: false } };
       })),
       legend: { show: false },
       cursor: { points: { size: 6 }, drag: { x: false, y: false } },
@@ -88,9 +88,24 @@
     chart.u = new uPlot(opts, chartData(spec), chart.plot);
   }
 
+  // A latency exists only for seconds that answered something: at a few requests a second the
+  // line would break up. Short gaps (up to `spec.hold` seconds) keep the last value; longer
+  // idle stretches stay gaps rather than a line drawn across them.
+  function hold(values, n) {
+    var lastValue = null, age = 0;
+    return values.map(function (v) {
+      if (v !== null && v !== undefined) { lastValue = v; age = 0; return v; }
+      age++;
+      return lastValue !== null && age <= n ? lastValue : null;
+    });
+  }
+
   function chartData(spec) {
     var xs = S.points.map(function (p) { return p.t; });
-    return [xs].concat(spec.series.map(function (s) { return S.points.map(s.value); }));
+    return [xs].concat(spec.series.map(function (s) {
+      var ys = S.points.map(s.value);
+      return spec.hold ? hold(ys, spec.hold) : ys;
+    }));
   }
 
   function refreshCharts() {

@@ -79,7 +79,7 @@
     };
     var made = [
       makeChart(grid, { key: 'upstream:' + u.name + ':requests', title: 'Requests/s per server', fmt: fmtRate, series: serverSeries(function (x) { return x.requests; }) }),
-      makeChart(grid, { key: 'upstream:' + u.name + ':response', title: 'Response time per server', fmt: fmtMs, spanGaps: true, series: serverSeries(function (x) { return x.responseMs; }) }),
+      makeChart(grid, { key: 'upstream:' + u.name + ':response', title: 'Response time per server', fmt: fmtMs, hold: 5, series: serverSeries(function (x) { return x.responseMs; }) }),
     ];
     made.forEach(function (c) { T.observeChart(c); });
     card = { key: key, section: section, sub: sub, rows: rows, note: note };
