@@ -16,6 +16,9 @@ const own = (name: string): string => fileURLToPath(new URL(`./dashboard/${name}
 /** URL path → where the file is and its content type. The only files the admin server serves. */
 const FILES: Record<string, { path: () => string, type: string }> = {
   '/': { path: () => own('index.html'), type: 'text/html; charset=utf-8' },
+  '/assets/format.js': { path: () => own('format.js'), type: 'text/javascript; charset=utf-8' },
+  '/assets/charts.js': { path: () => own('charts.js'), type: 'text/javascript; charset=utf-8' },
+  '/assets/servers.js': { path: () => own('servers.js'), type: 'text/javascript; charset=utf-8' },
   '/assets/app.js': { path: () => own('app.js'), type: 'text/javascript; charset=utf-8' },
   '/assets/app.css': { path: () => own('app.css'), type: 'text/css; charset=utf-8' },
   '/assets/uplot.js': { path: () => require.resolve('uplot/dist/uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },

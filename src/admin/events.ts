@@ -12,6 +12,8 @@ const MAX_QUEUED = 1 << 20
 
 export class EventStream {
   private readonly clients = new Set<ServerResponse>()
+  /** Per client, what may queue before it counts as not reading: more for one that got a big history. */
+  private readonly allowance = new WeakMap<ServerResponse, number>()
   private timer: NodeJS.Timeout | undefined
 
   /**
@@ -37,7 +39,12 @@ export class EventStream {
     res.on('error', drop)
     if (this.clients.size === 1) this.start()
     this.send(res, frame('status', this.snapshotJson()))
-    if (this.history !== undefined) this.send(res, frame('history', JSON.stringify(this.history())))
+    if (this.history !== undefined) {
+      // Ten minutes of points for a large config can pass MAX_QUEUED on its own.
+      const text = frame('history', JSON.stringify(this.history()))
+      this.allowance.set(res, MAX_QUEUED + Buffer.byteLength(text))
+      this.send(res, text)
+    }
   }
 
   /** Sends one event to every client; `data` is serialised once, and only when someone listens. */
@@ -89,7 +96,7 @@ export class EventStream {
   }
 
   private send (res: ServerResponse, text: string): void {
-    if (res.writableLength > MAX_QUEUED) {
+    if (res.writableLength > (this.allowance.get(res) ?? MAX_QUEUED)) {
       this.remove(res)
       res.destroy()
       return

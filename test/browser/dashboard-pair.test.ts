@@ -109,7 +109,7 @@ describe.skipIf(missing !== undefined)(`dashboard pair panel in chromium${missin
     cleanups.push(close)
     await page.goto(`http://127.0.0.1:${b.admin}/`)
     await page.locator('#pair').waitFor({ state: 'visible' })
-    await waitFor(async () => await page.locator('#pair-role').innerText() === 'standby', 10_000, 50, 'standby shown')
+    await waitFor(async () => (await page.locator('#pair-role').innerText()).toLowerCase() === 'standby', 10_000, 50, 'standby shown')
     expect((await page.locator('#pair-peer-role').innerText()).toLowerCase()).toBe('active')
     expect(await page.locator('#pair-sync').innerText()).toMatch(/sync/)
     await page.locator('[data-chart="listener:public:requests"][data-points]').waitFor()

@@ -212,10 +212,14 @@ describe('the npm package, installed with --omit=dev (what the Docker image runs
     // Every file the page loads comes from the installed package (uPlot from its own dependency,
     // no CDN): byte for byte what the repo has, so a file left out of the package fails here.
     const assets = [...page.matchAll(/(?:src|href)="(assets\/[^"]+)"/g)].map((m) => m[1] as string).sort()
-    expect(assets).toEqual(['assets/app.css', 'assets/app.js', 'assets/uplot.css', 'assets/uplot.js'])
+    expect(assets).toEqual(['assets/app.css', 'assets/app.js', 'assets/charts.js', 'assets/format.js', 'assets/servers.js', 'assets/uplot.css', 'assets/uplot.js'])
+    const own = (name: string): string => join(ROOT, 'src', 'admin', 'dashboard', name)
     const sources: Record<string, string> = {
-      'assets/app.css': join(ROOT, 'src', 'admin', 'dashboard', 'app.css'),
-      'assets/app.js': join(ROOT, 'src', 'admin', 'dashboard', 'app.js'),
+      'assets/app.css': own('app.css'),
+      'assets/app.js': own('app.js'),
+      'assets/charts.js': own('charts.js'),
+      'assets/format.js': own('format.js'),
+      'assets/servers.js': own('servers.js'),
       'assets/uplot.css': join(ROOT, 'node_modules', 'uplot', 'dist', 'uPlot.min.css'),
       'assets/uplot.js': join(ROOT, 'node_modules', 'uplot', 'dist', 'uPlot.iife.min.js'),
     }

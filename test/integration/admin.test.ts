@@ -220,7 +220,7 @@ describe('admin API', () => {
     expect(res.text).toContain('<!doctype html>')
     expect(res.text).not.toMatch(/(src|href)=["']?(https?:)?\/\//)
     const assets = [...res.text.matchAll(/(?:src|href)="(assets\/[^"]+)"/g)].map((m) => m[1])
-    expect(assets.sort()).toEqual(['assets/app.css', 'assets/app.js', 'assets/uplot.css', 'assets/uplot.js'])
+    expect(assets.sort()).toEqual(['assets/app.css', 'assets/app.js', 'assets/charts.js', 'assets/format.js', 'assets/servers.js', 'assets/uplot.css', 'assets/uplot.js'])
     const app = await call(s.base + '/assets/app.js')
     expect([app.status, app.headers['content-type']]).toEqual([200, 'text/javascript; charset=utf-8'])
     expect(app.text).toContain("new EventSource('api/events')")
