@@ -21,6 +21,8 @@ export interface ForwardRequest {
   readonly client: string
   readonly host: string
   readonly startedAt: number
+  /** Headers the proxy adds to the client's response (rate-limit headers): name, value pairs. */
+  readonly responseHeaders?: readonly string[]
 }
 
 /** Request bodies up to this size are buffered whole and so can be retried. */
@@ -224,7 +226,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     const res = this.res
     if (res.destroyed) return true
     if (statusMessage !== undefined && statusMessage !== '') res.statusMessage = statusMessage
-    res.writeHead(statusCode, clientResponseHeaders(rawHeaders) as unknown as Record<string, string>)
+    const headers = clientResponseHeaders(rawHeaders)
+    if (this.fr.responseHeaders !== undefined) headers.push(...this.fr.responseHeaders)
+    res.writeHead(statusCode, headers as unknown as Record<string, string>)
     return true
   }
 
