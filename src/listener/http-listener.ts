@@ -8,7 +8,7 @@ import { HttpRouter } from '../router/http-router.js'
 import { rewritePath } from '../router/match.js'
 import { HttpForwarder, type ForwardRequest } from '../upstream/http-forward.js'
 import { upstreamRequestHeaders } from '../upstream/headers.js'
-import { answerLimited, HttpLimits, setLimitHeaders } from '../ratelimit/http.js'
+import { answerLimited, HttpLimits, limitHeaders } from '../ratelimit/http.js'
 import type { Verdict } from '../ratelimit/limiters.js'
 import type { HttpPools } from '../upstream/pools.js'
 import { UpgradeForwarder, tunnelAllowed } from '../upstream/websocket.js'
@@ -258,10 +258,7 @@ export class HttpListener implements Listener {
   /** After the rate limits: a 429, a 404 / 503, or the request to forward. */
   private admit (req: http.IncomingMessage, out: http.ServerResponse | Duplex, verdict: Verdict | undefined, route: HttpRouteConfig | undefined, c: Admission): ForwardRequest | undefined {
     const { startedAt, host, url, client, peer, trusted, upgrade, absolute } = c
-    if (verdict !== undefined) {
-      if (!verdict.allowed) return this.limited(req, out, verdict, startedAt, route?.name ?? '', host, url, client)
-      if (out instanceof http.ServerResponse) setLimitHeaders(out, verdict)
-    }
+    if (verdict?.allowed === false) return this.limited(req, out, verdict, startedAt, route?.name ?? '', host, url, client)
     if (route === undefined) return this.reject(req, out, 'NO_ROUTE', startedAt, '', host, url)
     const upstream = this.deps.upstreams.get(route.upstream)
     if (upstream === undefined) return this.reject(req, out, 'NO_SERVER_UP', startedAt, route.name, host, url)
@@ -274,6 +271,7 @@ export class HttpListener implements Listener {
       client,
       host,
       startedAt,
+      responseHeaders: verdict === undefined ? undefined : limitHeaders(verdict),
     }
   }
 

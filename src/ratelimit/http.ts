@@ -51,26 +51,26 @@ export class HttpLimits {
   }
 }
 
-/** Puts the reported limit's headers on an allowed response (before the upstream's are merged in). */
-export function setLimitHeaders (res: http.ServerResponse, v: Verdict): void {
-  if (v.limit === undefined) return
-  for (const [name, value] of v.limit.headers(v.result)) res.setHeader(name, value)
+/** The reported limit's headers for an allowed response (the forwarder appends them to the upstream's). */
+export function limitHeaders (v: Verdict): string[] | undefined {
+  return v.limit === undefined ? undefined : v.limit.headers(v.result)
 }
 
 /** Answers 429 with Retry-After and the limit's headers; logs which limit denied. */
 export function answerLimited (req: IncomingMessage, out: http.ServerResponse | Duplex, v: Verdict, d: DeniedRequest): void {
   const limit = v.limit?.name ?? ''
   const body = statusText(429) + '\n'
-  const headers = v.limit?.headers(v.result) ?? [['retry-after', '1']]
+  const headers = v.limit?.headers(v.result) ?? ['retry-after', '1']
+  headers.push('content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body)))
   if (out instanceof http.ServerResponse) {
-    for (const [name, value] of headers) out.setHeader(name, value)
     // An unread body is not waited for: the connection closes after the answer.
-    if (hasPendingBody(req)) out.setHeader('connection', 'close')
-    out.writeHead(429, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+    if (hasPendingBody(req)) headers.push('connection', 'close')
+    out.writeHead(429, headers)
     out.end(body)
   } else {
-    const lines = headers.map(([n, v]) => `${n}: ${v}\r\n`).join('')
-    out.end(`HTTP/1.1 429 ${statusText(429)}\r\n${lines}content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => { out.destroy() })
+    let lines = ''
+    for (let i = 0; i < headers.length; i += 2) lines += `${headers[i]!}: ${headers[i + 1]!}\r\n`
+    out.end(`HTTP/1.1 429 ${statusText(429)}\r\n${lines}connection: close\r\n\r\n${body}`, () => { out.destroy() })
   }
   publishDenied(d.listener, limit)
   if (channels.httpRequestEnd.hasSubscribers) {

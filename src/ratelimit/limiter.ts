@@ -17,8 +17,10 @@ export class RateLimit {
   /** Same definition ⇒ same signature: a reload keeps the buckets, the peer accepts them. */
   readonly signature: string
   readonly table: BucketTable
-  /** `RateLimit-Policy` value (draft-11), built once. */
+  /** Header texts that never change, built once. */
   private readonly policy: string
+  private readonly quotedName: string
+  private readonly burstText: string
 
   constructor (readonly config: RateLimitConfig, clock: Clock, table?: BucketTable) {
     this.name = config.name
@@ -27,7 +29,9 @@ export class RateLimit {
     this.signature = signatureOf(config)
     this.table = table ?? new BucketTable({ intervalMs: this.intervalMs, burst: this.burst, maxKeys: config.maxKeys }, clock)
     const window = Math.max(1, Math.ceil((this.burst * this.intervalMs) / 1000))
-    this.policy = `${sfString(this.name)};q=${this.burst};w=${window}`
+    this.quotedName = sfString(this.name)
+    this.burstText = String(this.burst)
+    this.policy = `${this.quotedName};q=${this.burst};w=${window}`
   }
 
   /** The bucket key. `client` is the client address; `headers` absent on TCP; `route` the route's name. */
@@ -49,16 +53,16 @@ export class RateLimit {
   /** True when the key needs the route, so the listener's limit waits for routing. */
   get needsRoute (): boolean { return this.config.key.kind === 'route' }
 
-  /** Response headers for `r` (allowed or denied) in this limit's style, as [name, value] pairs. */
-  headers (r: GcraResult): Array<[string, string]> {
-    const out: Array<[string, string]> = []
-    if (!r.allowed) out.push(['retry-after', String(retryAfterSeconds(r.retryAfterMs))])
+  /** Response headers for `r` (allowed or denied) in this limit's style: flat name, value pairs. */
+  headers (r: GcraResult): string[] {
+    const reset = String(resetSeconds(r.resetMs))
+    const out = r.allowed ? [] : ['retry-after', String(retryAfterSeconds(r.retryAfterMs))]
     switch (this.config.headers) {
       case 'draft-6':
-        out.push(['ratelimit-limit', String(this.burst)], ['ratelimit-remaining', String(r.remaining)], ['ratelimit-reset', String(resetSeconds(r.resetMs))])
+        out.push('ratelimit-limit', this.burstText, 'ratelimit-remaining', String(r.remaining), 'ratelimit-reset', reset)
         break
       case 'draft-11':
-        out.push(['ratelimit-policy', this.policy], ['ratelimit', `${sfString(this.name)};r=${r.remaining};t=${resetSeconds(r.resetMs)}`])
+        out.push('ratelimit-policy', this.policy, 'ratelimit', `${this.quotedName};r=${r.remaining};t=${reset}`)
         break
       case 'none':
         break

@@ -3,7 +3,7 @@
 // clock (TIME) so the nodes' clocks never matter. TATs are integer microseconds; each key expires
 // when its bucket would be full again. A breaker keeps an outage cheap: the first calls wait for
 // `timeout`, then every call is answered at once (by the caller's onError) until a background
-// PING, every CHECK_EVERY_MS, sees Redis back.
+// check (the script with no keys), every CHECK_EVERY_MS, sees Redis back.
 import type { Redis } from 'ioredis'
 import type { RedisStoreConfig } from '../config/types.js'
 import { channels, type RateLimitStoreError } from '../observability/events.js'
@@ -138,7 +138,8 @@ export class RedisStore {
     this.checker = setInterval(() => {
       if (inFlight || this.client.status !== 'ready') return
       inFlight = true
-      this.client.ping().then(() => { this.up() }, () => {}).finally(() => { inFlight = false })
+      // The script itself with no keys (TIME only): proves scripts run, and reloads it after a restart.
+      this.client.tandemGcra(0).then(() => { this.up() }, () => {}).finally(() => { inFlight = false })
     }, CHECK_EVERY_MS)
     this.checker.unref()
   }

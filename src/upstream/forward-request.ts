@@ -14,6 +14,8 @@ export interface ForwardRequest {
   readonly client: string
   readonly host: string
   readonly startedAt: number
+  /** Headers the proxy adds to the client's response (rate-limit headers): name, value pairs. */
+  readonly responseHeaders?: readonly string[] | undefined
 }
 
 /** The access-event fields every forwarded request (or upgrade) has. */

@@ -192,8 +192,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     const res = this.res
     if (res.destroyed) return true
     if (statusMessage !== undefined && statusMessage !== '') res.statusMessage = safeReason(statusCode, statusMessage)
+    const headers = clientResponseHeaders(rawHeaders)
+    if (this.fr.responseHeaders !== undefined) headers.push(...this.fr.responseHeaders)
     try {
-      res.writeHead(statusCode, clientResponseHeaders(rawHeaders) as unknown as Record<string, string>)
+      res.writeHead(statusCode, headers as unknown as Record<string, string>)
     } catch (err) {
       // A head node:http will not write (a header value it refuses): the upstream's fault, 502.
       this.abortFn?.(new TandemError('UPSTREAM_FAILED', 'unwritable response head', { cause: err }))

@@ -3,9 +3,11 @@ import dc from 'node:diagnostics_channel'
 import { request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { HttpRequestEnd } from '../../src/observability/events.js'
+import { parseConfig } from '../../src/config/load.js'
 import { createMetrics } from '../../src/observability/metrics.js'
+import { reloadRuntime } from '../../src/runtime/reload.js'
 import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
+import { closedPort, startUpstream, type TestUpstream } from '../helpers/upstream.js'
 
 let upstream: TestUpstream | undefined
 let proxy: RunningTandem | undefined
@@ -187,5 +189,23 @@ describe('rate limiting over HTTP (local buckets)', () => {
       dc.unsubscribe('tandem:http:request-end', onEnd)
       metrics.close()
     }
+  })
+
+  it('a reload keeps the buckets of an unchanged limit, on the same bound listener', async () => {
+    upstream = await startUpstream({ name: 'u' })
+    const port = await closedPort()
+    const yaml = (extra: string): string => httpConfig({
+      servers: [upstream!.address],
+      listener: '    rateLimit: ip',
+      top: `rateLimits:\n  ip: { key: client-ip, rate: 1/m, burst: 2 }\n${extra}`,
+    }).replace('listen: 127.0.0.1:0', `listen: 127.0.0.1:${port}`)
+    proxy = await startProxy(yaml(''))
+    expect([(await get()).status, (await get()).status]).toEqual([200, 200])
+    const before = proxy
+    const { runtime, retired } = await reloadRuntime(before.runtime, parseConfig(yaml('  extra: { key: global, rate: 1/s }'), 'test.yaml'))
+    proxy = { ...before, runtime, stop: async (ms = 1000) => await runtime.stop(ms) }
+    await retired
+    expect(runtime.listeners[0]).toBe(before.runtime.listeners[0]) // the same socket serves on
+    expect((await get()).status).toBe(429) // the bucket came along
   })
 })

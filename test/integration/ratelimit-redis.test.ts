@@ -8,6 +8,7 @@ import type { RateLimitStoreState } from '../../src/observability/events.js'
 import { createMetrics } from '../../src/observability/metrics.js'
 import { haveRedis, startRedis, type TestRedis } from '../helpers/redis.js'
 import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
+import { closeKind, connect, echo, startTcpServer } from '../helpers/tcp.js'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -102,6 +103,37 @@ describe.skipIf(!haveRedis)('rate limiting through Redis', () => {
     const wide = Number(await admin.get('t:wide:'))
     const narrow = Number(await admin.get('t:narrow:127.0.0.1'))
     expect(narrow - wide).toBe(0)
+  })
+
+  it('TCP: new connections limited through Redis; the upstream never sees a refused one', async () => {
+    const up = await startTcpServer(echo)
+    try {
+      proxy = await startProxy(`
+log: { level: silent, access: false }
+upstreams: { cache: { servers: [{ address: ${up.address} }] } }
+listeners: [{ name: conns, protocol: tcp, listen: 127.0.0.1:0, upstream: cache, rateLimit: nc }]
+rateLimits: { nc: { key: client-ip, rate: 1/m, burst: 2 } }
+rateLimitStore: { redis: { url: "${redis.url}", prefix: "t:", timeout: 1s, onError: deny } }
+`)
+      const p = proxy
+      await waitFor(() => p.runtime.limiters.redis?.available === true, 10_000, 10, 'redis store connected')
+      const port = p.port('conns')
+      const echoed = async (): Promise<boolean> => {
+        const s = await connect(port)
+        let got = ''
+        s.on('data', (d: Buffer) => { got += d.toString() })
+        s.write('ping')
+        const closed = closeKind(s)
+        const ok = await Promise.race([closed.then(() => false), waitFor(() => got === 'ping', 5000, 5).then(() => true)])
+        s.destroy()
+        return ok
+      }
+      expect([await echoed(), await echoed(), await echoed(), await echoed()]).toEqual([true, true, false, false])
+      expect(up.accepted).toBe(2)
+      expect(await admin.exists('t:nc:127.0.0.1')).toBe(1)
+    } finally {
+      await up.close()
+    }
   })
 
   for (const failure of ['hung (SIGSTOP)', 'dead (SIGKILL)'] as const) {
