@@ -36,6 +36,8 @@ export interface Heartbeat {
   readonly handover: boolean
   readonly yielding: boolean
   readonly inSync: boolean
+  /** Which of the sender's `peers` addresses (links) this copy went to. */
+  readonly via?: number
 }
 
 export interface StateMessage {
