@@ -5,12 +5,16 @@ import type { Config } from '../config/types.js'
 import { ConfigErrors } from '../errors.js'
 import { channels } from '../observability/events.js'
 import { attachLogs, createLogger, type Logger } from '../observability/log.js'
+import type { PeerNode } from '../peer/node.js'
+import { bindsListeners, createPeer, handOverBeforeShutdown } from './pair.js'
 import { reloadRuntime } from './reload.js'
 import { Runtime } from './runtime.js'
 
 export interface Serving {
   readonly runtime: Runtime
   readonly admin: AdminServer | undefined
+  /** The pair node with `peer:` configured; it outlives reloads. */
+  readonly peer: PeerNode | undefined
   readonly log: Logger
   /** Re-reads the config file: 200 with what changed, 400 with the errors (SIGHUP, POST /api/reload). */
   reload (): Promise<Answer>
@@ -29,6 +33,13 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
   let admin: AdminServer | undefined
   let reloading: Promise<Answer> | undefined
   let stopping: Promise<void> | undefined
+  // --- pair: a node starts as standby and serves only once elected -----------------------------
+  let peer: PeerNode | undefined
+  if (config.peer !== undefined) {
+    runtime.role = 'standby'
+    if (config.peer.onChange === undefined && config.peer.standby === 'open') log.warn('peer: standby open without onChange: both nodes stay bound; only a moving address keeps clients on the active')
+  }
+  // --- end pair ----------------------------------------------------------------------------------
 
   const reload = async (): Promise<Answer> => {
     let next: Config
@@ -48,6 +59,7 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
       detach = attachLogs(log, next.log)
       void retired.then((clean) => { log.info({ clean }, 'previous config retired') })
       log.info({ summary, hash: next.hash }, 'config reloaded')
+      if (JSON.stringify(next.peer) !== JSON.stringify(config.peer)) log.warn('peer: settings changed in the file take effect at the next restart (the pair outlives reloads)')
       return { status: 200, body: { reloaded: true, hash: next.hash, changes: summary } }
     } catch (err) {
       const message = `cannot apply the new config: ${(err as Error).message}`
@@ -63,12 +75,17 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
   }
 
   try {
-    await runtime.start()
+    await runtime.start({ bind: bindsListeners(config.peer, runtime.role) })
+    if (config.peer !== undefined) {
+      peer = createPeer(config.peer, () => runtime, log)
+      await peer.start()
+    }
     if (config.admin !== undefined) {
-      admin = new AdminServer(config.admin, { runtime: () => runtime, version, reload: serialisedReload })
+      admin = new AdminServer(config.admin, { runtime: () => runtime, version, reload: serialisedReload, peer: () => peer })
       await admin.listen()
     }
   } catch (err) {
+    await peer?.close()
     await runtime.stop(0)
     await admin?.close()
     detach()
@@ -80,9 +97,11 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
     stopping ??= (async () => {
       log.info({ signal, timeoutMs: runtime.config.shutdownTimeout }, 'shutting down')
       admin?.setShuttingDown()
+      await handOverBeforeShutdown(peer, config.peer, log)
       await reloading?.catch(() => {})
       const clean = await runtime.stop(runtime.config.shutdownTimeout)
       log.info({ clean }, 'stopped')
+      await peer?.close()
       await admin?.close()
       await cleanup()
       detach()
@@ -94,6 +113,7 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
   return {
     get runtime () { return runtime },
     get admin () { return admin },
+    get peer () { return peer },
     log,
     reload: serialisedReload,
     shutdown,
