@@ -22,6 +22,8 @@ export interface NodeSpec {
   standby?: 'closed' | 'open'
   onChange?: string
   onChangeTimeout?: string
+  /** More servers of `web` (host:port) after the upstream port. */
+  moreServers?: string[]
   /** Extra YAML under `upstreams.web` (health, passive). */
   upstreamExtra?: string
 }
@@ -75,7 +77,7 @@ function yamlFor (spec: NodeSpec, ports: { listen: number, peer: number, admin: 
     'log: { level: info, access: false }',
     'upstreams:',
     '  web:',
-    `    servers: [{ address: 127.0.0.1:${spec.upstreamPort} }]`,
+    `    servers: [${[`127.0.0.1:${spec.upstreamPort}`, ...(spec.moreServers ?? [])].map((a) => `{ address: ${a} }`).join(', ')}]`,
     ...(spec.upstreamExtra === undefined ? [] : spec.upstreamExtra.split('\n').map((l) => '    ' + l)),
     'listeners:',
     `  - { name: web, protocol: http, listen: 127.0.0.1:${ports.listen}, routes: [{ match: { pathPrefix: / }, upstream: web }] }`,
@@ -139,6 +141,26 @@ export async function makePair (upstreamPort: number, a: Partial<NodeSpec> = {},
       await Promise.all(relays.map(async (r) => { await r.close() }))
     },
   }
+}
+
+/**
+ * Starts A, waits until it is active, then B, and waits until B holds A's full state. (Started
+ * together, whichever process comes up a dead time earlier would take the role: preempt false.)
+ */
+export async function startSettled (p: Pair): Promise<void> {
+  await p.a.start()
+  await waitFor(async () => (await roleOf(p.a)) === 'active', 10_000, 20, 'A active')
+  await p.b.start()
+  await settled(p)
+}
+
+/** Waits until A is active and B a standby in sync, as both see it. */
+export async function settled (p: Pair): Promise<void> {
+  await waitFor(async () => {
+    const a = await p.a.status().catch(() => undefined)
+    const b = await p.b.status().catch(() => undefined)
+    return a?.role === 'active' && a.peer.inSync && b?.peer.inSync === true
+  }, 15_000, 25, 'A active, B in-sync standby')
 }
 
 export async function roleOf (node: PairNode): Promise<string | undefined> {

@@ -17,6 +17,8 @@ export interface Relay {
   readonly isCut: boolean
   /** Datagrams passed so far. */
   readonly passed: number
+  /** The last datagram that arrived (to replay it). */
+  readonly last: Buffer | undefined
   /** Send arbitrary bytes to the target from the relay's own socket (tests of bad messages). */
   inject (data: Buffer): void
   close (): Promise<void>
@@ -46,7 +48,9 @@ export async function startRelay (target: { host?: string, port: number }, opts:
   const inbound = dgram.createSocket('udp4')
   const outbound = dgram.createSocket('udp4')
   let lastSender: { address: string, port: number } | undefined
+  let last: Buffer | undefined
   inbound.on('message', (data, rinfo) => {
+    last = data
     lastSender = { address: rinfo.address, port: rinfo.port }
     if (isCut) return
     const send = (): void => { if (!isCut) { passed++; outbound.send(data, target.port, host) } }
@@ -86,6 +90,7 @@ export async function startRelay (target: { host?: string, port: number }, opts:
     port,
     get isCut () { return isCut },
     get passed () { return passed },
+    get last () { return last },
     cut () {
       isCut = true
       for (const s of streams) s.destroy()

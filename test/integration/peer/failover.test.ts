@@ -1,7 +1,7 @@
 // Pair scenarios 1, 2, 3 and 10 of issue 8: two tandem processes on loopback, each link
 // direction through a relay, a sampler counting samples where both nodes answered.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { makePair, roleOf, startSampler, type Pair } from '../../helpers/pair.js'
+import { makePair, roleOf, settled, startSettled, startSampler, type Pair } from '../../helpers/pair.js'
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.js'
 import { waitFor } from '../../helpers/wait.js'
 
@@ -13,19 +13,11 @@ afterAll(async () => { await upstream.close() })
 afterEach(async () => { await pair?.close(); pair = undefined })
 
 /** Waits until A is active and B a standby in sync. */
-async function settled (p: Pair): Promise<void> {
-  await waitFor(async () => {
-    const a = await p.a.status().catch(() => undefined)
-    const b = await p.b.status().catch(() => undefined)
-    return a?.role === 'active' && a.peer.inSync && b?.peer.inSync === true
-  }, 15_000, 25, 'A active, B in-sync standby')
-}
 
 describe('active/standby pair', () => {
   it('elects one active; the standby does not even bind; status, readyz and metrics say so', async () => {
     pair = await makePair(upstream.port)
-    await Promise.all([pair.a.start(), pair.b.start()])
-    await settled(pair)
+    await startSettled(pair)
     const sampler = startSampler([pair.a.listenPort, pair.b.listenPort], { maxMs: 3000 })
     await new Promise((resolve) => setTimeout(resolve, 1000))
     await sampler.stop()
@@ -46,8 +38,7 @@ describe('active/standby pair', () => {
 
   it('SIGKILL of the active: the standby answers within (deadAfter+1) × heartbeat + 1 s, never both', async () => {
     pair = await makePair(upstream.port)
-    await Promise.all([pair.a.start(), pair.b.start()])
-    await settled(pair)
+    await startSettled(pair)
     const sampler = startSampler([pair.a.listenPort, pair.b.listenPort], { maxMs: 10_000 })
     await waitFor(() => sampler.samples.some((s) => s.answered.includes(0)), 5000, 10, 'A answering')
     const killedAt = Date.now()
