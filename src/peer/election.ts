@@ -41,6 +41,8 @@ export interface PeerHeartbeat {
   readonly yielding: boolean
   /** Standby: holds the active's full state. Active: its standby does. */
   readonly inSync: boolean
+  /** The sender just lost a dual-active conflict (so the survivor announces itself again). */
+  readonly conflict: boolean
 }
 
 export interface Transition {
@@ -84,6 +86,9 @@ export class Election {
   private leaseUntil = Number.NEGATIVE_INFINITY
   private arbiterReachable = false
   private faultUntil = Number.NEGATIVE_INFINITY
+  private conflictUntil = Number.NEGATIVE_INFINITY
+  /** After a pause: messages queued meanwhile are stale; only observe until this time. */
+  private relistenUntil = Number.NEGATIVE_INFINITY
   private faultReason: string | undefined
   private handingOver = false
   private yielding = false
@@ -107,6 +112,8 @@ export class Election {
   get since (): number { return this.sinceValue }
   get localFault (): string | undefined { return this.faultReason }
   get handover (): boolean { return this.handingOver }
+  /** Tell the peer for a dead time that this node lost a conflict. */
+  lostConflict (now: number): boolean { return now < this.conflictUntil }
   get isYielding (): boolean { return this.yielding }
   get witnessVerdict (): 'up' | 'down' | 'unknown' {
     if (this.cfg.witness === 'redis') return this.arbiterReachable ? 'up' : 'down'
@@ -136,7 +143,7 @@ export class Election {
     this.peerValue = hb
     if (this.current !== 'active' && hb.term > this.termValue) this.termValue = hb.term
     if (hb.role === 'active') this.handingOver = false
-    if (hb.role !== 'active') this.announced = false
+    if (hb.role !== 'active' && !hb.conflict) this.announced = false
     return stale ?? this.evaluate(now)
   }
 
@@ -201,6 +208,7 @@ export class Election {
     this.lastTick = now
     if (gap <= this.dead) return undefined
     this.graceUntil = now + this.dead
+    this.relistenUntil = now + this.dead
     if (this.current !== 'active') return undefined
     return this.become(now, 'standby', 'stale', true)
   }
@@ -222,6 +230,11 @@ export class Election {
       return { role: 'active', announce: true, sendNow: true }
     }
     if (alive) {
+      if (this.current === 'active' && peer.conflict && !this.announced) {
+        // The peer stepped down from a dual-active conflict before we saw it active.
+        this.announced = true
+        return { role: 'active', announce: true, sendNow: true }
+      }
       if (this.current === 'active') {
         if (peer.preempt && !peer.yielding && !peer.starting && peer.role === 'standby' && peer.inSync && wins(peer, this.cfg)) {
           this.handingOver = true
@@ -230,6 +243,7 @@ export class Election {
         return this.fenced(now)
       }
       if (this.handingOver) return this.settle(now, 'standby', 'step-down')
+      if (now < this.relistenUntil) return this.same()
       if (peer.handover && peer.role === 'standby') return this.activate(now, 'handover')
       if (peer.role === 'fault') return this.activate(now, this.starting ? 'start' : 'elected')
       // Neither serves: the election winner takes the role unless it just yielded it.
@@ -245,14 +259,14 @@ export class Election {
   /** Active: keep the role unless the peer has been silent past the fence without the witness. */
   private fenced (now: number): Output {
     const silence = this.lastHeard === undefined ? Number.POSITIVE_INFINITY : now - this.lastHeard
-    if (silence < this.fence || this.blessed(now, true)) return this.same()
+    if (silence < this.fence || this.blessed(now)) return this.same()
     return this.become(now, 'fault', 'witness-lost', true)
   }
 
   /** Becomes active when the witness allows a node that may not hear its peer; otherwise fault. */
   private activate (now: number, reason: Reason): Output {
     const alive = this.peerAlive(now)
-    if (!alive && !this.blessed(now, false)) {
+    if (!alive && !this.blessed(now)) {
       // Arbiter reachable and the lease someone else's: the other node lives; wait as standby.
       if (this.cfg.witness === 'redis' && this.arbiterReachable) return this.settle(now, 'standby', this.starting ? 'start' : 'peer-dead')
       return this.settle(now, 'fault', 'witness-lost')
@@ -260,14 +274,18 @@ export class Election {
     return this.current === 'active' ? this.same() : this.become(now, 'active', reason, true)
   }
 
-  /** May this node serve without hearing its peer? */
-  private blessed (now: number, active: boolean): boolean {
+  /**
+   * May this node serve without hearing its peer? One test for the active and the candidate, so
+   * that no instant exists where one would take the role and the other drop it at once.
+   * TCP: the verdict is up and a probe succeeded within the last heartbeat (a blackholed witness
+   * never fails a probe quickly, so the verdict alone could lag behind the standby's deadline).
+   * Redis: the lease stays ours for at least one more heartbeat.
+   */
+  private blessed (now: number): boolean {
     switch (this.cfg.witness) {
       case 'none': return true
-      // An active node needs a success within the last heartbeat: a blackholed witness never
-      // fails a probe quickly, so the verdict alone could lag behind the standby's deadline.
-      case 'tcp': return this.witnessUp && (!active || now - this.witnessOkAt <= this.cfg.heartbeat)
-      case 'redis': return this.leaseUntil - (active ? this.cfg.heartbeat : 0) > now
+      case 'tcp': return this.witnessUp && now - this.witnessOkAt <= this.cfg.heartbeat
+      case 'redis': return this.leaseUntil - this.cfg.heartbeat > now
     }
   }
 
@@ -289,6 +307,7 @@ export class Election {
       this.yielding = false
       this.announced = false
     }
+    if (reason === 'conflict') this.conflictUntil = now + this.dead
     this.current = to
     this.sinceValue = now
     return { role: to, transition: { from, to, term: this.termValue, reason }, announce: false, sendNow: sendNow || from === 'init' }

@@ -36,6 +36,7 @@ export interface Heartbeat {
   readonly handover: boolean
   readonly yielding: boolean
   readonly inSync: boolean
+  readonly conflict: boolean
   /** Which of the sender's `peers` addresses (links) this copy went to. */
   readonly via?: number
 }
@@ -165,7 +166,7 @@ function isPayload (m: Record<string, unknown>): boolean {
     case 'hb':
       return Number.isSafeInteger(m.term) && Number.isSafeInteger(m.prio) && typeof m.role === 'string' && ROLES.has(m.role) &&
         typeof m.preempt === 'boolean' && typeof m.starting === 'boolean' && typeof m.handover === 'boolean' &&
-        typeof m.yielding === 'boolean' && typeof m.inSync === 'boolean'
+        typeof m.yielding === 'boolean' && typeof m.inSync === 'boolean' && typeof m.conflict === 'boolean'
     case 'state':
       return typeof m.full === 'boolean' && typeof m.parts === 'object' && m.parts !== null && !Array.isArray(m.parts)
     case 'ack':

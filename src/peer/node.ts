@@ -22,8 +22,9 @@ export interface PeerHooks {
   /**
    * Apply `role` to the serving side. Going standby or fault must stop accepting before it
    * returns (synchronously); becoming active may bind listeners and rejects when it cannot.
+   * `abrupt`: also cut connections in flight (a stale node that was frozen must not answer).
    */
-  apply (role: Role): Promise<void>
+  apply (role: Role, abrupt?: boolean): Promise<void>
 }
 
 /** The `peer` object of /api/status (names agreed in shared-names.md). */
@@ -62,6 +63,7 @@ export class PeerNode {
   private readonly bursts = new Map<string, { at: number, count: number }>()
   private lastInSync = false
   private lastKeepalive = 0
+  private beating = false
   private closed = false
 
   constructor (
@@ -85,7 +87,7 @@ export class PeerNode {
         if (link < this.linkHeard.length) this.linkHeard[link] = t
         this.handle(this.election.heard(t, {
           id: m.id, term: m.term, priority: m.prio, preempt: m.preempt, role: m.role, starting: m.starting,
-          handover: m.handover, yielding: m.yielding, inSync: m.inSync,
+          handover: m.handover, yielding: m.yielding, inSync: m.inSync, conflict: m.conflict,
         }))
       },
       state: (m) => {
@@ -194,11 +196,22 @@ export class PeerNode {
   }
 
   private beat (): void {
-    if (this.closed) return
+    if (this.closed || this.beating) return
+    this.beating = true
+    try {
+      this.beatOnce()
+    } finally {
+      this.beating = false
+    }
+  }
+
+  private beatOnce (): void {
+    // After a pause the election must see the gap before this node claims anything.
+    this.handle(this.election.tick(this.clock.now()))
     const e = this.election
     this.transport.sendHeartbeat({
       k: 'hb', term: e.term, prio: this.cfg.priority, preempt: this.cfg.preempt, role: e.role, starting: e.starting,
-      handover: e.handover, yielding: e.isYielding, inSync: this.inSync,
+      handover: e.handover, yielding: e.isYielding, inSync: this.inSync, conflict: e.lostConflict(this.clock.now()),
     })
     const active = e.role === 'active'
     // Only the active node streams state; it keeps a connection while the peer is heard.
@@ -221,7 +234,7 @@ export class PeerNode {
       this.log[level]({ from: t.from, to: t.to, term: t.term, reason: t.reason }, `peer role: ${t.to}`)
       channels.peerRole.publish({ from: t.from, to: t.to, term: t.term, reason: t.reason })
       if (t.to !== 'standby') this.sync.lost()
-      this.applyRole()
+      this.applyRole(t.reason === 'stale')
       void this.notifier?.run(t.to, t.from)
     }
     if (out.announce) {
@@ -235,11 +248,11 @@ export class PeerNode {
    * Applies the election's role. Standby/fault close listeners synchronously inside hooks.apply;
    * activation may take a moment to bind, one application at a time, the latest role winning.
    */
-  private applyRole (): void {
+  private applyRole (abrupt = false): void {
     const role = this.election.role
     if (role !== 'active') {
       this.applied = role
-      void this.hooks.apply(role).catch((err: unknown) => { this.log.error({ err: String(err) }, 'cannot apply role') })
+      void this.hooks.apply(role, abrupt).catch((err: unknown) => { this.log.error({ err: String(err) }, 'cannot apply role') })
       return
     }
     this.applying = this.applying.then(async () => {

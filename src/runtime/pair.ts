@@ -31,15 +31,16 @@ export function bindsListeners (peer: PeerConfig | undefined, role: Role): boole
 export function createPeer (config: PeerConfig, runtime: () => Runtime, log: Logger): PeerNode {
   const servers = new ServerStates(() => runtime().upstreams.values(), () => runtime().clock.now())
   return new PeerNode(config, () => replicatedSources(servers, runtime()), {
-    async apply (role) {
+    async apply (role, abrupt) {
       const r = runtime()
       if (role !== 'active') {
         // Not serving from this instant: /readyz and the listening sockets agree.
         r.role = role
-        if (config.standby === 'closed') r.unbindListeners()
+        if (config.standby === 'closed' || abrupt === true) r.unbindListeners(abrupt)
         return
       }
-      if (config.standby === 'closed') await r.bindListeners()
+      // Binds whatever is unbound (with standby: open, only after an abrupt stop).
+      await r.bindListeners()
       r.role = 'active'
     },
   }, log.child({ component: 'peer' }), runtime().clock)

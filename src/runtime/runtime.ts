@@ -112,10 +112,13 @@ export class Runtime {
 
   /**
    * Stops accepting at once (the listening sockets close before this returns); connections
-   * already accepted finish as they are.
+   * already accepted finish as they are, unless `abrupt` (they are cut too).
    */
-  unbindListeners (): void {
-    for (const l of this.listeners) if (l.listening) void l.stopAccepting()
+  unbindListeners (abrupt = false): void {
+    for (const l of this.listeners) {
+      if (l.listening) void l.stopAccepting()
+      if (abrupt) l.destroy()
+    }
   }
   // --- end pair ----------------------------------------------------------------------------------
 

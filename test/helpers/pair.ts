@@ -65,8 +65,9 @@ function yamlFor (spec: NodeSpec, ports: { listen: number, peer: number, admin: 
     `  secret: ${spec.secret ?? SECRET}`,
     `  priority: ${spec.priority}`,
     `  preempt: ${spec.preempt ?? false}`,
-    `  heartbeat: ${spec.heartbeat ?? '100ms'}`,
-    `  deadAfter: ${spec.deadAfter ?? 3}`,
+    // Generous by default (the test machine is loaded); tight numbers live in bench/failover.ts.
+    `  heartbeat: ${spec.heartbeat ?? '200ms'}`,
+    `  deadAfter: ${spec.deadAfter ?? 4}`,
     `  standby: ${spec.standby ?? 'closed'}`,
     ...(spec.witness === undefined ? [] : [`  witness: "${spec.witness}"`]),
     ...(spec.onChange === undefined ? [] : [`  onChange: "${spec.onChange}"`]),
@@ -136,6 +137,7 @@ export async function makePair (upstreamPort: number, a: Partial<NodeSpec> = {},
     ab,
     ba,
     async close () {
+      if (process.env.PAIR_DEBUG !== undefined) for (const n of [na, nb]) console.log(n.spec.id, n.run?.stderr, n.run?.stdout.slice(-3000))
       for (const n of [na, nb]) n.kill('SIGKILL')
       await Promise.all([na.exited(), nb.exited()])
       await Promise.all(relays.map(async (r) => { await r.close() }))

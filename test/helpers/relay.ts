@@ -95,8 +95,13 @@ export async function startRelay (target: { host?: string, port: number }, opts:
       isCut = true
       for (const s of streams) s.destroy()
       streams.clear()
+      // Refused, not accepted and dropped: a connect must fail as to an unreachable host.
+      if (wantTcp && tcp.listening) tcp.close()
     },
-    heal () { isCut = false },
+    heal () {
+      isCut = false
+      if (wantTcp && !tcp.listening) tcp.listen(port, '127.0.0.1')
+    },
     delay (ms) { delayMs = ms },
     inject (data) { outbound.send(data, target.port, host) },
     async close () {
@@ -104,6 +109,7 @@ export async function startRelay (target: { host?: string, port: number }, opts:
       for (const s of streams) s.destroy()
       await Promise.all([
         new Promise<void>((resolve) => { if (tcp.listening) tcp.close(() => { resolve() }); else resolve() }),
+        new Promise<void>((resolve) => { setImmediate(resolve) }),
         new Promise<void>((resolve) => { try { inbound.close(() => { resolve() }) } catch { resolve() } }),
         new Promise<void>((resolve) => { try { outbound.close(() => { resolve() }) } catch { resolve() } }),
       ])

@@ -46,7 +46,7 @@ describe('active/standby pair', () => {
     await waitFor(() => sampler.firstAnswer(1, killedAt) !== undefined, 5000, 10, 'B answering')
     await sampler.stop()
     const took = (sampler.firstAnswer(1, killedAt) as number) - killedAt
-    expect(took).toBeLessThan((3 + 1) * 100 + 1000)
+    expect(took).toBeLessThan((4 + 1) * 200 + 1000)
     expect(sampler.dual()).toBe(0)
     const b = await pair.b.status()
     expect(b.peer).toMatchObject({ role: 'active', other: { up: false } })

@@ -19,7 +19,7 @@ function metric (text: string, name: string): number {
   return m === null ? 0 : Number(m[1])
 }
 
-const hb: Heartbeat = { k: 'hb', term: 99, prio: 250, preempt: true, role: 'active', starting: false, handover: false, yielding: false, inSync: true }
+const hb: Heartbeat = { k: 'hb', term: 99, prio: 250, preempt: true, role: 'active', starting: false, handover: false, yielding: false, inSync: true, conflict: false }
 
 describe('pair messages', () => {
   it('a wrong secret is reported on both nodes within a second (status, error log, metric)', async () => {

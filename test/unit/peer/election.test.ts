@@ -5,7 +5,7 @@ const HB = 100
 const base: ElectionConfig = { id: 'a', priority: 150, preempt: false, heartbeat: HB, deadAfter: 3, witness: 'none' }
 
 function hb (over: Partial<PeerHeartbeat> = {}): PeerHeartbeat {
-  return { id: 'b', term: 0, priority: 100, preempt: false, role: 'standby', starting: false, handover: false, yielding: false, inSync: true, ...over }
+  return { id: 'b', term: 0, priority: 100, preempt: false, role: 'standby', starting: false, handover: false, yielding: false, inSync: true, conflict: false, ...over }
 }
 
 type Step =
@@ -118,6 +118,16 @@ const scenarios: Scenario[] = [
     ],
   },
   {
+    name: 'healed dual-active: the survivor announces even when it never saw the loser active',
+    config: { priority: 50 },
+    steps: [
+      { at: 0, heard: { role: 'active', term: 1 }, expect: 'standby' },
+      { at: 500, tick: true, expect: 'active', reason: 'peer-dead' },
+      { at: 600, heard: { role: 'standby', term: 1, conflict: true }, expect: 'active', announce: true },
+      { at: 700, heard: { role: 'standby', term: 2, conflict: true }, expect: 'active', announce: false },
+    ],
+  },
+  {
     name: 'healed dual-active, both preempt: the election loser steps down',
     config: { priority: 50, preempt: true },
     steps: [
@@ -158,7 +168,7 @@ const scenarios: Scenario[] = [
     steps: [
       { at: 0, witness: true, expect: 'standby' },
       { at: 50, witness: true, expect: 'standby' },
-      { at: 300, tick: true, expect: 'active' },
+      { at: 300, witness: true, expect: 'active' },
       ...heartbeats(350, 2000, { role: 'standby', term: 1 }, 'active').map((s, i) => i % 2 === 0 ? s : { at: s.at, witness: false, expect: 'active' as Role }),
     ],
   },
@@ -168,7 +178,7 @@ const scenarios: Scenario[] = [
     steps: [
       { at: 0, witness: true, expect: 'standby' },
       { at: 50, witness: true, expect: 'standby' },
-      { at: 300, tick: true, expect: 'active' },
+      { at: 300, witness: true, expect: 'active' },
       { at: 350, witness: true, expect: 'active' },
       { at: 400, heard: { role: 'standby', term: 1 }, expect: 'active' },
       // cut from peer and witness: probes hang, no result arrives
@@ -182,9 +192,22 @@ const scenarios: Scenario[] = [
     steps: [
       { at: 0, witness: true, expect: 'standby' },
       { at: 50, witness: true, expect: 'standby' },
-      { at: 300, tick: true, expect: 'active' },
+      { at: 300, witness: true, expect: 'active' },
       { at: 400, heard: { role: 'standby', term: 1 }, expect: 'active' },
       ...[450, 500, 550, 600, 650, 700, 750, 800].map((at) => ({ at, witness: true, expect: 'active' as Role })),
+    ],
+  },
+  {
+    name: 'tcp witness: a verdict without a recent success blesses nobody (no take-then-drop)',
+    config: { priority: 50, witness: 'tcp' },
+    steps: [
+      { at: 0, witness: true, expect: 'standby' },
+      { at: 50, witness: true, expect: 'standby' },
+      { at: 60, heard: { role: 'active', term: 1 }, expect: 'standby' },
+      { at: 400, tick: true, expect: 'fault', reason: 'witness-lost' },
+      { at: 425, tick: true, expect: 'fault' },
+      { at: 450, witness: true, expect: 'active', reason: 'witness-back' },
+      { at: 475, tick: true, expect: 'active' },
     ],
   },
   {
@@ -250,7 +273,11 @@ const scenarios: Scenario[] = [
     steps: [
       { at: 300, tick: true, expect: 'active' },
       { at: 2300, tick: true, frozen: true, expect: 'standby', reason: 'stale' },
+      // Heartbeats queued during the pause arrive first, older ones saying standby: not a reason to take over.
+      { at: 2301, heard: { role: 'standby', term: 1 }, expect: 'standby' },
+      { at: 2302, heard: { role: 'standby', term: 1 }, expect: 'standby' },
       { at: 2305, heard: { role: 'active', term: 2 }, expect: 'standby' },
+      ...heartbeats(2400, 3000, { role: 'active', term: 2 }, 'standby'),
     ],
   },
   {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { MAX_DATAGRAM, REPLAY_WINDOW, Signer, Verifier, type Heartbeat } from '../../../src/peer/messages.js'
 
 const SECRET = 'a-secret-of-16-bytes!'
-const hb: Heartbeat = { k: 'hb', term: 3, prio: 100, preempt: false, role: 'active', starting: false, handover: false, yielding: false, inSync: true }
+const hb: Heartbeat = { k: 'hb', term: 3, prio: 100, preempt: false, role: 'active', starting: false, handover: false, yielding: false, inSync: true, conflict: false }
 
 describe('peer messages', () => {
   it('round-trips a signed heartbeat', () => {
