@@ -2,6 +2,7 @@
 // server actions. Each answer is { status, body } so server.ts owns every byte on the wire.
 import { hostname } from 'node:os'
 import { roleOf, type NodeRole } from '../observability/metrics.js'
+import type { PeerNode, PeerStatus } from '../peer/node.js'
 import type { Runtime } from '../runtime/runtime.js'
 import type { AdminState, Server, ServerState } from '../upstream/server.js'
 import type { Upstream } from '../upstream/upstream.js'
@@ -22,6 +23,8 @@ export interface StatusSnapshot {
   config: { file: string, hash: string }
   listeners: Array<{ name: string, protocol: 'http' | 'tcp', listen: string, activeConnections: number }>
   upstreams: Array<{ name: string, balance: string, servers: ServerStatus[] }>
+  /** With `peer:` configured (names in shared-names.md). */
+  peer?: PeerStatus
 }
 
 export interface ServerStatus {
@@ -45,7 +48,7 @@ export interface ServerStatus {
   slowStart: number | null
 }
 
-export function statusSnapshot (runtime: Runtime, version: string): StatusSnapshot {
+export function statusSnapshot (runtime: Runtime, version: string, peer?: PeerNode): StatusSnapshot {
   const now = runtime.clock.now()
   const wall = Date.now()
   // Clock times are monotonic ms; shown as wall time by their distance from now.
@@ -73,7 +76,19 @@ export function statusSnapshot (runtime: Runtime, version: string): StatusSnapsh
       balance: u.config.balance,
       servers: u.servers.map((s) => serverStatus(s, u, now, toIso)),
     })),
+    ...(peer === undefined ? {} : { peer: peer.status() }),
   }
+}
+
+/**
+ * POST /api/peer/step-down: the active hands over to an in-sync standby. 409 when this node is
+ * not active or no standby holds the full state; 404 without `peer:`.
+ */
+export function stepDown (peer: PeerNode | undefined): Answer {
+  if (peer === undefined) return { status: 404, body: { error: 'this node has no peer configured' } }
+  const r = peer.stepDown(false)
+  if (!r.ok) return { status: 409, body: { error: `cannot step down: ${r.why}` } }
+  return { status: 200, body: { steppedDown: true, role: peer.role, term: peer.election.term } }
 }
 
 function serverStatus (s: Server, u: Upstream, now: number, toIso: (at: number) => string): ServerStatus {

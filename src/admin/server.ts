@@ -5,7 +5,8 @@ import type { AdminConfig } from '../config/types.js'
 import { reportError } from '../observability/events.js'
 import { createMetrics, roleOf, type Metrics } from '../observability/metrics.js'
 import type { Runtime } from '../runtime/runtime.js'
-import { serverAction, statusSnapshot, type Answer, type ServerAction } from './api.js'
+import type { PeerNode } from '../peer/node.js'
+import { serverAction, statusSnapshot, stepDown, type Answer, type ServerAction } from './api.js'
 import { ASSET_PATH, DASHBOARD_CSP, asset } from './assets.js'
 import { EventStream } from './events.js'
 import { hostAllowed } from './host-check.js'
@@ -17,6 +18,8 @@ export interface AdminDeps {
   version: string
   /** POST /api/reload; answers 501 while absent. */
   reload?: () => Promise<Answer>
+  /** The pair node, with `peer:` configured. */
+  peer?: () => PeerNode | undefined
 }
 
 interface Request {
@@ -52,13 +55,14 @@ export class AdminServer {
   constructor (private readonly config: AdminConfig, private readonly deps: AdminDeps) {
     this.tokenDigest = config.token === undefined ? undefined : digest(config.token)
     this.feed = new DashboardFeed(deps.runtime, (tick) => { this.events.publish('tick', tick) })
-    this.events = new EventStream(() => statusSnapshot(deps.runtime(), deps.version), () => this.feed.aggregator.history())
+    this.events = new EventStream(() => statusSnapshot(deps.runtime(), deps.version, deps.peer?.()), () => this.feed.aggregator.history())
     this.routes = [
       { pattern: ASSET_PATH, methods: GET, handle: async ({ req, res }) => { await this.dashboard(req, res) } },
       { pattern: /^\/healthz$/, methods: GET, handle: ({ res }) => { text(res, 200, 'ok') } },
       { pattern: /^\/readyz$/, methods: GET, handle: ({ res }) => { this.ready(res) } },
       { pattern: /^\/metrics$/, methods: GET, handle: async ({ res }) => { await this.scrape(res) } },
-      { pattern: /^\/api\/status$/, methods: GET, handle: ({ res }) => { json(res, 200, statusSnapshot(deps.runtime(), deps.version)) } },
+      { pattern: /^\/api\/status$/, methods: GET, handle: ({ res }) => { json(res, 200, statusSnapshot(deps.runtime(), deps.version, deps.peer?.())) } },
+      { pattern: /^\/api\/peer\/step-down$/, methods: ['POST'], handle: ({ req, res }) => { req.resume(); const a = stepDown(deps.peer?.()); json(res, a.status, a.body) } },
       { pattern: /^\/api\/events$/, methods: ['GET'], handle: ({ req, res }) => { req.socket.setNoDelay(true); this.events.add(res) } },
       { pattern: /^\/api\/reload$/, methods: ['POST'], handle: async ({ res }) => { await this.reload(res) } },
       { pattern: STATE_PATH, methods: ['POST'], handle: async (r) => { await this.serverAction(r) } },
@@ -80,7 +84,7 @@ export class AdminServer {
   }
 
   async listen (): Promise<void> {
-    this.metrics ??= createMetrics(this.deps.runtime)
+    this.metrics ??= createMetrics(this.deps.runtime, () => this.deps.peer?.())
     const { host, port } = this.config.listen
     try {
       await new Promise<void>((resolve, reject) => {

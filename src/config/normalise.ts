@@ -4,7 +4,7 @@
 import { isIP } from 'node:net'
 import type {
   AdminConfig, Config, HealthConfig, HostPort, HttpListenerConfig, HttpRouteConfig, ListenerConfig,
-  PeerConfig, RateLimitConfig, RateLimitKey, RedisStoreConfig, RouteMatch, TcpListenerConfig,
+  PeerConfig, RateLimitConfig, RateLimitKey, RedisStoreConfig, RouteMatch, TcpListenerConfig, WitnessConfig,
   TcpRouteConfig, UpstreamConfig,
 } from './types.js'
 import { parseDuration, parseRate, parseSize } from './units.js'
@@ -229,6 +229,11 @@ class Normaliser {
     }
   }
 
+  witness (text: string): WitnessConfig {
+    if (/^rediss?:\/\//.test(text)) return { kind: 'redis', url: text }
+    return { kind: 'tcp', address: this.hostPort(text, pointer('peer', 'witness'), false) }
+  }
+
   peer (p: Raw): PeerConfig {
     const secret = p.secret as string
     if (Buffer.byteLength(secret) < 16) {
@@ -243,9 +248,10 @@ class Normaliser {
       preempt: p.preempt ?? false,
       heartbeat: this.duration(p.heartbeat, 200, pointer('peer', 'heartbeat')),
       deadAfter: p.deadAfter ?? 3,
-      ...(p.witness === undefined ? {} : { witness: this.hostPort(p.witness as string, pointer('peer', 'witness'), false) }),
+      ...(p.witness === undefined ? {} : { witness: this.witness(p.witness as string) }),
       standby: p.standby ?? 'closed',
       ...(p.onChange === undefined ? {} : { onChange: p.onChange as string }),
+      onChangeTimeout: this.duration(p.onChangeTimeout, 30_000, pointer('peer', 'onChangeTimeout')),
     }
   }
 }

@@ -254,15 +254,21 @@ const redis = obj('Share rate-limit buckets through Redis.', {
 const peer = obj('Active/standby pair. Without it the node is standalone and always active.', {
   id: name('This node\'s id; on a priority tie the lower id wins.'),
   listen: hostPort('Where this node takes the other node\'s heartbeats and state.'),
-  peers: { type: 'array', minItems: 1, items: hostPort('The other node\'s peer listen address.'), description: 'The other node\'s address.' },
+  peers: { type: 'array', minItems: 1, items: hostPort('The other node\'s peer listen address on one network.'), description: 'The other node\'s addresses: several = several links; heartbeats go over each, any one arriving counts.' },
   secret: str('Shared secret, at least 16 bytes; every message is HMAC-SHA256 signed.'),
   priority: int(1, 254, 'The higher one becomes active.', 100),
   preempt: bool('true: a recovered higher-priority node takes the active role back.', false),
   heartbeat: duration('Heartbeat interval.', '200ms'),
   deadAfter: int(1, 100, 'Missed heartbeats before the other node is declared dead.', 3),
-  witness: hostPort('Optional TCP address; a node that loses its peer and cannot reach the witness goes to fault.'),
+  witness: {
+    type: 'string',
+    pattern: `${HOST_PORT_PATTERN.slice(0, -1)}|^rediss?://.+$`,
+    description: 'Optional: host:port of a reference node (a node that hears no peer serves only while it reaches it) or a redis:// URL of an arbiter (the active holds a lease).',
+    errorMessage: 'must be host:port (a TCP reference node) or a redis:// URL (an arbiter)',
+  },
   standby: oneOfWords(['closed', 'open'], 'closed: listeners are not bound while standby.', 'closed'),
-  onChange: str('Command run on every role change with: NEW_ROLE OLD_ROLE NODE_ID.'),
+  onChange: str('Command run on every role change (and once at start) with: NEW_ROLE OLD_ROLE NODE_ID.'),
+  onChangeTimeout: duration('An onChange call still running after this is killed (and logged).', '30s'),
 }, ['id', 'listen', 'peers', 'secret'])
 
 /** JSON Schema (draft-07) of tandem.yaml; what `tandem schema` prints. */

@@ -148,10 +148,16 @@ export interface PeerConfig {
   readonly preempt: boolean
   readonly heartbeat: number
   readonly deadAfter: number
-  readonly witness?: HostPort
+  readonly witness?: WitnessConfig
   readonly standby: 'closed' | 'open'
   readonly onChange?: string
+  readonly onChangeTimeout: number
 }
+
+/** A TCP reference node, or a Redis arbiter holding the active node's lease. */
+export type WitnessConfig =
+  | { readonly kind: 'tcp', readonly address: HostPort }
+  | { readonly kind: 'redis', readonly url: string }
 
 export interface Config {
   /** Absolute path of the file read, or a label for inline configs. */

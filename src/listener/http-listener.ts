@@ -108,6 +108,8 @@ export class HttpListener implements Listener {
 
   async listen (): Promise<void> {
     const { host, port } = this.config.listen
+    // A pair's standby unbinds and binds again on each role change.
+    this.closing = false
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => { reject(err) }
       this.server.once('error', onError)

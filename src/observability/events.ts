@@ -66,6 +66,34 @@ export interface ServerStateChange {
   reason: string
 }
 
+export interface ServerWeightChange {
+  upstream: string
+  server: string
+  weight: number
+}
+
+// --- Active/standby pair (peer/) -------------------------------------------------------------
+export type PeerRoleName = 'active' | 'standby' | 'fault'
+
+/** Every role change of this node; `from` is `init` for the first role after start. */
+export interface PeerRoleChange {
+  from: PeerRoleName | 'init'
+  to: PeerRoleName
+  term: number
+  /** start, peer-dead, handover, step-down, conflict, witness-lost, witness-back, preempt, local-fault, elected, stale */
+  reason: string
+}
+
+export interface PeerSync {
+  inSync: boolean
+}
+
+/** A peer message dropped; `reason`: oversize, malformed, unauthenticated, replayed, unknown-sender. */
+export interface PeerRejected {
+  reason: string
+}
+// --- end pair ---------------------------------------------------------------------------------
+
 export interface ServerFailure {
   upstream: string
   server: string
@@ -146,4 +174,8 @@ export const channels = {
   rateLimitDenied: channel<RateLimitDenied>('tandem:ratelimit:denied'),
   rateLimitStoreError: channel<RateLimitStoreError>('tandem:ratelimit:store-error'),
   rateLimitStoreState: channel<RateLimitStoreState>('tandem:ratelimit:store-state'),
+  serverWeight: channel<ServerWeightChange>('tandem:server:weight'),
+  peerRole: channel<PeerRoleChange>('tandem:peer:role'),
+  peerSync: channel<PeerSync>('tandem:peer:sync'),
+  peerRejected: channel<PeerRejected>('tandem:peer:rejected'),
 }

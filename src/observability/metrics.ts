@@ -7,8 +7,8 @@ import type { Runtime } from '../runtime/runtime.js'
 import type { Server } from '../upstream/server.js'
 import { FastHistogram, type Series } from './histogram.js'
 import {
-  channels, type ConfigReload, type HealthCheckResult, type HttpRequestEnd, type ProcessError, type RateLimitDenied,
-  type RateLimitStoreError, type ServerFailure, type TcpConnectionEnd,
+  channels, type ConfigReload, type HealthCheckResult, type HttpRequestEnd, type PeerRejected, type PeerRoleChange, type ProcessError,
+  type RateLimitDenied, type RateLimitStoreError, type ServerFailure, type TcpConnectionEnd,
 } from './events.js'
 
 export type NodeRole = 'active' | 'standby' | 'fault'
@@ -76,7 +76,13 @@ function processMetrics (): Registry {
  * A registry of its own (several runtimes may live in one process) holding every spec metric.
  * `getRuntime` is read at each scrape, so a reload that swaps the Runtime needs nothing here.
  */
-export function createMetrics (getRuntime: () => Runtime): Metrics {
+/** What the pair's gauges read at scrape time (PeerNode satisfies it). */
+export interface PeerGauges {
+  readonly peerUp: boolean
+  readonly inSync: boolean
+}
+
+export function createMetrics (getRuntime: () => Runtime, getPeer: () => PeerGauges | undefined = () => undefined): Metrics {
   const own = new Registry()
   const registers = [own]
   const tallies = {
@@ -155,6 +161,21 @@ export function createMetrics (getRuntime: () => Runtime): Metrics {
   })
   const peerTransitions = new Counter({ name: 'tandem_peer_transitions_total', help: 'Role changes of this node.', labelNames: ['from', 'to'] as const, registers })
   const peerMessagesRejected = new Counter({ name: 'tandem_peer_messages_rejected_total', help: 'Peer messages dropped (bad signature, replayed, too large, ...).', labelNames: ['reason'] as const, registers })
+  // --- pair ------------------------------------------------------------------------------------
+  new Gauge({
+    name: 'tandem_peer_up',
+    help: '1 while the other node\'s heartbeats arrive (absent without peer:).',
+    registers,
+    collect () { const p = getPeer(); if (p === undefined) this.reset(); else this.set(p.peerUp ? 1 : 0) },
+  })
+  new Gauge({
+    name: 'tandem_peer_in_sync',
+    help: '1 while this standby holds the active\'s full state (active: while its standby does).',
+    registers,
+    collect () { const p = getPeer(); if (p === undefined) this.reset(); else this.set(p.inSync ? 1 : 0) },
+  })
+  for (const reason of ['oversize', 'malformed', 'unauthenticated', 'replayed', 'unknown-sender']) peerMessagesRejected.inc({ reason }, 0)
+  // --- end pair ----------------------------------------------------------------------------------
   const configReloads = new Counter({ name: 'tandem_config_reloads_total', help: 'Config reloads, by result (success, failure).', labelNames: ['result'] as const, registers })
   configReloads.inc({ result: 'success' }, 0)
   configReloads.inc({ result: 'failure' }, 0)
@@ -199,6 +220,13 @@ export function createMetrics (getRuntime: () => Runtime): Metrics {
   const onReload = (m: unknown): void => {
     configReloads.inc({ result: (m as ConfigReload).result })
   }
+  const onPeerRole = (m: unknown): void => {
+    const e = m as PeerRoleChange
+    peerTransitions.inc({ from: e.from, to: e.to })
+  }
+  const onPeerRejected = (m: unknown): void => {
+    peerMessagesRejected.inc({ reason: (m as PeerRejected).reason })
+  }
   const subscriptions: Array<[{ subscribe (f: (m: unknown) => void): void, unsubscribe (f: (m: unknown) => void): unknown }, (m: unknown) => void]> = [
     [channels.httpRequestEnd, onHttp],
     [channels.tcpConnectionEnd, onTcp],
@@ -208,6 +236,8 @@ export function createMetrics (getRuntime: () => Runtime): Metrics {
     [channels.error, onError],
     [channels.rateLimitDenied, onDenied],
     [channels.rateLimitStoreError, onStoreError],
+    [channels.peerRole, onPeerRole],
+    [channels.peerRejected, onPeerRejected],
   ]
   for (const [ch, f] of subscriptions) ch.subscribe(f)
 

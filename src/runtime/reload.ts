@@ -17,8 +17,11 @@ export interface ReloadSummary {
  */
 export async function reloadRuntime (current: Runtime, config: Config): Promise<{ runtime: Runtime, summary: ReloadSummary, retired: Promise<boolean> }> {
   const next = new Runtime(config, { previous: current, clock: current.clock })
+  // A pair's standby with `standby: closed` keeps its listeners unbound across a reload.
+  next.role = current.role
+  const bind = current.role === 'active' || config.peer?.standby !== 'closed'
   try {
-    await next.start()
+    await next.start({ bind })
   } catch (err) {
     channels.configReload.publish({ result: 'failure' })
     throw err

@@ -31,6 +31,8 @@ export class Runtime {
   readonly limiters: RateLimiters
   readonly clock: Clock
   readonly startedAt: number
+  /** Role in an active/standby pair, set by the process owner (serve.ts); standalone: active. */
+  role: 'active' | 'standby' | 'fault' = 'active'
   /** Listeners of the previous Runtime to take over in start(), with their new config. */
   private readonly adopted = new Map<Listener, ListenerConfig>()
   private readonly deps: ListenerDeps
@@ -79,11 +81,12 @@ export class Runtime {
   }
 
   /**
-   * Binds every new listener, then takes over the adopted ones and starts health checks. On a
-   * bind failure it unbinds what it bound and throws; a previous Runtime is then untouched.
+   * Binds every new listener (unless `bind` is false: a pair's standby with `standby: closed`),
+   * then takes over the adopted ones and starts health checks. On a bind failure it unbinds what
+   * it bound and throws; a previous Runtime is then untouched.
    */
-  async start (): Promise<void> {
-    const fresh = this.listeners.filter((l) => !this.adopted.has(l))
+  async start (options: { bind?: boolean } = {}): Promise<void> {
+    const fresh = options.bind === false ? [] : this.listeners.filter((l) => !this.adopted.has(l))
     // An address that changes protocol is released by the old listener before the new one binds.
     for (const lc of this.config.listeners) {
       const old = this.previous?.listenerAt(lc.listen)
@@ -102,6 +105,29 @@ export class Runtime {
     this.health = startHealthChecks(this.upstreams.values(), { clock: this.clock, random: Math.random })
     this.previous = undefined
   }
+
+  // --- pair (peer/): listeners follow the role -------------------------------------------------
+  /** Binds every listener not bound yet; on a failure unbinds them all and throws. */
+  async bindListeners (): Promise<void> {
+    try {
+      for (const l of this.listeners) if (!l.listening) await l.listen()
+    } catch (err) {
+      this.unbindListeners()
+      throw err
+    }
+  }
+
+  /**
+   * Stops accepting at once (the listening sockets close before this returns); connections
+   * already accepted finish as they are, unless `abrupt` (they are cut too).
+   */
+  unbindListeners (abrupt = false): void {
+    for (const l of this.listeners) {
+      if (l.listening) void l.stopAccepting()
+      if (abrupt) l.destroy()
+    }
+  }
+  // --- end pair ----------------------------------------------------------------------------------
 
   /**
    * After a reload: stops what `next` did not take over (health checks, listeners no longer

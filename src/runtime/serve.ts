@@ -6,6 +6,8 @@ import type { Config } from '../config/types.js'
 import { ConfigErrors } from '../errors.js'
 import { channels } from '../observability/events.js'
 import { attachLogs, createLogger, type Logger } from '../observability/log.js'
+import type { PeerNode } from '../peer/node.js'
+import { bindsListeners, createPeer, handOverBeforeShutdown } from './pair.js'
 import { reloadRuntime } from './reload.js'
 import { Runtime } from './runtime.js'
 import { runShutdown } from './shutdown.js'
@@ -13,6 +15,8 @@ import { runShutdown } from './shutdown.js'
 export interface Serving {
   readonly runtime: Runtime
   readonly admin: AdminServer | undefined
+  /** The pair node with `peer:` configured; it outlives reloads. */
+  readonly peer: PeerNode | undefined
   readonly log: Logger
   /** Re-reads the config file: 200 with what changed, 400 with the errors (SIGHUP, POST /api/reload). */
   reload (): Promise<Answer>
@@ -31,6 +35,13 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
   let admin: AdminServer | undefined
   let reloading: Promise<Answer> | undefined
   let stopping: Promise<void> | undefined
+  // --- pair: a node starts as standby and serves only once elected -----------------------------
+  let peer: PeerNode | undefined
+  if (config.peer !== undefined) {
+    runtime.role = 'standby'
+    if (config.peer.onChange === undefined && config.peer.standby === 'open') log.warn('peer: standby open without onChange: both nodes stay bound; only a moving address keeps clients on the active')
+  }
+  // --- end pair ----------------------------------------------------------------------------------
 
   const reload = async (): Promise<Answer> => {
     let next: Config
@@ -50,6 +61,7 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
       detach = attachLogs(log, next.log)
       void retired.then((clean) => { log.info({ clean }, 'previous config retired') })
       log.info({ summary, hash: next.hash }, 'config reloaded')
+      if (JSON.stringify(next.peer) !== JSON.stringify(config.peer)) log.warn('peer: settings changed in the file take effect at the next restart (the pair outlives reloads)')
       return { status: 200, body: { reloaded: true, hash: next.hash, changes: summary } }
     } catch (err) {
       const message = `cannot apply the new config: ${(err as Error).message}`
@@ -66,12 +78,17 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
   }
 
   try {
-    await runtime.start()
+    await runtime.start({ bind: bindsListeners(config.peer, runtime.role) })
+    if (config.peer !== undefined) {
+      peer = createPeer(config.peer, () => runtime, log)
+      await peer.start()
+    }
     if (config.admin !== undefined) {
-      admin = new AdminServer(config.admin, { runtime: () => runtime, version, reload: serialisedReload })
+      admin = new AdminServer(config.admin, { runtime: () => runtime, version, reload: serialisedReload, peer: () => peer })
       await admin.listen()
     }
   } catch (err) {
+    await peer?.close()
     await runtime.stop(0)
     await admin?.close()
     detach()
@@ -81,11 +98,15 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
 
   const shutdown = async (signal: string): Promise<void> => {
     stopping ??= (async () => {
-      const config = runtime.config
-      log.info({ signal, delayMs: config.shutdownDelay, timeoutMs: config.shutdownTimeout }, 'shutting down')
+      const signalledAt = systemClock.now()
+      const current = runtime.config
+      log.info({ signal, delayMs: current.shutdownDelay, timeoutMs: current.shutdownTimeout }, 'shutting down')
+      // The deadline counts from the signal; an active node of a pair hands over first.
+      admin?.setShuttingDown()
+      await handOverBeforeShutdown(peer, current.peer, log)
       const { clean, elapsedMs } = await runShutdown({
-        delayMs: config.shutdownDelay,
-        timeoutMs: config.shutdownTimeout,
+        delayMs: current.shutdownDelay,
+        timeoutMs: current.shutdownTimeout,
         clock: systemClock,
         notReady: () => { admin?.setShuttingDown() },
         stopAccepting: async () => {
@@ -95,8 +116,9 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
         },
         drained: async () => { await runtime.drained() },
         closeRest: async () => { await runtime.closeAll() },
-      })
+      }, signalledAt)
       log.info({ clean, elapsedMs }, clean ? 'stopped' : 'stopped; work still open at the deadline was closed')
+      await peer?.close()
       await admin?.close()
       await cleanup()
       detach()
@@ -108,6 +130,7 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
   return {
     get runtime () { return runtime },
     get admin () { return admin },
+    get peer () { return peer },
     log,
     reload: serialisedReload,
     shutdown,

@@ -134,9 +134,25 @@ export class Upstream {
   }
 
   setWeight (server: Server, weight: number): void {
+    if (server.weight === weight) return
     server.weight = weight
     server.effectiveWeight = weight
     this.balancer.update?.(this.servers)
+    channels.serverWeight.publish({ upstream: this.name, server: server.address, weight })
+  }
+
+  /**
+   * Passive ejection set from outside (the peer's state): out for `ms` from now; 0 ends it.
+   * Remaining times, not clock values, cross processes.
+   */
+  setEjection (server: Server, ms: number, reason = 'peer sync'): void {
+    const now = this.deps.clock.now()
+    const until = ms > 0 ? now + ms : 0
+    if ((until === 0 && server.ejectedUntil <= now) || Math.abs(until - server.ejectedUntil) < 1) return
+    const from = server.state(now)
+    server.ejectedUntil = until
+    if (until > 0) server.upSince = until
+    this.changed(server, from, now, reason)
   }
 
   private changed (server: Server, from: string, now: number, reason: string): void {

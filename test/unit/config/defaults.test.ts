@@ -87,6 +87,7 @@ describe('defaults and normalisation', () => {
       heartbeat: 200,
       deadAfter: 3,
       standby: 'closed',
+      onChangeTimeout: 30_000,
     })
   })
 
@@ -200,12 +201,28 @@ describe("the spec's full example", () => {
     expect(c.listeners[1]).toMatchObject({ upstream: 'cache', proxyProtocol: 'off', idleTimeout: 300_000, maxConnections: 10_000, rateLimit: 'new-conns' })
     expect((c.listeners[2] as TcpListenerConfig).routes).toEqual([{ name: 'route-1', match: { sni: '*.example.com' }, upstream: 'web-tls' }])
     expect(c.rateLimits['api-calls']).toEqual({ name: 'api-calls', key: { kind: 'header', header: 'x-api-key' }, rate: 10, burst: 20, headers: 'draft-6', maxKeys: 100_000 })
-    expect(c.peer).toMatchObject({ id: 'lb-a', secret: SPEC_ENV.TANDEM_PEER_SECRET, priority: 150, heartbeat: 200, witness: { host: '127.0.0.1', port: 53 }, onChange: './notify.sh' })
+    expect(c.peer).toMatchObject({ id: 'lb-a', secret: SPEC_ENV.TANDEM_PEER_SECRET, priority: 150, heartbeat: 200, witness: { kind: 'tcp', address: { host: '127.0.0.1', port: 53 } }, onChange: './notify.sh', onChangeTimeout: 30_000 })
   })
 
   it('every example-like fixture is valid', () => {
     for (const f of ['minimal.yaml', 'http-routing.yaml', 'tcp-sni.yaml', 'pair-a.yaml', 'spec-full.yaml']) {
       expect(() => parse(readFileSync(`test/fixtures/config/${f}`, 'utf8'), SPEC_ENV), f).not.toThrow()
     }
+  })
+})
+
+describe('peer witness forms', () => {
+  it('reads host:port as a TCP reference node and redis:// as an arbiter', async () => {
+    const { parseConfig } = await import('../../../src/config/load.js')
+    const base = (w: string): string => [
+      'upstreams: { web: { servers: [{ address: 127.0.0.1:8081 }] } }',
+      'listeners: [{ name: p, protocol: http, listen: 127.0.0.1:8080, routes: [{ match: { pathPrefix: / }, upstream: web }] }]',
+      `peer: { id: a, listen: 127.0.0.1:7946, peers: [127.0.0.1:7947, 10.0.0.2:7947], secret: 0123456789abcdef, witness: "${w}", onChangeTimeout: 2s }`,
+    ].join('\n')
+    expect(parseConfig(base('10.0.0.9:53'), 't.yaml').peer?.witness).toEqual({ kind: 'tcp', address: { text: '10.0.0.9:53', host: '10.0.0.9', port: 53 } })
+    expect(parseConfig(base('redis://127.0.0.1:6379/2'), 't.yaml').peer?.witness).toEqual({ kind: 'redis', url: 'redis://127.0.0.1:6379/2' })
+    expect(parseConfig(base('redis://127.0.0.1:6379/2'), 't.yaml').peer?.onChangeTimeout).toBe(2000)
+    expect(parseConfig(base('redis://127.0.0.1:6379/2'), 't.yaml').peer?.peers.length).toBe(2)
+    expect(() => parseConfig(base('nowhere'), 't.yaml')).toThrow(/peer.witness: must be host:port \(a TCP reference node\) or a redis:\/\/ URL/)
   })
 })

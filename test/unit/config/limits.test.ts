@@ -102,9 +102,12 @@ describe('sizes and counts', () => {
       '    upstream: web',
       '    maxConnections: 1000001',
     )
+    // Every problem at once: the schema's and the normaliser's.
     expect(errorsOf(text)).toEqual([
       't.yaml:2:62: upstreams.web.servers[0].maxConnections: must be an integer 0..1000000',
       't.yaml:2:90: upstreams.web.health.rise: must be an integer 1..100',
+      't.yaml:6:20: listeners[0].maxHeaderSize: must be between 1kb and 1mb',
+      't.yaml:10:20: listeners[1].maxHeaderSize: must be between 1kb and 1mb',
       't.yaml:15:21: listeners[2].maxConnections: must be an integer 0..1000000',
     ])
     const sizes = text.replace('maxConnections: 2000000', 'maxConnections: 10').replace('rise: 101', 'rise: 2').replace('maxConnections: 1000001', 'maxConnections: 10')

@@ -43,7 +43,7 @@ describe('configSchema', () => {
       'balance', 'servers', 'connectTimeout', 'retries', 'health', 'passive', 'slowStart',
     ])
     expect(Object.keys(root.properties.peer.properties)).toEqual([
-      'id', 'listen', 'peers', 'secret', 'priority', 'preempt', 'heartbeat', 'deadAfter', 'witness', 'standby', 'onChange',
+      'id', 'listen', 'peers', 'secret', 'priority', 'preempt', 'heartbeat', 'deadAfter', 'witness', 'standby', 'onChange', 'onChangeTimeout',
     ])
   })
 

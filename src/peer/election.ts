@@ -1,0 +1,319 @@
+/*
+ * The pair's election: a pure state machine (VRRP-like roles plus a term, as in Raft, to settle a
+ * healed dual-active). Inputs: time, the peer's heartbeats, witness probe results or arbiter
+ * lease results, local faults, step-down. Outputs: the role and what changed. No sockets, no
+ * timers: the caller feeds `now` from a Clock and calls tick() a few times per heartbeat.
+ *
+ * Invariant (split brain): a node that hears no peer serves only with the witness's blessing, and
+ * an active node that hears no peer for `dead - heartbeat` ms loses that blessing (TCP witness
+ * not confirmed within the last heartbeat, or arbiter lease not valid for one more heartbeat)
+ * before a standby may act at `dead` ms, so an isolated active stops at least one heartbeat
+ * before the standby starts.
+ */
+
+export type Role = 'active' | 'standby' | 'fault'
+export type Reason = 'start' | 'peer-dead' | 'handover' | 'step-down' | 'conflict' | 'witness-lost' |
+  'witness-back' | 'preempt' | 'local-fault' | 'elected' | 'stale'
+export type WitnessKind = 'none' | 'tcp' | 'redis'
+
+export interface ElectionConfig {
+  readonly id: string
+  readonly priority: number
+  readonly preempt: boolean
+  /** ms */
+  readonly heartbeat: number
+  readonly deadAfter: number
+  readonly witness: WitnessKind
+}
+
+/** What a heartbeat says about its sender (see messages.ts). */
+export interface PeerHeartbeat {
+  readonly id: string
+  readonly term: number
+  readonly priority: number
+  readonly preempt: boolean
+  readonly role: Role
+  /** The sender still starts up (has not decided its first role). */
+  readonly starting: boolean
+  /** The sender stepped down and asks us to take the active role now. */
+  readonly handover: boolean
+  /** The sender stepped down on request and must not be handed the role back by preemption. */
+  readonly yielding: boolean
+  /** Standby: holds the active's full state. Active: its standby does. */
+  readonly inSync: boolean
+  /** The sender just lost a dual-active conflict (so the survivor announces itself again). */
+  readonly conflict: boolean
+}
+
+export interface Transition {
+  readonly from: Role | 'init'
+  readonly to: Role
+  readonly term: number
+  readonly reason: Reason
+}
+
+export interface Output {
+  readonly role: Role
+  /** At most one per input. */
+  readonly transition?: Transition
+  /** Survivor of a dual-active conflict: run onChange again to announce the address. */
+  readonly announce: boolean
+  /** Send a heartbeat now rather than at the next interval (a handover, a new role). */
+  readonly sendNow: boolean
+}
+
+/** Consecutive witness results needed to change its verdict (a role never flips on one probe). */
+export const WITNESS_RISE = 2
+export const WITNESS_FALL = 2
+
+/** `id` wins over `other` by priority, then by the lower id. */
+export function wins (a: { priority: number, id: string }, b: { priority: number, id: string }): boolean {
+  return a.priority !== b.priority ? a.priority > b.priority : a.id < b.id
+}
+
+export class Election {
+  private current: Role | 'init' = 'init'
+  private termValue = 0
+  private graceUntil: number
+  private lastHeard: number | undefined
+  private peerValue: PeerHeartbeat | undefined
+  private lastTick: number
+  // Witness (tcp): hysteresis counters and the last success.
+  private witnessUp = false
+  private witnessRun = 0
+  private witnessOkAt = Number.NEGATIVE_INFINITY
+  // Arbiter (redis): the lease is ours until this time (from when the request was sent).
+  private leaseUntil = Number.NEGATIVE_INFINITY
+  private arbiterReachable = false
+  private faultUntil = Number.NEGATIVE_INFINITY
+  private conflictUntil = Number.NEGATIVE_INFINITY
+  /** After a pause: messages queued meanwhile are stale; only observe until this time. */
+  private relistenUntil = Number.NEGATIVE_INFINITY
+  private faultReason: string | undefined
+  private handingOver = false
+  private yielding = false
+  private announced = false
+  private sinceValue: number
+
+  constructor (private readonly cfg: ElectionConfig, now: number) {
+    this.graceUntil = now + this.dead
+    this.lastTick = now
+    this.sinceValue = now
+  }
+
+  /** `deadAfter × heartbeat`: silence after which the peer counts as dead. */
+  get dead (): number { return this.cfg.deadAfter * this.cfg.heartbeat }
+  /** Silence after which an active node needs the witness: one heartbeat before `dead`. */
+  get fence (): number { return Math.max(this.dead - this.cfg.heartbeat, this.cfg.heartbeat / 2) }
+  get role (): Role { return this.current === 'init' ? 'standby' : this.current }
+  get starting (): boolean { return this.current === 'init' }
+  get term (): number { return this.termValue }
+  get peer (): PeerHeartbeat | undefined { return this.peerValue }
+  get since (): number { return this.sinceValue }
+  get localFault (): string | undefined { return this.faultReason }
+  get handover (): boolean { return this.handingOver }
+  /** Tell the peer for a dead time that this node lost a conflict. */
+  lostConflict (now: number): boolean { return now < this.conflictUntil }
+  get isYielding (): boolean { return this.yielding }
+  get witnessVerdict (): 'up' | 'down' | 'unknown' {
+    if (this.cfg.witness === 'redis') return this.arbiterReachable ? 'up' : 'down'
+    return this.witnessRun === 0 && !this.witnessUp && this.witnessOkAt === Number.NEGATIVE_INFINITY ? 'unknown' : this.witnessUp ? 'up' : 'down'
+  }
+
+  /** The arbiter should try to take or renew the lease now. */
+  wantLease (now: number): boolean {
+    if (this.cfg.witness !== 'redis' || this.current === 'init') return false
+    return this.current === 'active' || !this.peerAlive(now)
+  }
+
+  leaseHeld (now: number): boolean { return this.leaseUntil > now }
+
+  peerAlive (now: number): boolean {
+    return this.lastHeard !== undefined && now - this.lastHeard < this.dead
+  }
+
+  lastHeardAge (now: number): number | undefined {
+    return this.lastHeard === undefined ? undefined : now - this.lastHeard
+  }
+
+  /** A valid heartbeat from the peer (authenticated and fresh; messages.ts checked). */
+  heard (now: number, hb: PeerHeartbeat): Output {
+    const stale = this.stale(now)
+    this.lastHeard = now
+    this.peerValue = hb
+    if (this.current !== 'active' && hb.term > this.termValue) this.termValue = hb.term
+    if (hb.role === 'active') this.handingOver = false
+    if (hb.role !== 'active' && !hb.conflict) this.announced = false
+    return stale ?? this.evaluate(now)
+  }
+
+  /** One TCP witness probe result. */
+  witness (now: number, ok: boolean): Output {
+    const stale = this.stale(now)
+    if (ok) this.witnessOkAt = now
+    if (ok === this.witnessUp) {
+      this.witnessRun = 0
+    } else if (++this.witnessRun >= (ok ? WITNESS_RISE : WITNESS_FALL)) {
+      this.witnessUp = ok
+      this.witnessRun = 0
+    }
+    return stale ?? this.evaluate(now)
+  }
+
+  /**
+   * One arbiter attempt, sent at `sentAt`: `held` when the lease is ours (taken or renewed) for
+   * `dead` ms from then; `reachable` false when Redis did not answer.
+   */
+  lease (now: number, result: { held: boolean, reachable: boolean, sentAt: number }): Output {
+    const stale = this.stale(now)
+    this.arbiterReachable = result.reachable
+    if (result.held) this.leaseUntil = Math.max(this.leaseUntil, result.sentAt + this.dead)
+    else if (result.reachable) this.leaseUntil = Number.NEGATIVE_INFINITY
+    return stale ?? this.evaluate(now)
+  }
+
+  /** Something local prevents serving (a listener cannot bind): fault for a while, the peer takes over. */
+  fault (now: number, reason: string): Output {
+    this.faultReason = reason
+    this.faultUntil = now + Math.max(2000, 10 * this.cfg.heartbeat)
+    return this.evaluate(now, 'local-fault')
+  }
+
+  /**
+   * Hand the active role to the standby (admin step-down, SIGTERM). Refused unless active and
+   * the standby is heard; unless `force`, also unless it holds the full state.
+   */
+  stepDown (now: number, force: boolean): { ok: true, output: Output } | { ok: false, why: string } {
+    if (this.current !== 'active') return { ok: false, why: `this node is ${this.role}, not active` }
+    const peer = this.peerValue
+    if (!this.peerAlive(now) || peer === undefined || peer.role === 'fault') return { ok: false, why: 'no standby is heard' }
+    if (!force && !peer.inSync) return { ok: false, why: 'the standby does not hold the full state yet' }
+    this.handingOver = true
+    this.yielding = true
+    return { ok: true, output: this.become(now, 'standby', 'step-down', true) }
+  }
+
+  /** Timers: call at least every heartbeat / 4. */
+  tick (now: number): Output {
+    return this.stale(now) ?? this.evaluate(now)
+  }
+
+  /**
+   * Frozen (SIGSTOP, a long pause) past the dead time: the peer may have taken over meanwhile.
+   * Stop serving and listen again for a dead time before deciding, as at start. Every input
+   * checks this first, whichever arrives first after the pause.
+   */
+  private stale (now: number): Output | undefined {
+    const gap = now - this.lastTick
+    this.lastTick = now
+    if (gap <= this.dead) return undefined
+    this.graceUntil = now + this.dead
+    this.relistenUntil = now + this.dead
+    if (this.current !== 'active') return undefined
+    return this.become(now, 'standby', 'stale', true)
+  }
+
+  private evaluate (now: number, why?: Reason): Output {
+    if (this.faultReason !== undefined && now >= this.faultUntil) this.faultReason = undefined
+    if (this.faultReason !== undefined) {
+      return this.current === 'fault' ? this.same() : this.become(now, 'fault', why ?? 'local-fault', true)
+    }
+    const peer = this.peerValue
+    const alive = this.peerAlive(now) && peer !== undefined
+    if (!alive) this.yielding = false
+
+    if (alive && peer.role === 'active') {
+      if (this.current !== 'active') return this.settle(now, 'standby', this.starting ? 'start' : 'elected')
+      if (this.losesConflict(peer)) return this.become(now, 'standby', 'conflict', true)
+      if (this.announced) return this.same()
+      this.announced = true
+      return { role: 'active', announce: true, sendNow: true }
+    }
+    if (alive) {
+      if (this.current === 'active' && peer.conflict && !this.announced) {
+        // The peer stepped down from a dual-active conflict before we saw it active.
+        this.announced = true
+        return { role: 'active', announce: true, sendNow: true }
+      }
+      if (this.current === 'active') {
+        if (peer.preempt && !peer.yielding && !peer.starting && peer.role === 'standby' && peer.inSync && wins(peer, this.cfg)) {
+          this.handingOver = true
+          return this.become(now, 'standby', 'preempt', true)
+        }
+        return this.fenced(now)
+      }
+      if (this.handingOver) return this.settle(now, 'standby', 'step-down')
+      if (now < this.relistenUntil) return this.same()
+      if (peer.handover && peer.role === 'standby') return this.activate(now, 'handover')
+      if (peer.role === 'fault') return this.activate(now, this.starting ? 'start' : 'elected')
+      // Neither serves: the election winner takes the role unless it just yielded it.
+      if (!this.yielding && (wins(this.cfg, peer) || peer.yielding)) return this.activate(now, this.starting ? 'start' : 'elected')
+      return this.settle(now, 'standby', this.starting ? 'start' : 'elected')
+    }
+    // The peer is silent.
+    if (this.current === 'active') return this.fenced(now)
+    if (now < this.graceUntil) return this.same()
+    return this.activate(now, this.starting ? 'start' : this.current === 'fault' ? 'witness-back' : 'peer-dead')
+  }
+
+  /** Active: keep the role unless the peer has been silent past the fence without the witness. */
+  private fenced (now: number): Output {
+    const silence = this.lastHeard === undefined ? Number.POSITIVE_INFINITY : now - this.lastHeard
+    if (silence < this.fence || this.blessed(now)) return this.same()
+    return this.become(now, 'fault', 'witness-lost', true)
+  }
+
+  /** Becomes active when the witness allows a node that may not hear its peer; otherwise fault. */
+  private activate (now: number, reason: Reason): Output {
+    const alive = this.peerAlive(now)
+    if (!alive && !this.blessed(now)) {
+      // Arbiter reachable and the lease someone else's: the other node lives; wait as standby.
+      if (this.cfg.witness === 'redis' && this.arbiterReachable) return this.settle(now, 'standby', this.starting ? 'start' : 'peer-dead')
+      return this.settle(now, 'fault', 'witness-lost')
+    }
+    return this.current === 'active' ? this.same() : this.become(now, 'active', reason, true)
+  }
+
+  /**
+   * May this node serve without hearing its peer? One test for the active and the candidate, so
+   * that no instant exists where one would take the role and the other drop it at once.
+   * TCP: the verdict is up and a probe succeeded within the last heartbeat (a blackholed witness
+   * never fails a probe quickly, so the verdict alone could lag behind the standby's deadline).
+   * Redis: the lease stays ours for at least one more heartbeat.
+   */
+  private blessed (now: number): boolean {
+    switch (this.cfg.witness) {
+      case 'none': return true
+      case 'tcp': return this.witnessUp && now - this.witnessOkAt <= this.cfg.heartbeat
+      case 'redis': return this.leaseUntil - this.cfg.heartbeat > now
+    }
+  }
+
+  private losesConflict (peer: PeerHeartbeat): boolean {
+    if (this.cfg.preempt && peer.preempt) return wins(peer, this.cfg)
+    if (peer.term !== this.termValue) return peer.term > this.termValue
+    return wins(peer, this.cfg)
+  }
+
+  private settle (now: number, role: Role, reason: Reason): Output {
+    return this.current === role ? this.same() : this.become(now, role, reason, false)
+  }
+
+  private become (now: number, to: Role, reason: Reason, sendNow: boolean): Output {
+    const from = this.current
+    if (to === 'active') {
+      this.termValue = Math.max(this.termValue, this.peerValue?.term ?? 0) + 1
+      this.handingOver = false
+      this.yielding = false
+      this.announced = false
+    }
+    if (reason === 'conflict') this.conflictUntil = now + this.dead
+    this.current = to
+    this.sinceValue = now
+    return { role: to, transition: { from, to, term: this.termValue, reason }, announce: false, sendNow: sendNow || from === 'init' }
+  }
+
+  private same (): Output {
+    return { role: this.role, announce: false, sendNow: false }
+  }
+}

@@ -1,0 +1,307 @@
+/*
+ * One node of an active/standby pair: the I/O around the pure election. It owns the transport,
+ * the witness, state sync and onChange, drives the election's timers, and tells its owner
+ * (runtime/serve.ts) which role to apply. It lives for the whole process: reloads swap the
+ * Runtime beneath it, never the peer.
+ */
+import type { Clock } from '../clock.js'
+import type { PeerConfig } from '../config/types.js'
+import { channels } from '../observability/events.js'
+import { Election, type Output, type Role } from './election.js'
+import type { Rejection } from './messages.js'
+import { Notifier, type NotifyLog } from './notify.js'
+import { StateSync, type Sources } from './sync.js'
+import { PeerTransport } from './transport.js'
+import { RedisArbiter, TcpWitness, type Witness } from './witness.js'
+
+export interface PeerLog extends NotifyLog {
+  debug (obj: object, msg: string): void
+}
+
+export interface PeerHooks {
+  /**
+   * Apply `role` to the serving side. Going standby or fault must stop accepting before it
+   * returns (synchronously); becoming active may bind listeners and rejects when it cannot.
+   * `abrupt`: also cut connections in flight (a stale node that was frozen must not answer).
+   */
+  apply (role: Role, abrupt?: boolean): Promise<void>
+}
+
+/** The `peer` object of /api/status (names agreed in shared-names.md). */
+export interface PeerStatus {
+  id: string
+  term: number
+  priority: number
+  preempt: boolean
+  role: Role
+  since: number
+  other: { id: string, role: Role, priority: number, lastHeartbeatAgeMs: number, up: boolean } | null
+  links: Array<{ address: string, up: boolean, lastHeardAgeMs: number | null }>
+  witness: { kind: 'tcp' | 'redis', address: string, state: 'up' | 'down' | 'unknown', lease?: boolean } | null
+  inSync: boolean
+  configFault: string | null
+}
+
+/** Auth failures older than this no longer keep the configuration fault raised. */
+const FAULT_MEMORY = 5000
+/** Rejections of one reason are logged once per this window, with the count. */
+const BURST = 10_000
+
+export class PeerNode {
+  readonly election: Election
+  private readonly transport: PeerTransport
+  private readonly sync: StateSync
+  private readonly witness: Witness | undefined
+  private readonly notifier: Notifier | undefined
+  private readonly linkHeard: Array<number | undefined>
+  private tickTimer: NodeJS.Timeout | undefined
+  private beatTimer: NodeJS.Timeout | undefined
+  private applying: Promise<void> = Promise.resolve()
+  private applied: Role | undefined
+  private authFaultAt = Number.NEGATIVE_INFINITY
+  private authFaultText = ''
+  private readonly bursts = new Map<string, { at: number, count: number }>()
+  private lastInSync = false
+  private lastKeepalive = 0
+  private beating = false
+  private closed = false
+
+  constructor (
+    private readonly cfg: PeerConfig,
+    sources: () => Sources,
+    private readonly hooks: PeerHooks,
+    private readonly log: PeerLog,
+    private readonly clock: Clock,
+  ) {
+    const now = clock.now()
+    const witness = cfg.witness
+    this.election = new Election({
+      id: cfg.id, priority: cfg.priority, preempt: cfg.preempt, heartbeat: cfg.heartbeat, deadAfter: cfg.deadAfter,
+      witness: witness?.kind ?? 'none',
+    }, now)
+    this.sync = new StateSync(sources)
+    this.linkHeard = cfg.peers.map(() => undefined)
+    this.transport = new PeerTransport({ id: cfg.id, secret: cfg.secret, listen: cfg.listen, peers: cfg.peers, heartbeat: cfg.heartbeat }, {
+      heartbeat: (m, link) => {
+        const t = this.clock.now()
+        if (link < this.linkHeard.length) this.linkHeard[link] = t
+        this.handle(this.election.heard(t, {
+          id: m.id, term: m.term, priority: m.prio, preempt: m.preempt, role: m.role, starting: m.starting,
+          handover: m.handover, yielding: m.yielding, inSync: m.inSync, conflict: m.conflict,
+        }))
+      },
+      state: (m) => {
+        if (this.election.role === 'active') return
+        const r = this.sync.apply(m)
+        for (const f of r.failed) this.log.error({ source: f.name, error: f.error }, 'peer state refused by its source')
+        this.checkSync()
+      },
+      stateLost: () => { this.sync.lost(); this.checkSync() },
+      rejected: (reason, claimed) => { this.rejected(reason, claimed) },
+      hint: (from) => { this.authFault(`peer ${from} reports that our messages fail its authentication (secret mismatch?)`) },
+      error: (err, where) => { this.burst(`error:${where}`, () => { this.log.warn({ err: err.message, where }, 'peer transport error') }) },
+    })
+    if (witness?.kind === 'tcp') {
+      this.witness = new TcpWitness(witness.address, cfg.heartbeat, (ok) => { this.handle(this.election.witness(this.clock.now(), ok)) })
+    } else if (witness?.kind === 'redis') {
+      this.witness = new RedisArbiter(witness.url, cfg.secret, `${cfg.id}:${this.transport.signer.boot}`, this.election.dead, cfg.heartbeat,
+        () => this.clock.now(), () => this.election.wantLease(this.clock.now()),
+        (r) => { this.handle(this.election.lease(this.clock.now(), r)) })
+    }
+    if (cfg.onChange !== undefined) this.notifier = new Notifier(cfg.onChange, cfg.id, cfg.onChangeTimeout, log)
+  }
+
+  get role (): Role { return this.election.role }
+
+  /** True while this node's view says the pair is in sync (standby: holds the full state; active: its standby does). */
+  get inSync (): boolean {
+    const now = this.clock.now()
+    if (this.election.role === 'active') return this.election.peerAlive(now) && this.election.peer?.inSync === true
+    return this.election.peerAlive(now) && this.sync.inSync
+  }
+
+  get peerUp (): boolean { return this.election.peerAlive(this.clock.now()) }
+
+  get configFault (): string | null {
+    return this.clock.now() - this.authFaultAt < FAULT_MEMORY ? this.authFaultText : null
+  }
+
+  /** Binds the peer's sockets and starts the timers. Rejects when the peer address cannot bind. */
+  async start (): Promise<void> {
+    await this.transport.start()
+    this.witness?.start()
+    const quarter = Math.max(5, Math.floor(this.cfg.heartbeat / 4))
+    this.tickTimer = setInterval(() => { this.handle(this.election.tick(this.clock.now())) }, quarter)
+    this.beatTimer = setInterval(() => { this.beat() }, this.cfg.heartbeat)
+    this.beat()
+    this.log.info({ id: this.cfg.id, listen: this.transport.address(), peers: this.cfg.peers.map((p) => p.text), witness: this.witness?.address ?? null }, 'peer started; listening for the other node')
+  }
+
+  /**
+   * Hands the active role to the standby (POST /api/peer/step-down; SIGTERM with `force`).
+   * Resolves once the listeners are closed and the handover is on the wire.
+   */
+  stepDown (force: boolean): { ok: true } | { ok: false, why: string } {
+    const r = this.election.stepDown(this.clock.now(), force)
+    if (!r.ok) return r
+    this.handle(r.output)
+    if (this.witness instanceof RedisArbiter) void this.witness.release()
+    return { ok: true }
+  }
+
+  /** Waits until the other node reports active, up to `timeoutMs`; true when it does. */
+  async handedOver (timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      if (this.election.peer?.role === 'active' && this.peerUp) return true
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    return false
+  }
+
+  status (): PeerStatus {
+    const now = this.clock.now()
+    const peer = this.election.peer
+    const age = this.election.lastHeardAge(now)
+    const w = this.witness
+    return {
+      id: this.cfg.id,
+      term: this.election.term,
+      priority: this.cfg.priority,
+      preempt: this.cfg.preempt,
+      role: this.election.role,
+      since: Math.round((now - this.election.since) / 100) / 10,
+      other: peer === undefined || age === undefined
+        ? null
+        : { id: peer.id, role: peer.role, priority: peer.priority, lastHeartbeatAgeMs: Math.round(age), up: this.election.peerAlive(now) },
+      links: this.cfg.peers.map((p, i) => {
+        const heard = this.linkHeard[i]
+        return { address: p.text, up: heard !== undefined && now - heard < this.election.dead, lastHeardAgeMs: heard === undefined ? null : Math.round(now - heard) }
+      }),
+      witness: w === undefined
+        ? null
+        : { kind: w.kind, address: w.address, state: this.election.witnessVerdict, ...(w.kind === 'redis' ? { lease: this.election.leaseHeld(now) } : {}) },
+      inSync: this.inSync,
+      configFault: this.configFault,
+    }
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+    clearInterval(this.tickTimer)
+    clearInterval(this.beatTimer)
+    await this.witness?.stop()
+    await this.transport.close()
+    await this.notifier?.idle()
+  }
+
+  private beat (): void {
+    if (this.closed || this.beating) return
+    this.beating = true
+    try {
+      this.beatOnce()
+    } finally {
+      this.beating = false
+    }
+  }
+
+  private beatOnce (): void {
+    // After a pause the election must see the gap before this node claims anything.
+    this.handle(this.election.tick(this.clock.now()))
+    const e = this.election
+    this.transport.sendHeartbeat({
+      k: 'hb', term: e.term, prio: this.cfg.priority, preempt: this.cfg.preempt, role: e.role, starting: e.starting,
+      handover: e.handover, yielding: e.isYielding, inSync: this.inSync, conflict: e.lostConflict(this.clock.now()),
+    })
+    const active = e.role === 'active'
+    // Only the active node streams state; it keeps a connection while the peer is heard.
+    this.transport.maintainState(active && e.peerAlive(this.clock.now()), () => { this.transport.sendState(this.sync.full()) })
+    if (active) {
+      // Taken every heartbeat even while disconnected: a reconnect sends a full snapshot anyway.
+      const changes = this.transport.stateBacklog < 64 * 1024 * 1024 ? this.sync.changes() : undefined
+      const now = Date.now()
+      if (changes !== undefined) this.transport.sendState(changes)
+      else if (now - this.lastKeepalive >= 1000 && this.transport.sendState({ k: 'state', full: false, parts: {} })) this.lastKeepalive = now
+    }
+    this.checkSync()
+  }
+
+  private handle (out: Output): void {
+    if (this.closed) return
+    const t = out.transition
+    if (t !== undefined) {
+      const level = t.to === 'fault' ? 'error' : 'warn'
+      this.log[level]({ from: t.from, to: t.to, term: t.term, reason: t.reason }, `peer role: ${t.to}`)
+      channels.peerRole.publish({ from: t.from, to: t.to, term: t.term, reason: t.reason })
+      if (t.to !== 'standby') this.sync.lost()
+      this.applyRole(t.reason === 'stale')
+      void this.notifier?.run(t.to, t.from)
+    }
+    if (out.announce) {
+      this.log.warn({ term: this.election.term }, 'dual-active conflict resolved in our favour; running onChange again')
+      void this.notifier?.run('active', 'active')
+    }
+    if (out.sendNow) this.beat()
+  }
+
+  /**
+   * Applies the election's role. Standby/fault close listeners synchronously inside hooks.apply;
+   * activation may take a moment to bind, one application at a time, the latest role winning.
+   */
+  private applyRole (abrupt = false): void {
+    const role = this.election.role
+    if (role !== 'active') {
+      this.applied = role
+      void this.hooks.apply(role, abrupt).catch((err: unknown) => { this.log.error({ err: String(err) }, 'cannot apply role') })
+      return
+    }
+    this.applying = this.applying.then(async () => {
+      if (this.election.role !== 'active' || this.applied === 'active' || this.closed) return
+      try {
+        await this.hooks.apply('active')
+        this.applied = 'active'
+        if (this.election.role !== 'active') void this.hooks.apply(this.election.role)
+      } catch (err) {
+        const reason = `cannot serve: ${err instanceof Error ? err.message : String(err)}`
+        this.log.error({ err: reason }, 'local fault; the peer takes over')
+        this.handle(this.election.fault(this.clock.now(), reason))
+      }
+    })
+  }
+
+  private checkSync (): void {
+    const now = this.inSync
+    if (now === this.lastInSync) return
+    this.lastInSync = now
+    channels.peerSync.publish({ inSync: now })
+    this.log.info({ inSync: now }, now ? 'pair in sync' : 'pair not in sync')
+  }
+
+  private rejected (reason: Rejection, claimed?: string): void {
+    channels.peerRejected.publish({ reason })
+    if (reason === 'unauthenticated' && claimed !== undefined && claimed !== this.cfg.id) {
+      this.authFault(`messages from peer ${claimed} fail authentication (secret mismatch?)`)
+      return
+    }
+    this.burst(`rejected:${reason}`, (count) => { this.log.warn({ reason, count }, 'peer message dropped') })
+  }
+
+  /** A configuration fault (wrong secret): loud at error, once per burst, shown in status. */
+  private authFault (text: string): void {
+    this.authFaultAt = this.clock.now()
+    this.authFaultText = text
+    this.burst(`auth:${text}`, (count) => { this.log.error({ count }, text) })
+  }
+
+  /** Runs `emit` for the first event of a burst and then once per BURST window with the count. */
+  private burst (key: string, emit: (count: number) => void): void {
+    const now = Date.now()
+    const b = this.bursts.get(key)
+    if (b === undefined || now - b.at >= BURST) {
+      this.bursts.set(key, { at: now, count: 0 })
+      emit(b === undefined ? 1 : b.count + 1)
+      return
+    }
+    b.count++
+  }
+}

@@ -1,0 +1,66 @@
+/*
+ * State carried from the active node to its standby: every Replicated source under its name
+ * (`servers` from upstream/replication.ts, `ratelimits` from the rate-limit helper), as a full
+ * snapshot when the state channel (re)connects and as changes every heartbeat after that.
+ * Generic over the sources: it never looks inside a state, it only routes it by name.
+ */
+import type { Replicated } from '../state/replicated.js'
+import type { StateMessage } from './messages.js'
+
+export type Sources = ReadonlyMap<string, Replicated<unknown>>
+
+export class StateSync {
+  private holdsFull = false
+
+  /** `sources` is a getter: a reload may replace a source (a new rate-limit table). */
+  constructor (private readonly sources: () => Sources) {}
+
+  /** Standby: a full snapshot arrived on the current state connection and it is still up. */
+  get inSync (): boolean { return this.holdsFull }
+
+  /** Active: everything, for a standby that (re)connects. Also resets each source's change tracking. */
+  full (): StateMessage {
+    const parts: Record<string, unknown> = {}
+    for (const [name, source] of this.sources()) parts[name] = source.snapshot()
+    return { k: 'state', full: true, parts }
+  }
+
+  /** Active: what changed since the last call, or undefined. Called every heartbeat, connected or not. */
+  changes (): StateMessage | undefined {
+    let parts: Record<string, unknown> | undefined
+    for (const [name, source] of this.sources()) {
+      const c = source.takeChanges()
+      if (c !== undefined) (parts ??= {})[name] = c
+    }
+    return parts === undefined ? undefined : { k: 'state', full: false, parts }
+  }
+
+  /**
+   * Standby: merges a message from the active. Parts for sources this node does not have (the
+   * peer runs another version or config) are skipped; a part a source refuses is skipped too,
+   * and leaves this node out of sync until the next full snapshot.
+   */
+  apply (m: StateMessage): { applied: string[], failed: Array<{ name: string, error: string }> } {
+    const sources = this.sources()
+    const applied: string[] = []
+    const failed: Array<{ name: string, error: string }> = []
+    for (const [name, part] of Object.entries(m.parts)) {
+      const source = sources.get(name)
+      if (source === undefined) continue
+      try {
+        source.apply(part)
+        applied.push(name)
+      } catch (err) {
+        failed.push({ name, error: err instanceof Error ? err.message : String(err) })
+      }
+    }
+    if (failed.length > 0) this.holdsFull = false
+    else if (m.full) this.holdsFull = true
+    return { applied, failed }
+  }
+
+  /** The state connection closed, or this node stopped being standby. */
+  lost (): void {
+    this.holdsFull = false
+  }
+}

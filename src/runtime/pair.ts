@@ -1,0 +1,63 @@
+/*
+ * The process side of an active/standby pair: builds the PeerNode beside the Runtime (it
+ * outlives reloads), applies its role to whichever Runtime serves now (listeners bound only
+ * while active with `standby: closed`), and hands the active role over on SIGTERM.
+ */
+import type { PeerConfig } from '../config/types.js'
+import type { Logger } from '../observability/log.js'
+import type { Role } from '../peer/election.js'
+import { PeerNode } from '../peer/node.js'
+import type { Sources } from '../peer/sync.js'
+import type { Replicated } from '../state/replicated.js'
+import { ServerStates } from '../upstream/replication.js'
+import type { Runtime } from './runtime.js'
+
+/**
+ * The state a pair carries, by name. The rate-limit table joins here under `ratelimits`
+ * (the rate-limit helper's Replicated), read from the current Runtime on every use.
+ */
+export function replicatedSources (servers: ServerStates, runtime: Runtime): Sources {
+  const sources = new Map<string, Replicated<unknown>>([['servers', servers as Replicated<unknown>]])
+  const limiters = (runtime as { rateLimiters?: Replicated<unknown> }).rateLimiters
+  if (limiters !== undefined) sources.set('ratelimits', limiters)
+  return sources
+}
+
+/** Should a Runtime bind its listeners now? Only the active node of a `standby: closed` pair does. */
+export function bindsListeners (peer: PeerConfig | undefined, role: Role): boolean {
+  return peer === undefined || peer.standby === 'open' || role === 'active'
+}
+
+export function createPeer (config: PeerConfig, runtime: () => Runtime, log: Logger): PeerNode {
+  const servers = new ServerStates(() => runtime().upstreams.values(), () => runtime().clock.now())
+  return new PeerNode(config, () => replicatedSources(servers, runtime()), {
+    async apply (role, abrupt) {
+      const r = runtime()
+      if (role !== 'active') {
+        // Not serving from this instant: /readyz and the listening sockets agree.
+        r.role = role
+        if (config.standby === 'closed' || abrupt === true) r.unbindListeners(abrupt)
+        return
+      }
+      // Binds whatever is unbound (with standby: open, only after an abrupt stop).
+      await r.bindListeners()
+      r.role = 'active'
+    },
+  }, log.child({ component: 'peer' }), runtime().clock)
+}
+
+/**
+ * SIGTERM on the active node: hand the role to a heard standby first and wait (up to the dead
+ * time) until it reports active, so clients see a hand-over rather than a dead-time gap. Then the
+ * usual drain follows. A standby or a lone node has nothing to hand over.
+ */
+export async function handOverBeforeShutdown (peer: PeerNode | undefined, config: PeerConfig | undefined, log: Logger): Promise<void> {
+  if (peer === undefined || config === undefined || peer.role !== 'active') return
+  const r = peer.stepDown(true)
+  if (!r.ok) {
+    log.warn({ why: r.why }, 'shutting down without a hand-over')
+    return
+  }
+  const taken = await peer.handedOver(config.heartbeat * config.deadAfter)
+  log.info({ taken }, taken ? 'active role handed over' : 'hand-over not confirmed; the peer will take over after the dead time')
+}

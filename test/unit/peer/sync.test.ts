@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest'
+import { ManualClock } from '../../../src/clock.js'
+import type { UpstreamConfig } from '../../../src/config/types.js'
+import { StateSync } from '../../../src/peer/sync.js'
+import type { Replicated } from '../../../src/state/replicated.js'
+import { ServerStates } from '../../../src/upstream/replication.js'
+import { Upstream } from '../../../src/upstream/upstream.js'
+
+/** A tiny Replicated: a key → number table, like a bucket table. */
+class Counters implements Replicated<Record<string, number>> {
+  values: Record<string, number> = {}
+  private dirty = new Set<string>()
+  set (k: string, v: number): void { this.values[k] = v; this.dirty.add(k) }
+  snapshot (): Record<string, number> { this.dirty.clear(); return { ...this.values } }
+  takeChanges (): Record<string, number> | undefined {
+    if (this.dirty.size === 0) return undefined
+    const out = Object.fromEntries([...this.dirty].map((k) => [k, this.values[k] as number]))
+    this.dirty.clear()
+    return out
+  }
+  apply (s: Record<string, number>): void {
+    if (typeof s !== 'object' || s === null) throw new TypeError('not a table')
+    Object.assign(this.values, s)
+  }
+}
+
+const config: UpstreamConfig = {
+  name: 'web', balance: 'round-robin', connectTimeout: 1000, retries: 0, slowStart: 0,
+  servers: [{ text: '10.0.0.1:80', host: '10.0.0.1', port: 80, weight: 1, backup: false, maxConnections: 0 }],
+}
+
+function node (): { sync: StateSync, counters: Counters, upstream: Upstream } {
+  const clock = new ManualClock(0)
+  const upstream = new Upstream(config, { clock, random: () => 0 })
+  const counters = new Counters()
+  const sources = new Map<string, Replicated<unknown>>([
+    ['servers', new ServerStates(() => [upstream], () => clock.now()) as Replicated<unknown>],
+    ['test', counters as Replicated<unknown>],
+  ])
+  return { sync: new StateSync(() => sources), counters, upstream }
+}
+
+/** What the wire does to a message. */
+const wire = <T>(m: T): T => JSON.parse(JSON.stringify(m)) as T
+
+describe('state sync', () => {
+  it('a full snapshot then changes carry every source; in sync after the full one', () => {
+    const a = node()
+    const b = node()
+    a.counters.set('k1', 5)
+    a.upstream.setAdminState(a.upstream.servers[0]!, 'drain')
+    expect(b.sync.inSync).toBe(false)
+    b.sync.apply(wire(a.sync.full()))
+    expect(b.sync.inSync).toBe(true)
+    expect(b.counters.values).toEqual({ k1: 5 })
+    expect(b.upstream.servers[0]!.adminState).toBe('drain')
+    expect(a.sync.changes()).toBeUndefined()
+    a.counters.set('k2', 9)
+    const c = a.sync.changes()
+    expect(c).toEqual({ k: 'state', full: false, parts: { test: { k2: 9 } } })
+    b.sync.apply(wire(c!))
+    expect(b.counters.values).toEqual({ k1: 5, k2: 9 })
+  })
+
+  it('changes alone never make a node in sync; a lost connection or a refused part ends it', () => {
+    const b = node()
+    b.sync.apply({ k: 'state', full: false, parts: { test: { x: 1 } } })
+    expect(b.sync.inSync).toBe(false)
+    b.sync.apply({ k: 'state', full: true, parts: { test: {}, unknown: { y: 1 } } })
+    expect(b.sync.inSync).toBe(true)
+    b.sync.lost()
+    expect(b.sync.inSync).toBe(false)
+    b.sync.apply({ k: 'state', full: true, parts: { test: {} } })
+    const r = b.sync.apply({ k: 'state', full: false, parts: { test: null } })
+    expect(r.failed).toEqual([{ name: 'test', error: 'not a table' }])
+    expect(b.sync.inSync).toBe(false)
+  })
+})
