@@ -7,8 +7,8 @@
  * Invariant (split brain): a node that hears no peer serves only with the witness's blessing, and
  * an active node that hears no peer for `dead - heartbeat` ms loses that blessing (TCP witness
  * not confirmed within the last heartbeat, or arbiter lease not valid for one more heartbeat)
- * before a standby may act at `dead` ms, so an isolated active stops at least one heartbeat
- * before the standby starts.
+ * before a standby may act at `dead` ms (`dead + heartbeat` with a TCP witness, see patience()),
+ * so an isolated active stops at least one heartbeat before the standby starts, in any phase.
  */
 
 export type Role = 'active' | 'standby' | 'fault'
@@ -219,7 +219,7 @@ export class Election {
       return this.current === 'fault' ? this.same() : this.become(now, 'fault', why ?? 'local-fault', true)
     }
     const peer = this.peerValue
-    const alive = this.peerAlive(now) && peer !== undefined
+    const alive = peer !== undefined && this.lastHeard !== undefined && now - this.lastHeard < this.dead + this.patience(peer)
     if (!alive) this.yielding = false
 
     if (alive && peer.role === 'active') {
@@ -254,6 +254,18 @@ export class Election {
     if (this.current === 'active') return this.fenced(now)
     if (now < this.graceUntil) return this.same()
     return this.activate(now, this.starting ? 'start' : this.current === 'fault' ? 'witness-back' : 'peer-dead')
+  }
+
+  /**
+   * With a TCP witness a standby waits one heartbeat past the dead time before it counts an active
+   * peer as gone. It counts from the last heartbeat it got, which may be up to a heartbeat older
+   * than the last one the active got from it (they send out of phase); the active fences itself
+   * `dead - heartbeat` after *its* last, so without this the margin could shrink to nothing. The
+   * takeover still ends within `(deadAfter + 1) × heartbeat` of the active's death. The Redis
+   * lease needs no such margin: it expires in Redis, whatever the phases.
+   */
+  private patience (peer: PeerHeartbeat): number {
+    return this.cfg.witness === 'tcp' && this.current !== 'active' && peer.role === 'active' ? this.cfg.heartbeat : 0
   }
 
   /** Active: keep the role unless the peer has been silent past the fence without the witness. */

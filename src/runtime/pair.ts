@@ -13,14 +13,14 @@ import { ServerStates } from '../upstream/replication.js'
 import type { Runtime } from './runtime.js'
 
 /**
- * The state a pair carries, by name. The rate-limit table joins here under `ratelimits`
- * (the rate-limit helper's Replicated), read from the current Runtime on every use.
+ * The state a pair carries, by name: server state and every rate limit's buckets, read from the
+ * current Runtime on every use (a reload swaps it; limits left unchanged keep their buckets).
  */
 export function replicatedSources (servers: ServerStates, runtime: Runtime): Sources {
-  const sources = new Map<string, Replicated<unknown>>([['servers', servers as Replicated<unknown>]])
-  const limiters = (runtime as { rateLimiters?: Replicated<unknown> }).rateLimiters
-  if (limiters !== undefined) sources.set('ratelimits', limiters)
-  return sources
+  return new Map<string, Replicated<unknown>>([
+    ['servers', servers as Replicated<unknown>],
+    ['ratelimits', runtime.limiters as Replicated<unknown>],
+  ])
 }
 
 /** Should a Runtime bind its listeners now? Only the active node of a `standby: closed` pair does. */

@@ -107,7 +107,7 @@ describe('errors that used to vanish', () => {
       await waitFor(async () => await count() >= 3, 10_000, 50, 'three refusals counted')
       const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.code === 'ECONNREFUSED')
       expect(logged).toHaveLength(1)
-      expect(logged[0]).toMatchObject({ level: 50, component: 'errors', where: 'redis', code: 'ECONNREFUSED' })
+      expect(logged[0]).toMatchObject({ level: 'error', component: 'errors', where: 'redis', code: 'ECONNREFUSED' })
     } finally {
       redis.disconnect()
       metrics.close()
@@ -126,8 +126,8 @@ describe('errors that used to vanish', () => {
     expect(await p.exited).toBe(1)
     const fatal = p.out().split('\n').find((l) => l.includes('"uncaught exception"'))
     expect(fatal).toBeDefined()
-    const o = JSON.parse(fatal as string) as { level: number, err: { message: string, stack: string } }
-    expect(o.level).toBe(60)
+    const o = JSON.parse(fatal as string) as { level: string, err: { message: string, stack: string } }
+    expect(o.level).toBe('fatal')
     expect(o.err.message).toBe('boom-from-test')
     expect(o.err.stack).toContain('Error: boom-from-test')
   })

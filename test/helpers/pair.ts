@@ -26,6 +26,8 @@ export interface NodeSpec {
   moreServers?: string[]
   /** Extra YAML under `upstreams.web` (health, passive). */
   upstreamExtra?: string
+  /** A global rate limit on the listener, e.g. `{ rate: '1/m', burst: 5 }`. */
+  rateLimit?: { rate: string, burst: number }
 }
 
 export interface PairNode {
@@ -80,8 +82,9 @@ function yamlFor (spec: NodeSpec, ports: { listen: number, peer: number, admin: 
     '  web:',
     `    servers: [${[`127.0.0.1:${spec.upstreamPort}`, ...(spec.moreServers ?? [])].map((a) => `{ address: ${a} }`).join(', ')}]`,
     ...(spec.upstreamExtra === undefined ? [] : spec.upstreamExtra.split('\n').map((l) => '    ' + l)),
+    ...(spec.rateLimit === undefined ? [] : [`rateLimits: { pair-limit: { key: global, rate: ${spec.rateLimit.rate}, burst: ${spec.rateLimit.burst} } }`]),
     'listeners:',
-    `  - { name: web, protocol: http, listen: 127.0.0.1:${ports.listen}, routes: [{ match: { pathPrefix: / }, upstream: web }] }`,
+    `  - { name: web, protocol: http, listen: 127.0.0.1:${ports.listen}, routes: [{ match: { pathPrefix: / }, upstream: web }]${spec.rateLimit === undefined ? '' : ', rateLimit: pair-limit'} }`,
     'peer:',
     ...p,
   ].join('\n') + '\n'

@@ -36,7 +36,7 @@ describe('pair messages', () => {
     expect(a.peer.configFault).toMatch(/lb-b .*fails? (its )?authentication \(secret mismatch\?\)/)
     expect((await pair.b.status()).peer.configFault).toMatch(/secret mismatch/)
     expect(metric(await pair.a.metrics(), 'tandem_peer_messages_rejected_total{reason="unauthenticated"}')).toBeGreaterThan(0)
-    await waitFor(() => /"level":50.*secret mismatch/.test(pair!.a.run!.stdout) && /"level":50.*secret mismatch/.test(pair!.b.run!.stdout), 5000, 20, 'error lines')
+    await waitFor(() => /"level":"error".*secret mismatch/.test(pair!.a.run!.stdout) && /"level":"error".*secret mismatch/.test(pair!.b.run!.stdout), 5000, 20, 'error lines')
   })
 
   it('replayed, random, oversized and unknown-sender messages are dropped and counted; no role change', async () => {
@@ -99,5 +99,22 @@ describe('pair state', () => {
     expect((await pair.b.status()).upstreams[0]?.servers[1]?.state).toBe('down')
     // A drained server takes no new request on B either: no server left → 503.
     expect((await get(`http://127.0.0.1:${pair.b.listenPort}/`)).status).toBe(503)
+  })
+
+  it('a spent rate-limit bucket stays spent after a takeover: the new active answers 429', async () => {
+    const limit = { rate: '1/m', burst: 5 }
+    pair = await makePair(upstream.port, { rateLimit: limit }, { rateLimit: limit })
+    await startSettled(pair)
+    const url = `http://127.0.0.1:${pair.a.listenPort}/`
+    const statuses: number[] = []
+    for (let i = 0; i < 6; i++) statuses.push((await get(url)).status)
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429])
+    // Bucket changes travel with the next heartbeats; nothing on B shows them, so give it five
+    // heartbeats (200 ms each) before A dies.
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    pair.a.kill('SIGKILL')
+    await waitFor(async () => (await roleOf(pair!.b)) === 'active', 5000, 25, 'B active')
+    const after = await get(`http://127.0.0.1:${pair.b.listenPort}/`)
+    expect(after.status).toBe(429)
   })
 })

@@ -183,7 +183,7 @@ const scenarios: Scenario[] = [
       { at: 400, heard: { role: 'standby', term: 1 }, expect: 'active' },
       // cut from peer and witness: probes hang, no result arrives
       { at: 575, tick: true, expect: 'active' },
-      { at: 600, tick: true, expect: 'fault', reason: 'witness-lost' }, // 200 ms after the last heartbeat; the standby waits until 700
+      { at: 600, tick: true, expect: 'fault', reason: 'witness-lost' }, // 200 ms after the last heartbeat; the standby waits until 700 at least (800 with its patience)
     ],
   },
   {
@@ -204,10 +204,11 @@ const scenarios: Scenario[] = [
       { at: 0, witness: true, expect: 'standby' },
       { at: 50, witness: true, expect: 'standby' },
       { at: 60, heard: { role: 'active', term: 1 }, expect: 'standby' },
-      { at: 400, tick: true, expect: 'fault', reason: 'witness-lost' },
-      { at: 425, tick: true, expect: 'fault' },
-      { at: 450, witness: true, expect: 'active', reason: 'witness-back' },
-      { at: 475, tick: true, expect: 'active' },
+      { at: 400, tick: true, expect: 'standby' }, // dead time passed; a TCP witness adds a heartbeat of patience
+      { at: 460, tick: true, expect: 'fault', reason: 'witness-lost' },
+      { at: 485, tick: true, expect: 'fault' },
+      { at: 510, witness: true, expect: 'active', reason: 'witness-back' },
+      { at: 535, tick: true, expect: 'active' },
     ],
   },
   {
@@ -219,7 +220,9 @@ const scenarios: Scenario[] = [
       { at: 60, heard: { role: 'active', term: 1 }, expect: 'standby' },
       { at: 300, witness: false, expect: 'standby' },
       { at: 350, witness: true, expect: 'standby' },
-      { at: 400, tick: true, expect: 'active', reason: 'peer-dead' },
+      { at: 400, tick: true, expect: 'standby' }, // dead time passed; a TCP witness adds a heartbeat of patience
+      { at: 420, witness: true, expect: 'standby' },
+      { at: 460, tick: true, expect: 'active', reason: 'peer-dead' },
     ],
   },
   {
