@@ -54,6 +54,8 @@ export class AdminServer {
 
   constructor (private readonly config: AdminConfig, private readonly deps: AdminDeps) {
     this.tokenDigest = config.token === undefined ? undefined : digest(config.token)
+    // Subscribed from construction, before the runtime and the peer start: counters count from then.
+    this.metrics = this.createMetrics()
     this.feed = new DashboardFeed(deps.runtime, (tick) => { this.events.publish('tick', tick) })
     this.events = new EventStream(() => statusSnapshot(deps.runtime(), deps.version, deps.peer?.()), () => this.feed.aggregator.history())
     this.routes = [
@@ -83,8 +85,12 @@ export class AdminServer {
     })
   }
 
+  private createMetrics (): Metrics {
+    return createMetrics(this.deps.runtime, () => this.deps.peer?.())
+  }
+
   async listen (): Promise<void> {
-    this.metrics ??= createMetrics(this.deps.runtime, () => this.deps.peer?.())
+    this.metrics ??= this.createMetrics()
     const { host, port } = this.config.listen
     try {
       await new Promise<void>((resolve, reject) => {
