@@ -37,35 +37,7 @@ async function check (file: string): Promise<{ code: number | null, out: string 
   return { code, out: run.stdout + run.stderr }
 }
 
-/** Why configs using `feature` cannot pass `tandem check` in this build, or undefined when they can. */
-async function unsupported (yaml: string): Promise<string | undefined> {
-  const r = await check(writeConfig(yaml))
-  return r.code === 0 ? undefined : r.out.trim().split('\n')[0]
-}
-
-const MINIMAL = 'upstreams: { web: { servers: [{ address: 127.0.0.1:9 }] } }\nlisteners: [{ name: l, protocol: http, listen: 127.0.0.1:0, routes: [{ upstream: web }] }]\n'
-const FEATURES = {
-  'a Redis witness (peer.witness: redis://…)': `${MINIMAL}peer: { id: a, listen: 127.0.0.1:7946, peers: [127.0.0.1:7947], secret: ${ENV.TANDEM_PEER_SECRET}, witness: "redis://127.0.0.1:6379/0" }\n`,
-  shutdownDelay: `${MINIMAL}shutdownDelay: 1s\n`,
-}
-type Feature = keyof typeof FEATURES
-
-// Configs that use features other branches add; checked only when this build supports them.
-const NEEDS: Record<string, Feature> = {
-  'compose/tandem-a.yaml': 'a Redis witness (peer.witness: redis://…)',
-  'compose/tandem-b.yaml': 'a Redis witness (peer.witness: redis://…)',
-  'kubernetes/configmap.yaml#tandem.yaml': 'shutdownDelay',
-}
-
 async function checkExampleConfig (name: string, file: string): Promise<void> {
-  const feature = NEEDS[name]
-  if (feature !== undefined) {
-    const why = await unsupported(FEATURES[feature])
-    if (why !== undefined) {
-      console.log(`examples: not checking ${name}: this build does not support ${feature} yet (${why})`)
-      return
-    }
-  }
   const r = await check(file)
   expect(r.code, `tandem check ${name}:\n${r.out}`).toBe(0)
 }
@@ -101,9 +73,8 @@ describe('Prometheus and Grafana examples', () => {
       'listeners: [{ name: l, protocol: http, listen: 127.0.0.1:0, rateLimit: rl, routes: [{ upstream: web }] }]\n' +
       'rateLimits: { rl: { key: client-ip, rate: 10/s, burst: 5 } }\n'
     const peer = `peer: { id: solo, listen: 127.0.0.1:${await closedPort()}, peers: [127.0.0.1:${await closedPort()}], secret: ${ENV.TANDEM_PEER_SECRET}, heartbeat: 100ms, deadAfter: 2 }\n`
-    const withPeer = await unsupported(base + peer) === undefined
-    how = withPeer ? 'a node with rateLimits and peer configured' : 'a node with rateLimits (this build refuses peer:)'
-    run = runCli(['run', '-c', writeConfig(withPeer ? base + peer : base)], ENV)
+    how = 'a node with rateLimits and peer configured'
+    run = runCli(['run', '-c', writeConfig(base + peer)], ENV)
     let text = ''
     await waitFor(async () => {
       try {
