@@ -14,6 +14,8 @@ export const ErrorCodes = {
   UPSTREAM_CONNECT_FAILED: 502,
   UPSTREAM_RESET: 502,
   NO_SERVER_UP: 503,
+  /** This process ran out of descriptors or memory: the server is not to blame. */
+  PROXY_OVERLOADED: 503,
   UPSTREAM_TIMEOUT: 504,
   UPSTREAM_CONNECT_TIMEOUT: 504,
 } as const

@@ -248,6 +248,10 @@ class Exchange implements Dispatcher.DispatchHandler {
         this.endAttempt()
         this.fwd.fail(this.req, this.res, this.fr, new TandemError('BAD_REQUEST', err.message, { cause: err }), this)
         return
+      case 'local':
+        this.endAttempt()
+        this.fwd.fail(this.req, this.res, this.fr, new TandemError('PROXY_OVERLOADED', err.message, { cause: err }), this)
+        return
       case 'fresh':
         this.endAttempt()
         this.freshRetryUsed = true

@@ -12,6 +12,8 @@ const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', '
 const RESET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED'])
 /** undici refused to build the request from what the client sent: the client's fault (400). */
 const REQUEST_ERRORS = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN'])
+/** This process ran out of something (descriptors, buffers, memory): never the server's fault. */
+const LOCAL_ERRORS = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM'])
 /**
  * Upstream statuses that count as a server failure for passive ejection: the gateway-style
  * failures plus 500. Others a client can provoke (501 for an unknown method, 505 for a version,
@@ -48,6 +50,8 @@ export interface AttemptState {
 export type RetryDecision =
   /** The client sent what no request can be built from: 400, no verdict on the server. */
   | { readonly action: 'client' }
+  /** The proxy itself is out of resources (EMFILE): 503, no verdict on the server, no retry. */
+  | { readonly action: 'local' }
   /** The keep-alive race: same server, new connection, no verdict on the server. */
   | { readonly action: 'fresh' }
   /** Blame the server; try another one if there is one. */
@@ -75,6 +79,7 @@ function onReusedSocket (err: UpstreamError): boolean {
 
 export function afterError (err: UpstreamError, s: AttemptState): RetryDecision {
   if (REQUEST_ERRORS.has(err.code ?? '')) return { action: 'client' }
+  if (LOCAL_ERRORS.has(err.code ?? '')) return { action: 'local' }
   const { reason, code } = classify(err)
   const unanswered = !s.headersSent && !s.responseStarted && s.replayable
   if (unanswered && reason === 'reset' && s.idempotent && !s.freshRetryUsed && onReusedSocket(err)) return { action: 'fresh' }

@@ -33,6 +33,10 @@ describe('afterError', () => {
     expect(afterError(err('UND_ERR_HEADERS_TIMEOUT'), base)).toEqual({ action: 'fail', reason: 'timeout', code: 'UPSTREAM_TIMEOUT' })
     expect(afterError(err('UND_ERR_INVALID_ARG'), base)).toEqual({ action: 'client' })
   })
+
+  it('the proxy out of descriptors or memory blames nobody upstream and retries nothing', () => {
+    for (const code of ['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']) expect(afterError(err(code), base)).toEqual({ action: 'local' })
+  })
 })
 
 describe('isServerFailureStatus', () => {
