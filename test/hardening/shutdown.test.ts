@@ -188,7 +188,10 @@ describe('shutdown keeps its deadline under each kind of open work', () => {
     const s = net.connect(ports.tcp, '127.0.0.1')
     closers.push(() => { s.destroy() })
     s.on('error', () => {})
-    await new Promise<void>((resolve) => { s.once('connect', () => { resolve() }) })
+    // An echo round trip: the proxy holds the stream (a connect alone may still sit in the backlog,
+    // and a proxy with nothing open would finish its shutdown before the second signal).
+    s.write('hello')
+    await new Promise<void>((resolve) => { s.once('data', () => { resolve() }) })
     run.child.kill('SIGTERM')
     await run.waitForOutput(/"msg":"shutting down"/)
     const { code, ms } = await terminate(run, 'SIGINT')

@@ -40,10 +40,11 @@ export function runCli (args: string[], env: NodeJS.ProcessEnv = {}): CliRun {
         }
         const timer = setTimeout(() => { cleanup(); reject(new Error(`no output matching ${String(re)}; stdout: ${run.stdout}\nstderr: ${run.stderr}`)) }, timeoutMs)
         const onData = (): void => { check() }
-        const onExit = (): void => { if (!check()) { cleanup(); reject(new Error(`exited before ${String(re)}; stderr: ${run.stderr}`)) } }
-        const cleanup = (): void => { clearTimeout(timer); child.stdout?.off('data', onData); child.off('exit', onExit) }
+        // 'close', not 'exit': the child's last lines may still be in the pipe when it exits.
+        const onExit = (code: number | null, signal: string | null): void => { if (!check()) { cleanup(); reject(new Error(`exited (${code ?? signal}) before ${String(re)}; stdout: ${run.stdout.slice(-2000)}\nstderr: ${run.stderr}`)) } }
+        const cleanup = (): void => { clearTimeout(timer); child.stdout?.off('data', onData); child.off('close', onExit) }
         child.stdout?.on('data', onData)
-        child.on('exit', onExit)
+        child.on('close', onExit)
         check()
       })
     },
