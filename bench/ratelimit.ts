@@ -8,6 +8,7 @@
 // where taskset exists. Env: BENCH_ROUNDS (3), BENCH_DURATION seconds (5), BENCH_CONNECTIONS (32).
 // Run: npm run bench:ratelimit (under flock /tmp/tandem-heavy.lock on a shared machine).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,7 +27,16 @@ const PROXY_CPU = PIN ? 0 : undefined
 const LOAD_CPU = PIN ? 1 : undefined
 const REDIS_TIMEOUT_MS = 50
 
-interface Sample { rps: number, p50: number, p99: number, bad: number }
+interface Sample { rps: number, p50: number, p99: number, bad: number, requests: number, cpuUs: number }
+
+/** CPU time (user + system) a process used so far, µs; from /proc, so Linux only (NaN elsewhere). */
+function cpuUs (pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) * 1e6 / 100
+  } catch { return Number.NaN }
+}
 
 function wrkMs (text: string, label: string): number {
   const m = new RegExp(`${label}\\s+([\\d.]+)(us|ms|s)`).exec(text)
@@ -35,12 +45,14 @@ function wrkMs (text: string, label: string): number {
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v
 }
 
-function wrk (url: string, seconds: number): Sample {
+function wrk (url: string, seconds: number, pid?: number): Sample {
+  const cpu0 = cpuUs(pid)
   const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url]
   const out = execFileSync(PIN ? 'taskset' : 'wrk', PIN ? ['-c', String(LOAD_CPU), 'wrk', ...args] : args, { encoding: 'utf8' })
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN)
   const bad = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0)
-  return { rps, p50: wrkMs(out, '50%'), p99: wrkMs(out, '99%'), bad }
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN)
+  return { rps, p50: wrkMs(out, '50%'), p99: wrkMs(out, '99%'), bad, requests, cpuUs: (cpuUs(pid) - cpu0) / requests }
 }
 
 const median = (v: number[]): number => { const s = [...v].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2 }
@@ -143,9 +155,9 @@ async function main (): Promise<void> {
     children.push(strict.child)
 
     const targets = [
-      { name: 'no limit', url: local.plain },
-      { name: 'limit (local)', url: local.limited },
-      { name: 'limit (Redis)', url: shared.limited },
+      { name: 'no limit', url: local.plain, pid: local.child.pid },
+      { name: 'limit (local)', url: local.limited, pid: local.child.pid },
+      { name: 'limit (Redis)', url: shared.limited, pid: shared.child.pid },
     ]
     process.stderr.write(`bench:ratelimit ${ROUNDS} rounds x ${targets.length}, ${DURATION} s each, ${CONNECTIONS} connections, ` +
       (PIN ? `tandem on CPU ${PROXY_CPU}, wrk + upstream + redis on CPU ${LOAD_CPU}\n` : 'not pinned\n'))
@@ -153,17 +165,23 @@ async function main (): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       for (const t of targets) {
         wrk(t.url, 1)
-        const s = wrk(t.url, DURATION)
+        const s = wrk(t.url, DURATION, t.pid)
         samples.get(t.name)!.push(s)
-        process.stderr.write(`  round ${round} ${t.name.padEnd(14)} ${fmt(s.rps).padStart(8)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms${s.bad > 0 ? `  ${s.bad} non-2xx` : ''}\n`)
+        process.stderr.write(`  round ${round} ${t.name.padEnd(14)} ${fmt(s.rps).padStart(8)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms  ${fmt(s.cpuUs, 1)} CPU µs/req${s.bad > 0 ? `  ${s.bad} non-2xx` : ''}\n`)
       }
     }
-    const base = median(samples.get('no limit')!.map((s) => s.rps))
-    const lines = ['| target | req/s | p50 ms | p99 ms | vs no limit | non-2xx |', '|---|---:|---:|---:|---:|---:|']
+    // On a shared machine req/s swings with the neighbours' load; the proxy's own CPU time per
+    // request does not, and while the proxy is CPU-bound req/s is its inverse: the cost is read there.
+    const base = samples.get('no limit')!
+    const baseRps = median(base.map((s) => s.rps))
+    const baseCpu = median(base.map((s) => s.cpuUs))
+    const lines = ['| target | req/s | p50 ms | p99 ms | vs no limit (req/s) | proxy CPU µs/request | vs no limit (CPU) | non-2xx |', '|---|---:|---:|---:|---:|---:|---:|---:|']
     for (const t of targets) {
       const s = samples.get(t.name)!
       const rps = median(s.map((x) => x.rps))
-      lines.push(`| ${t.name} | ${fmt(rps)} | ${fmt(median(s.map((x) => x.p50)), 2)} | ${fmt(median(s.map((x) => x.p99)), 2)} | ${t.name === 'no limit' ? '-' : `${((rps / base - 1) * 100).toFixed(1)}%`} | ${s.reduce((a, x) => a + x.bad, 0)} |`)
+      const cpu = median(s.map((x) => x.cpuUs))
+      const vs = (a: number, b: number): string => t.name === 'no limit' ? '-' : `${a > b ? '+' : ''}${((a / b - 1) * 100).toFixed(1)}%`
+      lines.push(`| ${t.name} | ${fmt(rps)} | ${fmt(median(s.map((x) => x.p50)), 2)} | ${fmt(median(s.map((x) => x.p99)), 2)} | ${vs(rps, baseRps)} | ${fmt(cpu, 1)} | ${vs(cpu, baseCpu)} | ${s.reduce((a, x) => a + x.bad, 0)} |`)
     }
     lines.push('', `Redis outage (timeout ${REDIS_TIMEOUT_MS}ms, onError deny), sequential requests:`,
       '| outage | first request | next 200: p50 / p99 / max | back to Redis decisions after its return |', '|---|---:|---:|---:|')

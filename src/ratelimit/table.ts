@@ -70,14 +70,13 @@ export class BucketTable implements Replicated<TableState> {
    * request moves the TAT, and any request makes the key the most recently used.
    */
   decide (key: string, now: number, out: GcraResult, commit = true): GcraResult {
-    key = storable(key)
-    const h = hashOf(key)
-    let slot = this.find(key, h)
+    const h = encode(key)
+    let slot = this.find(h)
     gcraInto(out, slot === NONE ? 0 : this.tat[slot]!, now, this.intervalMs, this.burst)
     if (!commit) return out
     if (slot === NONE) {
       if (!out.allowed) return out
-      slot = this.insert(key, h)
+      slot = this.insert(h)
     } else {
       this.touch(slot)
     }
@@ -141,39 +140,41 @@ export class BucketTable implements Replicated<TableState> {
   apply (state: TableState): void {
     const now = this.clock.now()
     for (let i = 0; i < state.keys.length; i++) {
-      const key = storable(state.keys[i]!)
       const a = state.ahead[i] ?? 0
-      const h = hashOf(key)
-      let slot = this.find(key, h)
+      const h = encode(state.keys[i]!)
+      let slot = this.find(h)
       if (!(a > 0)) {
         if (slot !== NONE) this.remove(slot)
         continue
       }
-      if (slot === NONE) slot = this.insert(key, h)
+      if (slot === NONE) slot = this.insert(h)
       else this.touch(slot)
       this.tat[slot] = now + Math.min(a, this.burst * this.intervalMs)
     }
   }
 
-  private find (key: string, h: number): number {
+  /** The slot of the key last encode()d (hash `h`), or NONE. */
+  private find (h: number): number {
     for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
       const e = this.table[i]!
       if (e === 0) return NONE
       const s = e - 1
-      if (this.hashes[s] === h && this.keyIs(s, key)) return s
+      if (this.hashes[s] === h && this.keyIs(s)) return s
     }
   }
 
-  private keyIs (s: number, key: string): boolean {
-    if (this.keyLen[s] !== key.length) return false
+  private keyIs (s: number): boolean {
+    if (this.keyLen[s] !== qLen) return false
     const off = this.keyOff[s]!
-    for (let i = 0; i < key.length; i++) if (this.arena[off + i] !== key.charCodeAt(i)) return false
+    for (let i = 0; i < qLen; i++) if (this.arena[off + i] !== Q[i]) return false
     return true
   }
 
   private keyAt (s: number): string {
     const off = this.keyOff[s]!
-    return String.fromCharCode(...this.arena.subarray(off, off + this.keyLen[s]!))
+    const a = this.arena
+    if (this.keyLen[s] === 5 && a[off] === IPV4_TAG) return `${a[off + 1]!}.${a[off + 2]!}.${a[off + 3]!}.${a[off + 4]!}`
+    return String.fromCharCode(...a.subarray(off, off + this.keyLen[s]!))
   }
 
   /** A new arena with the live keys packed (evicted keys leave garbage) and room for half as much again. */
@@ -194,18 +195,19 @@ export class BucketTable implements Replicated<TableState> {
     this.arenaGarbage = 0
   }
 
-  private storeKey (s: number, key: string): void {
+  private storeKey (s: number): void {
     const off = this.arenaUsed
-    for (let i = 0; i < key.length; i++) this.arena[off + i] = key.charCodeAt(i)
+    for (let i = 0; i < qLen; i++) this.arena[off + i] = Q[i]!
     this.keyOff[s] = off
-    this.keyLen[s] = key.length
-    this.arenaUsed += key.length
+    this.keyLen[s] = qLen
+    this.arenaUsed += qLen
   }
 
-  private insert (key: string, h: number): number {
+  /** Inserts the key last encode()d, with hash `h`. */
+  private insert (h: number): number {
     if (this.count >= this.maxKeys) this.remove(this.tail)
     if (this.count >= this.capacity) this.resize(Math.min(this.maxKeys, this.capacity * 2), this.arena.length)
-    if (this.arenaUsed + key.length > this.arena.length) this.repack(key.length)
+    if (this.arenaUsed + qLen > this.arena.length) this.repack(qLen)
     let s: number
     if (this.free !== NONE) {
       s = this.free
@@ -213,7 +215,7 @@ export class BucketTable implements Replicated<TableState> {
     } else {
       s = this.used++
     }
-    this.storeKey(s, key)
+    this.storeKey(s)
     this.hashes[s] = h
     this.tat[s] = 0
     this.count++
@@ -326,29 +328,65 @@ export class BucketTable implements Replicated<TableState> {
 }
 
 const FREE = 255
+/** First byte of a packed IPv4 key: 1 + 4 address bytes. No stored text key starts with it. */
+const IPV4_TAG = 1
+
+/** The key being looked up, as stored: its bytes (module scratch, so a lookup allocates nothing). */
+const Q = new Uint8Array(MAX_KEY_BYTES)
+let qLen = 0
 
 /**
- * The key as stored: itself when it is Latin-1 (every HTTP header value and address is) and at
- * most MAX_KEY_BYTES long; otherwise a SHA-256 digest, so no key costs more than 128 bytes.
+ * Puts `key` into Q as stored and returns its hash. A dotted IPv4 address (the common key) packs
+ * into 5 bytes; other Latin-1 keys (every HTTP header value and address is) of at most
+ * MAX_KEY_BYTES are their own bytes; anything else, or a key that could pass for a packed
+ * address, becomes its SHA-256 digest, so no key costs more than 128 bytes.
  */
-function storable (key: string): string {
-  if (key.length <= MAX_KEY_BYTES) {
-    let wide = false
-    for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) > 255) { wide = true; break }
-    if (!wide) return key
+function encode (key: string): number {
+  if (!packIPv4(key)) {
+    let text = key
+    let plain = key.length <= MAX_KEY_BYTES && key.charCodeAt(0) !== IPV4_TAG
+    for (let i = 0; plain && i < key.length; i++) if (key.charCodeAt(i) > 255) plain = false
+    if (!plain) text = '#' + createHash('sha256').update(key).digest('base64')
+    for (let i = 0; i < text.length; i++) Q[i] = text.charCodeAt(i)
+    qLen = text.length
   }
-  return '#' + createHash('sha256').update(key).digest('base64')
-}
-
-/** FNV-1a over UTF-16 code units, mixed so that linear probing sees well-spread low bits. */
-function hashOf (key: string): number {
+  // FNV-1a, then a murmur-style mix so that linear probing sees well-spread low bits.
   let h = 0x811c9dc5
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i)
+  for (let i = 0; i < qLen; i++) {
+    h ^= Q[i]!
     h = Math.imul(h, 0x01000193)
   }
   h ^= h >>> 16
   h = Math.imul(h, 0x85ebca6b)
   h ^= h >>> 13
   return h
+}
+
+/** Packs a canonical dotted quad (no leading zeros) into Q; false for anything else. */
+function packIPv4 (key: string): boolean {
+  const n = key.length
+  if (n < 7 || n > 15) return false
+  let part = 0
+  let digits = 0
+  let at = 1
+  for (let i = 0; i < n; i++) {
+    const c = key.charCodeAt(i)
+    if (c === 46 /* . */) {
+      if (digits === 0 || at === 4) return false
+      Q[at++] = part
+      part = 0
+      digits = 0
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return false // a leading zero: not canonical
+      part = part * 10 + c - 48
+      if (++digits > 3 || part > 255) return false
+    } else {
+      return false
+    }
+  }
+  if (at !== 4 || digits === 0) return false
+  Q[0] = IPV4_TAG
+  Q[4] = part
+  qLen = 5
+  return true
 }
