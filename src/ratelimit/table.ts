@@ -5,10 +5,10 @@
 // an open-addressing hash table (linear probing, backward-shift deletion, no tombstones) maps
 // the key's hash to its slot. About 60 bytes per key in all (bench/ratelimit-memory.ts).
 // Decisions are synchronous and allocate nothing; time comes in as `now` (see gcra.ts).
-import { createHash } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import type { Replicated } from '../state/replicated.js'
 import { gcraInto, type GcraResult } from './gcra.js'
+import { encoded, encodeKey, IPV4_TAG } from './key-bytes.js'
 
 /** Buckets as they travel: a TAT as "ms ahead of the sender's now" (no process-local times). */
 export interface TableState {
@@ -25,8 +25,6 @@ export interface BucketTableOptions {
 
 const MIN_CAPACITY = 1024
 const NONE = -1
-/** Keys are stored as Latin-1 bytes of at most this length; longer ones (or wider chars) are hashed. */
-const MAX_KEY_BYTES = 128
 
 export class BucketTable implements Replicated<TableState> {
   readonly intervalMs: number
@@ -70,7 +68,7 @@ export class BucketTable implements Replicated<TableState> {
    * request moves the TAT, and any request makes the key the most recently used.
    */
   decide (key: string, now: number, out: GcraResult, commit = true): GcraResult {
-    const h = encode(key)
+    const h = encodeKey(key)
     let slot = this.find(h)
     gcraInto(out, slot === NONE ? 0 : this.tat[slot]!, now, this.intervalMs, this.burst)
     if (!commit) return out
@@ -141,7 +139,7 @@ export class BucketTable implements Replicated<TableState> {
     const now = this.clock.now()
     for (let i = 0; i < state.keys.length; i++) {
       const a = state.ahead[i] ?? 0
-      const h = encode(state.keys[i]!)
+      const h = encodeKey(state.keys[i]!)
       let slot = this.find(h)
       if (!(a > 0)) {
         if (slot !== NONE) this.remove(slot)
@@ -153,7 +151,7 @@ export class BucketTable implements Replicated<TableState> {
     }
   }
 
-  /** The slot of the key last encode()d (hash `h`), or NONE. */
+  /** The slot of the key last encoded (hash `h`), or NONE. */
   private find (h: number): number {
     for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
       const e = this.table[i]!
@@ -164,9 +162,11 @@ export class BucketTable implements Replicated<TableState> {
   }
 
   private keyIs (s: number): boolean {
-    if (this.keyLen[s] !== qLen) return false
+    const n = encoded.length
+    if (this.keyLen[s] !== n) return false
     const off = this.keyOff[s]!
-    for (let i = 0; i < qLen; i++) if (this.arena[off + i] !== Q[i]) return false
+    const q = encoded.bytes
+    for (let i = 0; i < n; i++) if (this.arena[off + i] !== q[i]) return false
     return true
   }
 
@@ -197,17 +197,18 @@ export class BucketTable implements Replicated<TableState> {
 
   private storeKey (s: number): void {
     const off = this.arenaUsed
-    for (let i = 0; i < qLen; i++) this.arena[off + i] = Q[i]!
+    const { bytes, length } = encoded
+    for (let i = 0; i < length; i++) this.arena[off + i] = bytes[i]!
     this.keyOff[s] = off
-    this.keyLen[s] = qLen
-    this.arenaUsed += qLen
+    this.keyLen[s] = length
+    this.arenaUsed += length
   }
 
-  /** Inserts the key last encode()d, with hash `h`. */
+  /** Inserts the key last encoded, with hash `h`. */
   private insert (h: number): number {
     if (this.count >= this.maxKeys) this.remove(this.tail)
     if (this.count >= this.capacity) this.resize(Math.min(this.maxKeys, this.capacity * 2), this.arena.length)
-    if (this.arenaUsed + qLen > this.arena.length) this.repack(qLen)
+    if (this.arenaUsed + encoded.length > this.arena.length) this.repack(encoded.length)
     let s: number
     if (this.free !== NONE) {
       s = this.free
@@ -328,65 +329,3 @@ export class BucketTable implements Replicated<TableState> {
 }
 
 const FREE = 255
-/** First byte of a packed IPv4 key: 1 + 4 address bytes. No stored text key starts with it. */
-const IPV4_TAG = 1
-
-/** The key being looked up, as stored: its bytes (module scratch, so a lookup allocates nothing). */
-const Q = new Uint8Array(MAX_KEY_BYTES)
-let qLen = 0
-
-/**
- * Puts `key` into Q as stored and returns its hash. A dotted IPv4 address (the common key) packs
- * into 5 bytes; other Latin-1 keys (every HTTP header value and address is) of at most
- * MAX_KEY_BYTES are their own bytes; anything else, or a key that could pass for a packed
- * address, becomes its SHA-256 digest, so no key costs more than 128 bytes.
- */
-function encode (key: string): number {
-  if (!packIPv4(key)) {
-    let text = key
-    let plain = key.length <= MAX_KEY_BYTES && key.charCodeAt(0) !== IPV4_TAG
-    for (let i = 0; plain && i < key.length; i++) if (key.charCodeAt(i) > 255) plain = false
-    if (!plain) text = '#' + createHash('sha256').update(key).digest('base64')
-    for (let i = 0; i < text.length; i++) Q[i] = text.charCodeAt(i)
-    qLen = text.length
-  }
-  // FNV-1a, then a murmur-style mix so that linear probing sees well-spread low bits.
-  let h = 0x811c9dc5
-  for (let i = 0; i < qLen; i++) {
-    h ^= Q[i]!
-    h = Math.imul(h, 0x01000193)
-  }
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  return h
-}
-
-/** Packs a canonical dotted quad (no leading zeros) into Q; false for anything else. */
-function packIPv4 (key: string): boolean {
-  const n = key.length
-  if (n < 7 || n > 15) return false
-  let part = 0
-  let digits = 0
-  let at = 1
-  for (let i = 0; i < n; i++) {
-    const c = key.charCodeAt(i)
-    if (c === 46 /* . */) {
-      if (digits === 0 || at === 4) return false
-      Q[at++] = part
-      part = 0
-      digits = 0
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && part === 0) return false // a leading zero: not canonical
-      part = part * 10 + c - 48
-      if (++digits > 3 || part > 255) return false
-    } else {
-      return false
-    }
-  }
-  if (at !== 4 || digits === 0) return false
-  Q[0] = IPV4_TAG
-  Q[4] = part
-  qLen = 5
-  return true
-}
