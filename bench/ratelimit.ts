@@ -5,7 +5,7 @@
 //  3. time to answer while Redis hangs (SIGSTOP) or is dead (SIGKILL), and how soon shared
 //     limiting resumes once it is back.
 // wrk -t1 (installed by .ci/run) loads; tandem runs on CPU 0, wrk, upstream and Redis on CPU 1
-// where taskset exists. Env: BENCH_ROUNDS (3), BENCH_DURATION seconds (5), BENCH_CONNECTIONS (32).
+// where taskset exists. Env: BENCH_ROUNDS (6), BENCH_DURATION seconds (3), BENCH_CONNECTIONS (32).
 // Run: npm run bench:ratelimit (under flock /tmp/tandem-heavy.lock on a shared machine).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -19,8 +19,8 @@ import { freePort, HAS_TASKSET, readHandshake, startChild, stopChild, waitReady 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const HERE = fileURLToPath(new URL('.', import.meta.url))
 const CLI = join(ROOT, 'dist', 'cli.js')
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
-const DURATION = Number(process.env.BENCH_DURATION ?? 5)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6)
+const DURATION = Number(process.env.BENCH_DURATION ?? 3)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
 const PIN = HAS_TASKSET && availableParallelism() >= 2
 const PROXY_CPU = PIN ? 0 : undefined
@@ -163,7 +163,8 @@ async function main (): Promise<void> {
       (PIN ? `tandem on CPU ${PROXY_CPU}, wrk + upstream + redis on CPU ${LOAD_CPU}\n` : 'not pinned\n'))
     const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const t of targets) {
+      // Odd rounds forward, even rounds backward: drift in the neighbours' load cancels out.
+      for (const t of round % 2 === 1 ? targets : [...targets].reverse()) {
         wrk(t.url, 1)
         const s = wrk(t.url, DURATION, t.pid)
         samples.get(t.name)!.push(s)
@@ -172,16 +173,17 @@ async function main (): Promise<void> {
     }
     // On a shared machine req/s swings with the neighbours' load; the proxy's own CPU time per
     // request does not, and while the proxy is CPU-bound req/s is its inverse: the cost is read there.
+    // Compared round by round (each round's targets ran back to back), then the median ratio.
     const base = samples.get('no limit')!
-    const baseRps = median(base.map((s) => s.rps))
-    const baseCpu = median(base.map((s) => s.cpuUs))
     const lines = ['| target | req/s | p50 ms | p99 ms | vs no limit (req/s) | proxy CPU µs/request | vs no limit (CPU) | non-2xx |', '|---|---:|---:|---:|---:|---:|---:|---:|']
     for (const t of targets) {
       const s = samples.get(t.name)!
-      const rps = median(s.map((x) => x.rps))
-      const cpu = median(s.map((x) => x.cpuUs))
-      const vs = (a: number, b: number): string => t.name === 'no limit' ? '-' : `${a > b ? '+' : ''}${((a / b - 1) * 100).toFixed(1)}%`
-      lines.push(`| ${t.name} | ${fmt(rps)} | ${fmt(median(s.map((x) => x.p50)), 2)} | ${fmt(median(s.map((x) => x.p99)), 2)} | ${vs(rps, baseRps)} | ${fmt(cpu, 1)} | ${vs(cpu, baseCpu)} | ${s.reduce((a, x) => a + x.bad, 0)} |`)
+      const ratio = (pick: (x: Sample) => number): string => {
+        if (t.name === 'no limit') return '-'
+        const r = median(s.map((x, i) => pick(x) / pick(base[i]!))) - 1
+        return `${r > 0 ? '+' : ''}${(r * 100).toFixed(1)}%`
+      }
+      lines.push(`| ${t.name} | ${fmt(median(s.map((x) => x.rps)))} | ${fmt(median(s.map((x) => x.p50)), 2)} | ${fmt(median(s.map((x) => x.p99)), 2)} | ${ratio((x) => x.rps)} | ${fmt(median(s.map((x) => x.cpuUs)), 1)} | ${ratio((x) => x.cpuUs)} | ${s.reduce((a, x) => a + x.bad, 0)} |`)
     }
     lines.push('', `Redis outage (timeout ${REDIS_TIMEOUT_MS}ms, onError deny), sequential requests:`,
       '| outage | first request | next 200: p50 / p99 / max | back to Redis decisions after its return |', '|---|---:|---:|---:|')
