@@ -5,9 +5,10 @@
 //  3. time to answer while Redis hangs (SIGSTOP) or is dead (SIGKILL), and how soon shared
 //     limiting resumes once it is back.
 // wrk -t1 (installed by .ci/run) loads; tandem runs on CPU 0, wrk, upstream and Redis on CPU 1
-// where taskset exists. Env: BENCH_ROUNDS (3), BENCH_DURATION seconds (5), BENCH_CONNECTIONS (32).
+// where taskset exists. Env: BENCH_ROUNDS (6), BENCH_DURATION seconds (3), BENCH_CONNECTIONS (32).
 // Run: npm run bench:ratelimit (under flock /tmp/tandem-heavy.lock on a shared machine).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,15 +19,24 @@ import { freePort, HAS_TASKSET, readHandshake, startChild, stopChild, waitReady 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const HERE = fileURLToPath(new URL('.', import.meta.url))
 const CLI = join(ROOT, 'dist', 'cli.js')
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
-const DURATION = Number(process.env.BENCH_DURATION ?? 5)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6)
+const DURATION = Number(process.env.BENCH_DURATION ?? 3)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
 const PIN = HAS_TASKSET && availableParallelism() >= 2
 const PROXY_CPU = PIN ? 0 : undefined
 const LOAD_CPU = PIN ? 1 : undefined
 const REDIS_TIMEOUT_MS = 50
 
-interface Sample { rps: number, p50: number, p99: number, bad: number }
+interface Sample { rps: number, p50: number, p99: number, bad: number, requests: number, cpuUs: number }
+
+/** CPU time (user + system) a process used so far, µs; from /proc, so Linux only (NaN elsewhere). */
+function cpuUs (pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) * 1e6 / 100
+  } catch { return Number.NaN }
+}
 
 function wrkMs (text: string, label: string): number {
   const m = new RegExp(`${label}\\s+([\\d.]+)(us|ms|s)`).exec(text)
@@ -35,12 +45,14 @@ function wrkMs (text: string, label: string): number {
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v
 }
 
-function wrk (url: string, seconds: number): Sample {
+function wrk (url: string, seconds: number, pid?: number): Sample {
+  const cpu0 = cpuUs(pid)
   const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url]
   const out = execFileSync(PIN ? 'taskset' : 'wrk', PIN ? ['-c', String(LOAD_CPU), 'wrk', ...args] : args, { encoding: 'utf8' })
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN)
   const bad = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0)
-  return { rps, p50: wrkMs(out, '50%'), p99: wrkMs(out, '99%'), bad }
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN)
+  return { rps, p50: wrkMs(out, '50%'), p99: wrkMs(out, '99%'), bad, requests, cpuUs: (cpuUs(pid) - cpu0) / requests }
 }
 
 const median = (v: number[]): number => { const s = [...v].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2 }
@@ -143,27 +155,35 @@ async function main (): Promise<void> {
     children.push(strict.child)
 
     const targets = [
-      { name: 'no limit', url: local.plain },
-      { name: 'limit (local)', url: local.limited },
-      { name: 'limit (Redis)', url: shared.limited },
+      { name: 'no limit', url: local.plain, pid: local.child.pid },
+      { name: 'limit (local)', url: local.limited, pid: local.child.pid },
+      { name: 'limit (Redis)', url: shared.limited, pid: shared.child.pid },
     ]
     process.stderr.write(`bench:ratelimit ${ROUNDS} rounds x ${targets.length}, ${DURATION} s each, ${CONNECTIONS} connections, ` +
       (PIN ? `tandem on CPU ${PROXY_CPU}, wrk + upstream + redis on CPU ${LOAD_CPU}\n` : 'not pinned\n'))
     const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const t of targets) {
+      // Odd rounds forward, even rounds backward: drift in the neighbours' load cancels out.
+      for (const t of round % 2 === 1 ? targets : [...targets].reverse()) {
         wrk(t.url, 1)
-        const s = wrk(t.url, DURATION)
+        const s = wrk(t.url, DURATION, t.pid)
         samples.get(t.name)!.push(s)
-        process.stderr.write(`  round ${round} ${t.name.padEnd(14)} ${fmt(s.rps).padStart(8)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms${s.bad > 0 ? `  ${s.bad} non-2xx` : ''}\n`)
+        process.stderr.write(`  round ${round} ${t.name.padEnd(14)} ${fmt(s.rps).padStart(8)} req/s  p50 ${s.p50} ms  p99 ${s.p99} ms  ${fmt(s.cpuUs, 1)} CPU µs/req${s.bad > 0 ? `  ${s.bad} non-2xx` : ''}\n`)
       }
     }
-    const base = median(samples.get('no limit')!.map((s) => s.rps))
-    const lines = ['| target | req/s | p50 ms | p99 ms | vs no limit | non-2xx |', '|---|---:|---:|---:|---:|---:|']
+    // On a shared machine req/s swings with the neighbours' load; the proxy's own CPU time per
+    // request does not, and while the proxy is CPU-bound req/s is its inverse: the cost is read there.
+    // Compared round by round (each round's targets ran back to back), then the median ratio.
+    const base = samples.get('no limit')!
+    const lines = ['| target | req/s | p50 ms | p99 ms | vs no limit (req/s) | proxy CPU µs/request | vs no limit (CPU) | non-2xx |', '|---|---:|---:|---:|---:|---:|---:|---:|']
     for (const t of targets) {
       const s = samples.get(t.name)!
-      const rps = median(s.map((x) => x.rps))
-      lines.push(`| ${t.name} | ${fmt(rps)} | ${fmt(median(s.map((x) => x.p50)), 2)} | ${fmt(median(s.map((x) => x.p99)), 2)} | ${t.name === 'no limit' ? '-' : `${((rps / base - 1) * 100).toFixed(1)}%`} | ${s.reduce((a, x) => a + x.bad, 0)} |`)
+      const ratio = (pick: (x: Sample) => number): string => {
+        if (t.name === 'no limit') return '-'
+        const r = median(s.map((x, i) => pick(x) / pick(base[i]!))) - 1
+        return `${r > 0 ? '+' : ''}${(r * 100).toFixed(1)}%`
+      }
+      lines.push(`| ${t.name} | ${fmt(median(s.map((x) => x.rps)))} | ${fmt(median(s.map((x) => x.p50)), 2)} | ${fmt(median(s.map((x) => x.p99)), 2)} | ${ratio((x) => x.rps)} | ${fmt(median(s.map((x) => x.cpuUs)), 1)} | ${ratio((x) => x.cpuUs)} | ${s.reduce((a, x) => a + x.bad, 0)} |`)
     }
     lines.push('', `Redis outage (timeout ${REDIS_TIMEOUT_MS}ms, onError deny), sequential requests:`,
       '| outage | first request | next 200: p50 / p99 / max | back to Redis decisions after its return |', '|---|---:|---:|---:|')

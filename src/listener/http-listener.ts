@@ -247,11 +247,11 @@ export class HttpListener implements Listener {
     const client = trusted ? this.trusted.clientIp(peer, req.headers['x-forwarded-for']) : peer
     // Rate limits: the listener's before routing, the route's after (ratelimit/http.ts).
     const early = this.limits?.before(client, req.headers)
-    if (early !== undefined) return this.limited(req, out, early, startedAt, '', host, url, client)
+    if (early?.allowed === false) return this.limited(req, out, early, startedAt, '', host, url, client)
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     const route = this.router.match(req.method ?? 'GET', host, path, req.headers)
-    const verdict = this.limits?.after(client, req.headers, route?.name, route?.rateLimit)
+    const verdict = early ?? this.limits?.after(client, req.headers, route?.name, route?.rateLimit)
     const c: Admission = { startedAt, host, url, client, peer, trusted, upgrade, absolute }
     if (verdict instanceof Promise) return verdict.then((v) => out.destroyed ? undefined : this.admit(req, out, v, route, c))
     return this.admit(req, out, verdict, route, c)
@@ -318,5 +318,5 @@ interface Admission {
 
 function limitsFor (config: HttpListenerConfig, deps: ListenerDeps): HttpLimits | undefined {
   const routed = config.routes.some((r) => r.rateLimit !== undefined)
-  return deps.limiters === undefined || (config.rateLimit === undefined && !routed) ? undefined : new HttpLimits(deps.limiters, config.rateLimit)
+  return deps.limiters === undefined || (config.rateLimit === undefined && !routed) ? undefined : new HttpLimits(deps.limiters, config.rateLimit, routed)
 }

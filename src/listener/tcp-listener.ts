@@ -107,7 +107,12 @@ export class TcpListener implements Listener {
     const admitted = limit?.admit(handle) ?? true
     if (admitted === false) return this.rejectOverLimit(handle, 'rate-limited', limit?.name)
     if (admitted !== true) {
-      void admitted.then((ok) => { if (ok) this.start(handle); else this.rejectOverLimit(handle, 'rate-limited', limit?.name) })
+      // A shared (Redis) decision; the listener may have stopped meanwhile.
+      void admitted.then((ok) => {
+        if (!ok) this.rejectOverLimit(handle, 'rate-limited', limit?.name)
+        else if (this.server.listening) this.start(handle)
+        else this.rejectOverLimit(handle, 'shutdown')
+      })
       return
     }
     this.start(handle)

@@ -22,19 +22,23 @@ export interface DeniedRequest {
 export class HttpLimits {
   private readonly listenerLimit: RateLimit | undefined
 
-  constructor (private readonly limiters: RateLimiters, listenerLimit: string | undefined) {
+  /** `routed`: some route of the listener has a limit of its own. */
+  constructor (private readonly limiters: RateLimiters, listenerLimit: string | undefined, private readonly routed: boolean) {
     this.listenerLimit = limiters.get(listenerLimit)
   }
 
   /**
-   * Before routing: the listener's limit, peeked in this node's buckets (nothing moves yet, as
-   * the route's limit may still refuse). A denial to answer, or undefined to go on. With Redis,
-   * or a listener limit keyed by route, everything is decided in `after`, in one call.
+   * Before routing: the listener's limit in this node's buckets. Without route limits on the
+   * listener that is the whole decision (returned, allowed or not; skip `after`). Otherwise it
+   * is a peek (nothing moves yet, as the route's limit may still refuse) and only a denial is
+   * returned. With Redis, or a listener limit keyed by route, everything waits for `after`.
    */
   before (client: string, headers: IncomingHttpHeaders): Verdict | undefined {
     const l = this.listenerLimit
     if (l === undefined || l.needsRoute || this.limiters.redis !== undefined) return undefined
-    const v = this.limiters.peekLocal(l, l.keyOf(client, headers, ''))
+    const key = l.keyOf(client, headers, '')
+    if (!this.routed) return this.limiters.decideLocal(l, key, undefined, '')
+    const v = this.limiters.peekLocal(l, key)
     return v.allowed ? undefined : v
   }
 

@@ -5,10 +5,10 @@
 // an open-addressing hash table (linear probing, backward-shift deletion, no tombstones) maps
 // the key's hash to its slot. About 60 bytes per key in all (bench/ratelimit-memory.ts).
 // Decisions are synchronous and allocate nothing; time comes in as `now` (see gcra.ts).
-import { createHash } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import type { Replicated } from '../state/replicated.js'
 import { gcraInto, type GcraResult } from './gcra.js'
+import { encoded, encodeKey, IPV4_TAG } from './key-bytes.js'
 
 /** Buckets as they travel: a TAT as "ms ahead of the sender's now" (no process-local times). */
 export interface TableState {
@@ -25,8 +25,6 @@ export interface BucketTableOptions {
 
 const MIN_CAPACITY = 1024
 const NONE = -1
-/** Keys are stored as Latin-1 bytes of at most this length; longer ones (or wider chars) are hashed. */
-const MAX_KEY_BYTES = 128
 
 export class BucketTable implements Replicated<TableState> {
   readonly intervalMs: number
@@ -70,14 +68,13 @@ export class BucketTable implements Replicated<TableState> {
    * request moves the TAT, and any request makes the key the most recently used.
    */
   decide (key: string, now: number, out: GcraResult, commit = true): GcraResult {
-    key = storable(key)
-    const h = hashOf(key)
-    let slot = this.find(key, h)
+    const h = encodeKey(key)
+    let slot = this.find(h)
     gcraInto(out, slot === NONE ? 0 : this.tat[slot]!, now, this.intervalMs, this.burst)
     if (!commit) return out
     if (slot === NONE) {
       if (!out.allowed) return out
-      slot = this.insert(key, h)
+      slot = this.insert(h)
     } else {
       this.touch(slot)
     }
@@ -141,39 +138,43 @@ export class BucketTable implements Replicated<TableState> {
   apply (state: TableState): void {
     const now = this.clock.now()
     for (let i = 0; i < state.keys.length; i++) {
-      const key = storable(state.keys[i]!)
       const a = state.ahead[i] ?? 0
-      const h = hashOf(key)
-      let slot = this.find(key, h)
+      const h = encodeKey(state.keys[i]!)
+      let slot = this.find(h)
       if (!(a > 0)) {
         if (slot !== NONE) this.remove(slot)
         continue
       }
-      if (slot === NONE) slot = this.insert(key, h)
+      if (slot === NONE) slot = this.insert(h)
       else this.touch(slot)
       this.tat[slot] = now + Math.min(a, this.burst * this.intervalMs)
     }
   }
 
-  private find (key: string, h: number): number {
+  /** The slot of the key last encoded (hash `h`), or NONE. */
+  private find (h: number): number {
     for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
       const e = this.table[i]!
       if (e === 0) return NONE
       const s = e - 1
-      if (this.hashes[s] === h && this.keyIs(s, key)) return s
+      if (this.hashes[s] === h && this.keyIs(s)) return s
     }
   }
 
-  private keyIs (s: number, key: string): boolean {
-    if (this.keyLen[s] !== key.length) return false
+  private keyIs (s: number): boolean {
+    const n = encoded.length
+    if (this.keyLen[s] !== n) return false
     const off = this.keyOff[s]!
-    for (let i = 0; i < key.length; i++) if (this.arena[off + i] !== key.charCodeAt(i)) return false
+    const q = encoded.bytes
+    for (let i = 0; i < n; i++) if (this.arena[off + i] !== q[i]) return false
     return true
   }
 
   private keyAt (s: number): string {
     const off = this.keyOff[s]!
-    return String.fromCharCode(...this.arena.subarray(off, off + this.keyLen[s]!))
+    const a = this.arena
+    if (this.keyLen[s] === 5 && a[off] === IPV4_TAG) return `${a[off + 1]!}.${a[off + 2]!}.${a[off + 3]!}.${a[off + 4]!}`
+    return String.fromCharCode(...a.subarray(off, off + this.keyLen[s]!))
   }
 
   /** A new arena with the live keys packed (evicted keys leave garbage) and room for half as much again. */
@@ -194,18 +195,20 @@ export class BucketTable implements Replicated<TableState> {
     this.arenaGarbage = 0
   }
 
-  private storeKey (s: number, key: string): void {
+  private storeKey (s: number): void {
     const off = this.arenaUsed
-    for (let i = 0; i < key.length; i++) this.arena[off + i] = key.charCodeAt(i)
+    const { bytes, length } = encoded
+    for (let i = 0; i < length; i++) this.arena[off + i] = bytes[i]!
     this.keyOff[s] = off
-    this.keyLen[s] = key.length
-    this.arenaUsed += key.length
+    this.keyLen[s] = length
+    this.arenaUsed += length
   }
 
-  private insert (key: string, h: number): number {
+  /** Inserts the key last encoded, with hash `h`. */
+  private insert (h: number): number {
     if (this.count >= this.maxKeys) this.remove(this.tail)
     if (this.count >= this.capacity) this.resize(Math.min(this.maxKeys, this.capacity * 2), this.arena.length)
-    if (this.arenaUsed + key.length > this.arena.length) this.repack(key.length)
+    if (this.arenaUsed + encoded.length > this.arena.length) this.repack(encoded.length)
     let s: number
     if (this.free !== NONE) {
       s = this.free
@@ -213,7 +216,7 @@ export class BucketTable implements Replicated<TableState> {
     } else {
       s = this.used++
     }
-    this.storeKey(s, key)
+    this.storeKey(s)
     this.hashes[s] = h
     this.tat[s] = 0
     this.count++
@@ -326,29 +329,3 @@ export class BucketTable implements Replicated<TableState> {
 }
 
 const FREE = 255
-
-/**
- * The key as stored: itself when it is Latin-1 (every HTTP header value and address is) and at
- * most MAX_KEY_BYTES long; otherwise a SHA-256 digest, so no key costs more than 128 bytes.
- */
-function storable (key: string): string {
-  if (key.length <= MAX_KEY_BYTES) {
-    let wide = false
-    for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) > 255) { wide = true; break }
-    if (!wide) return key
-  }
-  return '#' + createHash('sha256').update(key).digest('base64')
-}
-
-/** FNV-1a over UTF-16 code units, mixed so that linear probing sees well-spread low bits. */
-function hashOf (key: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  return h
-}

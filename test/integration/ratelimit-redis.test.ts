@@ -139,7 +139,7 @@ rateLimitStore: { redis: { url: "${redis.url}", prefix: "t:", timeout: 1s, onErr
   for (const failure of ['hung (SIGSTOP)', 'dead (SIGKILL)'] as const) {
     for (const onError of ['local', 'allow', 'deny'] as const) {
       it(`Redis ${failure}, onError ${onError}: the first request waits at most the timeout, later ones not at all; resumes within 1 s`, async () => {
-        const timeoutMs = 300
+        const timeoutMs = 500
         const p = await start('{ key: global, rate: 1/m, burst: 3 }', `timeout: ${timeoutMs}ms, onError: ${onError}`)
         const metrics = createMetrics(() => p.runtime)
         const states: RateLimitStoreState[] = []
@@ -154,7 +154,9 @@ rateLimitStore: { redis: { url: "${redis.url}", prefix: "t:", timeout: 1s, onErr
           for (const r of firsts) expect(r.ms).toBeLessThan(timeoutMs + 1000)
           const later: Timed[] = []
           for (let i = 0; i < 10; i++) later.push(await get())
+          // Without waiting: none near the timeout, most far below (a loaded machine adds some).
           for (const r of later) expect(r.ms).toBeLessThan(timeoutMs)
+          expect(later.map((r) => r.ms).sort((x, y) => x - y)[5]).toBeLessThan(100)
           const statuses = [...firsts, ...later].map((r) => r.status)
           if (onError === 'allow') expect(statuses).toEqual(Array(15).fill(200))
           if (onError === 'deny') {

@@ -115,3 +115,19 @@ describe('BucketTable keys', () => {
     expect(t.snapshot().keys.every((k) => k.length <= 128)).toBe(true)
   })
 })
+
+describe('BucketTable IPv4 keys', () => {
+  it('are packed into 5 bytes yet come back as text, distinct from look-alikes', () => {
+    const { hit, t } = table(20)
+    const keys = ['1.2.3.4', '01.2.3.4', '255.255.255.255', '256.1.1.1', '1.2.3', '\x01\x01\x02\x03\x04', '::ffff:1.2.3.4']
+    for (const k of keys) expect(hit(k)).toBe(true)
+    for (const k of keys) expect(hit(k)).toBe(true)
+    for (const k of keys) expect(hit(k)).toBe(false)
+    expect(t.size).toBe(keys.length)
+    const snap = t.snapshot().keys
+    expect(snap).toContain('1.2.3.4')
+    expect(snap).toContain('255.255.255.255')
+    expect(snap).toContain('01.2.3.4')
+    expect(snap.filter((k) => k.startsWith('#'))).toHaveLength(1) // the \x01 look-alike was hashed
+  })
+})
