@@ -64,6 +64,7 @@ export class PeerNode {
   private lastInSync = false
   private lastKeepalive = 0
   private beating = false
+  private sendingFull = false
   private closed = false
 
   constructor (
@@ -215,8 +216,8 @@ export class PeerNode {
     })
     const active = e.role === 'active'
     // Only the active node streams state; it keeps a connection while the peer is heard.
-    this.transport.maintainState(active && e.peerAlive(this.clock.now()), () => { this.transport.sendState(this.sync.full()) })
-    if (active) {
+    this.transport.maintainState(active && e.peerAlive(this.clock.now()), () => { void this.sendFull() })
+    if (active && !this.sendingFull) {
       // Taken every heartbeat even while disconnected: a reconnect sends a full snapshot anyway.
       const changes = this.transport.stateBacklog < 64 * 1024 * 1024 ? this.sync.changes() : undefined
       const now = Date.now()
@@ -224,6 +225,19 @@ export class PeerNode {
       else if (now - this.lastKeepalive >= 1000 && this.transport.sendState({ k: 'state', full: false, parts: {} })) this.lastKeepalive = now
     }
     this.checkSync()
+  }
+
+  /** Streams the full snapshot slice by slice, yielding to the event loop between slices. */
+  private async sendFull (): Promise<void> {
+    this.sendingFull = true
+    try {
+      for (const m of this.sync.full()) {
+        if (!this.transport.sendState(m)) return
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    } finally {
+      this.sendingFull = false
+    }
   }
 
   private handle (out: Output): void {

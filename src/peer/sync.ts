@@ -9,6 +9,13 @@ import type { StateMessage } from './messages.js'
 
 export type Sources = ReadonlyMap<string, Replicated<unknown>>
 
+/** Keys per slice of a large snapshot: a few ms to encode or parse. */
+export const CHUNK = 5000
+
+function isRecord (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype
+}
+
 export class StateSync {
   private holdsFull = false
 
@@ -18,11 +25,29 @@ export class StateSync {
   /** Standby: a full snapshot arrived on the current state connection and it is still up. */
   get inSync (): boolean { return this.holdsFull }
 
-  /** Active: everything, for a standby that (re)connects. Also resets each source's change tracking. */
-  full (): StateMessage {
-    const parts: Record<string, unknown> = {}
-    for (const [name, source] of this.sources()) parts[name] = source.snapshot()
-    return { k: 'state', full: true, parts }
+  /**
+   * Active: everything, for a standby that (re)connects, as a sequence of messages; the last one
+   * is marked `full`. Snapshots are taken at once (and reset each source's change tracking); a
+   * snapshot that is a record of many keys is cut into slices of CHUNK keys, which apply() merges
+   * like changes (the Replicated contract), so the sender can yield between slices and a large
+   * transfer never holds a heartbeat back. Send no changes until the last slice is out.
+   */
+  * full (): Generator<StateMessage> {
+    const whole: Record<string, unknown> = {}
+    for (const [name, source] of this.sources()) {
+      const snap = source.snapshot()
+      const keys = isRecord(snap) ? Object.keys(snap) : []
+      if (keys.length <= CHUNK) {
+        whole[name] = snap
+        continue
+      }
+      for (let i = 0; i < keys.length; i += CHUNK) {
+        const slice: Record<string, unknown> = {}
+        for (const k of keys.slice(i, i + CHUNK)) slice[k] = (snap as Record<string, unknown>)[k]
+        yield { k: 'state', full: false, parts: { [name]: slice } }
+      }
+    }
+    yield { k: 'state', full: true, parts: whole }
   }
 
   /** Active: what changed since the last call, or undefined. Called every heartbeat, connected or not. */

@@ -123,22 +123,29 @@ export interface Pair {
   ab: Relay
   /** Carries B → A. */
   ba: Relay
+  /** Every link, in `peers` order (links > 1): A → B and B → A relays. */
+  abs: Relay[]
+  bas: Relay[]
   close (): Promise<void>
 }
 
-export async function makePair (upstreamPort: number, a: Partial<NodeSpec> = {}, b: Partial<NodeSpec> = {}): Promise<Pair> {
-  let ab: Relay | undefined
-  let ba: Relay | undefined
-  const na = await makeNode({ id: 'lb-a', priority: 150, upstreamPort, ...a }, () => [ab?.port ?? 0])
-  const nb = await makeNode({ id: 'lb-b', priority: 100, upstreamPort, ...b }, () => [ba?.port ?? 0])
-  ab = await startRelay({ port: nb.peerPort })
-  ba = await startRelay({ port: na.peerPort })
-  const relays = [ab, ba]
+export async function makePair (upstreamPort: number, a: Partial<NodeSpec> = {}, b: Partial<NodeSpec> = {}, links = 1): Promise<Pair> {
+  const abs: Relay[] = []
+  const bas: Relay[] = []
+  const na = await makeNode({ id: 'lb-a', priority: 150, upstreamPort, ...a }, () => abs.map((r) => r.port))
+  const nb = await makeNode({ id: 'lb-b', priority: 100, upstreamPort, ...b }, () => bas.map((r) => r.port))
+  for (let i = 0; i < links; i++) {
+    abs.push(await startRelay({ port: nb.peerPort }))
+    bas.push(await startRelay({ port: na.peerPort }))
+  }
+  const relays = [...abs, ...bas]
   return {
     a: na,
     b: nb,
-    ab,
-    ba,
+    ab: abs[0] as Relay,
+    ba: bas[0] as Relay,
+    abs,
+    bas,
     async close () {
       if (process.env.PAIR_DEBUG !== undefined) for (const n of [na, nb]) console.log(n.spec.id, n.run?.stderr, n.run?.stdout.slice(-3000))
       for (const n of [na, nb]) n.kill('SIGKILL')

@@ -226,3 +226,15 @@ describe('peer witness forms', () => {
     expect(() => parseConfig(base('nowhere'), 't.yaml')).toThrow(/peer.witness: must be host:port \(a TCP reference node\) or a redis:\/\/ URL/)
   })
 })
+
+describe('examples/pair', () => {
+  it('every pair example is a valid config', async () => {
+    const { readdirSync } = await import('node:fs')
+    const { loadConfigFile } = await import('../../../src/config/load.js')
+    process.env.TANDEM_PEER_SECRET ??= '0123456789abcdef0123'
+    const dir = new URL('../../../examples/pair/', import.meta.url)
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'))
+    expect(files.sort()).toEqual(['lb-a-redis.yaml', 'lb-a.yaml', 'lb-b.yaml'])
+    for (const f of files) expect((await loadConfigFile(new URL(f, dir).pathname)).peer?.id).toMatch(/^lb-[ab]$/)
+  })
+})

@@ -50,7 +50,7 @@ describe('state sync', () => {
     a.counters.set('k1', 5)
     a.upstream.setAdminState(a.upstream.servers[0]!, 'drain')
     expect(b.sync.inSync).toBe(false)
-    b.sync.apply(wire(a.sync.full()))
+    for (const m of a.sync.full()) b.sync.apply(wire(m))
     expect(b.sync.inSync).toBe(true)
     expect(b.counters.values).toEqual({ k1: 5 })
     expect(b.upstream.servers[0]!.adminState).toBe('drain')
@@ -60,6 +60,21 @@ describe('state sync', () => {
     expect(c).toEqual({ k: 'state', full: false, parts: { test: { k2: 9 } } })
     b.sync.apply(wire(c!))
     expect(b.counters.values).toEqual({ k1: 5, k2: 9 })
+  })
+
+  it('a large record snapshot goes in slices; in sync only after the last', () => {
+    const a = node()
+    const b = node()
+    for (let i = 0; i < 12_000; i++) a.counters.set(`k${i}`, i)
+    const messages = [...a.sync.full()]
+    expect(messages.length).toBe(4)
+    expect(messages.map((m) => m.full)).toEqual([false, false, false, true])
+    for (const m of messages.slice(0, 3)) b.sync.apply(wire(m))
+    expect(b.sync.inSync).toBe(false)
+    b.sync.apply(wire(messages[3]!))
+    expect(b.sync.inSync).toBe(true)
+    expect(Object.keys(b.counters.values).length).toBe(12_000)
+    expect(b.upstream.servers[0]!.adminState).toBe('enabled')
   })
 
   it('changes alone never make a node in sync; a lost connection or a refused part ends it', () => {
