@@ -125,7 +125,7 @@ describe('errors that used to vanish', () => {
     p.child.kill('SIGUSR2')
     expect(await p.exited).toBe(1)
     const fatal = p.out().split('\n').find((l) => l.includes('"uncaught exception"'))
-    expect(fatal).toBeDefined()
+    expect(fatal).toMatch(/^\{.*"uncaught exception"/)
     const o = JSON.parse(fatal as string) as { level: string, err: { message: string, stack: string } }
     expect(o.level).toBe('fatal')
     expect(o.err.message).toBe('boom-from-test')

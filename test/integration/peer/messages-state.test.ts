@@ -44,7 +44,8 @@ describe('pair messages', () => {
     await startSettled(pair)
     const before = await pair.b.metrics()
     const captured = pair.ab.last as Buffer
-    expect(captured).toBeDefined()
+    expect(captured).toBeInstanceOf(Buffer)
+    expect(captured.length).toBeGreaterThan(32) // a signed heartbeat: body plus a 32-byte MAC at least
     for (let i = 0; i < 20; i++) {
       pair.ab.inject(captured)
       pair.ab.inject(Buffer.from(Array.from({ length: 200 }, () => Math.floor(Math.random() * 256))))
