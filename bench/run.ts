@@ -1,10 +1,10 @@
-// `npm run bench`: the HTTP benchmark, then the TCP one when it exists, each in its own process
+// `npm run bench`: the HTTP benchmark, the TCP one, then idle-connection RSS, each in its own process
 // so each pins its own threads. Exits non-zero if either fails.
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
-const scripts = ['http.js', 'tcp.js']
+const scripts = ['http.js', 'tcp.js', 'idle-rss.js']
   .map((name) => fileURLToPath(new URL(name, import.meta.url)))
   .filter((file) => existsSync(file))
 
