@@ -17,9 +17,15 @@ case "$NEW_ROLE" in
   active)
     # Idempotent: a survivor of a dual-active conflict runs this again to re-announce.
     ip addr replace "$VIP" dev "$IFACE"
-    # Gratuitous ARP so switches and neighbours learn the new owner at once.
+    # Gratuitous ARP so switches and neighbours learn the new owner at once; in the background,
+    # so the hook returns at once. Two arpings exist: iputils (-I IFACE) and Habets (-i IFACE).
     if command -v arping >/dev/null 2>&1; then
-      arping -q -c 3 -U -I "$IFACE" "$ADDR" || arping -q -c 3 -A -I "$IFACE" "$ADDR" || true
+      if arping --help 2>&1 | grep -q Habets; then
+        # -S: Habets' -U alone sends from the interface's primary address, which updates no one.
+        arping -q -U -S "$ADDR" -c 3 -W 0.2 -w 2 -i "$IFACE" "$ADDR" >/dev/null 2>&1 &
+      else
+        arping -q -U -c 3 -w 2 -I "$IFACE" "$ADDR" >/dev/null 2>&1 &
+      fi
     fi
     ;;
   standby|fault)

@@ -1,7 +1,7 @@
 // Pair scenarios 1, 2, 3 and 10 of issue 8: two tandem processes on loopback, each link
 // direction through a relay, a sampler counting samples where both nodes answered.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { makePair, roleOf, settled, startSettled, startSampler, type Pair } from '../../helpers/pair.js'
+import { get, makePair, roleOf, settled, startSettled, startSampler, type Pair } from '../../helpers/pair.js'
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.js'
 import { waitFor } from '../../helpers/wait.js'
 
@@ -13,6 +13,39 @@ afterAll(async () => { await upstream.close() })
 afterEach(async () => { await pair?.close(); pair = undefined })
 
 /** Waits until A is active and B a standby in sync. */
+
+/**
+ * A client that knows both node addresses: it sends to the node that answered last and, on a
+ * refused connection, retries once at the other node 100 ms later. Returns failures and successes.
+ */
+function retryingClient (ports: [number, number], maxMs: number): { stop: () => Promise<{ ok: number, failed: number }> } {
+  let running = true
+  let current = 0
+  let ok = 0
+  let failed = 0
+  const attempt = async (port: number): Promise<'ok' | 'refused' | 'failed'> => {
+    try {
+      return (await get(`http://127.0.0.1:${port}/`, 2000)).status === 200 ? 'ok' : 'failed'
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? 'refused' : 'failed'
+    }
+  }
+  const started = Date.now()
+  const loop = (async () => {
+    while (running && Date.now() - started < maxMs) {
+      let r = await attempt(ports[current] as number)
+      if (r === 'refused') {
+        current = 1 - current
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        r = await attempt(ports[current] as number)
+      }
+      if (r === 'ok') ok++
+      else failed++
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  })()
+  return { stop: async () => { running = false; await loop; return { ok, failed } } }
+}
 
 describe('active/standby pair', () => {
   it('elects one active; the standby does not even bind; status, readyz and metrics say so', async () => {
@@ -73,10 +106,16 @@ describe('active/standby pair', () => {
     await waitFor(async () => (await pair!.a.status()).peer.inSync, 10_000, 25, 'A in sync as standby')
     expect(await roleOf(pair.a)).toBe('standby')
     // B is active now; SIGTERM on it hands back to A at once.
+    const client = retryingClient([pair.b.listenPort, pair.a.listenPort], 15_000)
+    await new Promise((resolve) => setTimeout(resolve, 300))
     const termAt = Date.now()
     pair.b.kill('SIGTERM')
     await waitFor(() => sampler.firstAnswer(0, termAt) !== undefined, 5000, 10, 'A answering again')
     expect(await pair.b.exited()).toBe(0)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const counted = await client.stop()
+    expect(counted.failed).toBe(0)
+    expect(counted.ok).toBeGreaterThan(10)
     await sampler.stop()
     expect(sampler.dual()).toBe(0)
     expect(sampler.longestGap(termAt - 50, sampler.firstAnswer(0, termAt) as number)).toBeLessThan(1000)
