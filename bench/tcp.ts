@@ -3,7 +3,8 @@
 // (when installed), interleaved round by round so that load from anything else on the machine
 // hits every target alike; medians of the rounds. Where taskset exists the proxy under test runs
 // on CPU 0, the load generator and the upstream on CPU 1. The proxy's own CPU time is read from
-// /proc, so "Gbit per CPU-second" and "CPU µs per connection" stay meaningful on a noisy machine.
+// /proc (with its child processes: nginx forks its worker), so "Gbit per CPU-second" and "CPU µs
+// per connection" stay meaningful on a noisy machine.
 // New connections: redis-benchmark -k 0 (connect, PING, PONG, close; a C client, so the load
 // side outruns the proxies) against a redis-server when both are installed, else a node:net
 // loop against a server that writes one byte and closes. About 60 s.
@@ -16,7 +17,7 @@ import net from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { HAS_TASKSET, cpuSeconds, freePort, readHandshake, startChild, stopChild } from './targets/child.js'
+import { HAS_TASKSET, freePort, treeCpuSeconds as cpuSeconds, readHandshake, startChild, stopChild } from './targets/child.js'
 import { startHaproxy, type RunningTcpTarget } from './targets/haproxy.js'
 import { startNginxStream } from './targets/nginx-stream.js'
 

@@ -110,6 +110,9 @@ export type AcceptedHandle = object
 interface ListenHandle { onconnection?: (err: number, handle?: AcceptedHandle) => void }
 interface WithHandle { _handle: ListenHandle | AcceptedHandle | null }
 
+/** Servers whose 'connection' fallback is in place (a server may be bound more than once). */
+const withFallback = new WeakSet<net.Server>()
+
 /**
  * Makes `server` hand over each accepted connection as a bare TCP handle, so that it becomes
  * exactly one Socket, one that reads through `onread` (see socketFor). net.Server offers
@@ -131,6 +134,10 @@ export function acceptHandles (server: net.Server, onHandle: (handle: AcceptedHa
       else onHandle(handle)
     }
   }
+  // A server bound again (a pair node that becomes active once more) gets a new listen handle,
+  // hooked above, but keeps its 'connection' listener: add that one once.
+  if (withFallback.has(server)) return
+  withFallback.add(server)
   server.on('connection', (socket: Socket) => {
     const internal = socket as unknown as WithHandle
     const handle = internal._handle
