@@ -43,7 +43,7 @@ function generated (total: number): Readable {
 }
 
 describe('streaming with backpressure', () => {
-  it('a 200 MB upload and a 200 MB download raise RSS by less than 100 MB', async () => {
+  it('a 200 MB upload and a 200 MB download raise RSS by less than 150 MB (no whole-body buffering)', async () => {
     const size = 200 * MB
     const u = await startUpstream({
       name: 'big',
@@ -80,7 +80,9 @@ describe('streaming with backpressure', () => {
     } finally {
       clearInterval(timer)
     }
-    expect((peak - base) / MB).toBeLessThan(100)
+    // Proxy, client and upstream share this process; buffering either 200 MB body whole would
+    // show as 200 MB or more. Node 24's young generation alone moves RSS by tens of MB.
+    expect((peak - base) / MB).toBeLessThan(150)
   }, 120_000)
 
   it('survives the keep-alive race against an upstream with a 1 s keep-alive: zero errors', async () => {

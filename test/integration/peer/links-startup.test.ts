@@ -68,6 +68,8 @@ describe('pair start-up and preempt', () => {
     pair = await makePair(upstream.port)
     await pair.b.start()
     await waitFor(async () => (await roleOf(pair!.b)) === 'active', 10_000, 20, 'B active alone')
+    // The log is written asynchronously: the status may say active before the line is out.
+    await waitFor(() => /"to":"active"/.test(pair!.b.run!.stdout), 5000, 20, 'the role change logged')
     const out = pair.b.run!.stdout
     const started = logTime(out, /peer started/) as number
     const active = logTime(out, /"to":"active"/) as number

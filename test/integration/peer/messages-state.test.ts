@@ -35,7 +35,7 @@ describe('pair messages', () => {
     const a = await pair.a.status()
     expect(a.peer.configFault).toMatch(/lb-b .*fails? (its )?authentication \(secret mismatch\?\)/)
     expect((await pair.b.status()).peer.configFault).toMatch(/secret mismatch/)
-    expect(metric(await pair.a.metrics(), 'tandem_peer_messages_rejected_total{reason="unauthenticated"}')).toBeGreaterThan(0)
+    await waitFor(async () => metric(await pair!.a.metrics(), 'tandem_peer_messages_rejected_total{reason="unauthenticated"}') > 0, 5000, 50, 'rejections counted on A')
     await waitFor(() => /"level":"error".*secret mismatch/.test(pair!.a.run!.stdout) && /"level":"error".*secret mismatch/.test(pair!.b.run!.stdout), 5000, 20, 'error lines')
   })
 
