@@ -9,7 +9,7 @@ import type { Role } from '../peer/election.js'
 import { PeerNode } from '../peer/node.js'
 import type { Sources } from '../peer/sync.js'
 import type { Replicated } from '../state/replicated.js'
-import { ServerStates } from '../upstream/replication.js'
+import { ServerStates, holdReportedDown } from '../upstream/replication.js'
 import type { Runtime } from './runtime.js'
 
 /**
@@ -22,6 +22,9 @@ export function replicatedSources (servers: ServerStates, runtime: Runtime): Sou
     ['ratelimits', runtime.limiters as Replicated<unknown>],
   ])
 }
+
+/** How long a server the old active last saw down is kept out after a takeover (issue 8: 5 s). */
+const TAKEOVER_HOLD_MS = 5000
 
 /** Should a Runtime bind its listeners now? Only the active node of a `standby: closed` pair does. */
 export function bindsListeners (peer: PeerConfig | undefined, role: Role): boolean {
@@ -41,6 +44,10 @@ export function createPeer (config: PeerConfig, runtime: () => Runtime, log: Log
       }
       // Binds whatever is unbound (with standby: open, only after an abrupt stop).
       await r.bindListeners()
+      if (r.role !== 'active') {
+        const held = holdReportedDown(servers, r.upstreams.values(), r.clock.now(), TAKEOVER_HOLD_MS)
+        if (held > 0) log.info({ held, ms: TAKEOVER_HOLD_MS }, 'servers the previous active saw down are held out after the takeover')
+      }
       r.role = 'active'
     },
   }, log.child({ component: 'peer' }), runtime().clock)

@@ -25,6 +25,8 @@ interface Seen { healthy: boolean, ejectedUntil: number, admin: AdminState, weig
 
 export class ServerStates implements Replicated<ServersState> {
   private last = new Map<string, Seen>()
+  /** Servers the active last reported down (key()), kept out for a while after a takeover. */
+  private readonly reportedDown = new Set<string>()
 
   /** `upstreams` is a getter: a reload swaps them. `now` reads the same clock as the upstreams. */
   constructor (private readonly upstreams: () => Iterable<Upstream>, private readonly now: () => number) {}
@@ -63,6 +65,10 @@ export class ServerStates implements Replicated<ServersState> {
     return out
   }
 
+  wasReportedDown (upstream: string, address: string): boolean {
+    return this.reportedDown.has(key(upstream, address))
+  }
+
   apply (state: ServersState): void {
     const byName = new Map([...this.upstreams()].map((u) => [u.name, u]))
     for (const [name, servers] of Object.entries(state)) {
@@ -71,6 +77,8 @@ export class ServerStates implements Replicated<ServersState> {
       for (const [address, r] of Object.entries(servers)) {
         const s = u.server(address)
         if (s === undefined || !valid(r)) continue
+        if (r.healthy) this.reportedDown.delete(key(name, address))
+        else this.reportedDown.add(key(name, address))
         u.setHealth(s, r.healthy, 'peer sync')
         u.setEjection(s, r.ejectedMs)
         u.setAdminState(s, r.admin)
@@ -80,6 +88,23 @@ export class ServerStates implements Replicated<ServersState> {
       }
     }
   }
+}
+
+/**
+ * After a takeover: a server the old active last saw down gets no request for `ms`, even if this
+ * node's own checks found it up meanwhile (they may reach it where the active's clients could
+ * not). An ejection already running longer is kept.
+ */
+export function holdReportedDown (states: ServerStates, upstreams: Iterable<Upstream>, now: number, ms: number): number {
+  let held = 0
+  for (const u of upstreams) {
+    for (const s of u.servers) {
+      if (!states.wasReportedDown(u.name, s.address)) continue
+      u.setEjection(s, Math.max(ms, s.ejectedUntil - now), 'held after takeover')
+      held++
+    }
+  }
+  return held
 }
 
 function key (upstream: string, address: string): string {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../../src/clock.js'
 import type { UpstreamConfig } from '../../../src/config/types.js'
-import { ServerStates } from '../../../src/upstream/replication.js'
+import { ServerStates, holdReportedDown } from '../../../src/upstream/replication.js'
 import { Upstream } from '../../../src/upstream/upstream.js'
 
 const config: UpstreamConfig = {
@@ -80,5 +80,30 @@ describe('server state replication', () => {
     expect(b.upstream.servers[0]!.healthy).toBe(false)
     expect(b.upstream.servers[1]!.healthy).toBe(true)
     expect(b.states.takeChanges()).toBeUndefined()
+  })
+
+  it('after a takeover a server the old active saw down is held out for 5 s, even if this node found it up', () => {
+    const ca = new ManualClock(1_000)
+    const cb = new ManualClock(50_000)
+    const a = node(ca)
+    const b = node(cb)
+    const [a1] = a.upstream.servers as [typeof a.upstream.servers[0]]
+    a.upstream.setHealth(a1, false)
+    b.states.apply(a.states.snapshot())
+    const [b1, b2] = b.upstream.servers as [typeof b.upstream.servers[0], typeof b.upstream.servers[0]]
+    // The standby's own checks find it up meanwhile.
+    b.upstream.setHealth(b1, true)
+    expect(b1.state(cb.now())).toBe('up')
+    expect(holdReportedDown(b.states, [b.upstream], cb.now(), 5000)).toBe(1)
+    expect(b1.state(cb.now())).toBe('down')
+    expect(b2.state(cb.now())).toBe('up')
+    cb.advance(4999)
+    expect(b1.state(cb.now())).toBe('down')
+    cb.advance(1)
+    expect(b1.state(cb.now())).not.toBe('down')
+    // A server the active reported up again is not held.
+    a.upstream.setHealth(a1, true)
+    b.states.apply(a.states.takeChanges() ?? {})
+    expect(holdReportedDown(b.states, [b.upstream], cb.now(), 5000)).toBe(0)
   })
 })
