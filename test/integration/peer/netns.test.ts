@@ -128,7 +128,7 @@ describe.skipIf(why !== undefined)('pair on a real network (network namespaces, 
     expect(answered.filter((s) => s.t < killedAt - 50 && s.by !== `${NET}.1`)).toEqual([])
     const firstB = answered.find((s) => s.t >= killedAt && s.by === `${NET}.2`)
     if (process.env.PAIR_DEBUG !== undefined) writeFileSync('/tmp/h8-netns-debug.txt', `killedAt ${killedAt}\nB:\n${b.out}\nclient:\n${client.out}`)
-    expect(firstB, b.out.slice(-2000)).toBeDefined()
+    expect(firstB?.by, b.out.slice(-2000)).toBe(`${NET}.2`) // B answered after the kill
     const lastA = [...answered].reverse().find((s) => s.t < killedAt) as { t: number }
     const gap = (firstB as { t: number }).t - lastA.t
     process.stderr.write(`netns: gap without answers ${gap} ms\n`)
