@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
-import { ok, rawExchange, startRawUpstream, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { describe, expect, it } from 'vitest'
+import { httpConfig, type RunningTandem } from '../helpers/tandem.js'
+import { ok, rawExchange, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { rawFixture } from '../helpers/raw-fixture.js'
 import { channels, type HttpRequestEnd } from '../../src/observability/events.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -9,16 +10,11 @@ import { waitFor } from '../helpers/wait.js'
 let up: RawUpstream | undefined
 let proxy: RunningTandem | undefined
 
-afterEach(async () => {
-  await proxy?.stop()
-  proxy = undefined
-  await up?.close()
-  up = undefined
-})
+const fx = rawFixture()
 
 async function setup (opts: { upstream?: string, routes?: string, listener?: string } = {}): Promise<{ port: number, up: RawUpstream }> {
-  up = await startRawUpstream((r) => ok(r.head.split(' ')[1] ?? ''))
-  proxy = await startProxy(httpConfig({ servers: [up.address], ...opts }))
+  up = await fx.upstream((r) => ok(r.head.split(' ')[1] ?? ''))
+  proxy = await fx.proxy(httpConfig({ servers: [up.address], ...opts }))
   return { port: proxy.port(), up }
 }
 
@@ -143,8 +139,8 @@ describe('malformed requests', () => {
   })
 
   it('absolute form routes by its authority and replaces Host (RFC 9112 3.2.2)', async () => {
-    up = await startRawUpstream((r) => ok(r.head.split(' ')[1] ?? ''))
-    proxy = await startProxy(`
+    up = await fx.upstream((r) => ok(r.head.split(' ')[1] ?? ''))
+    proxy = await fx.proxy(`
 log: { level: silent, access: false }
 upstreams:
   web: { servers: [{ address: ${up.address} }] }

@@ -1,20 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
-import { rawExchange, startRawUpstream, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { describe, expect, it } from 'vitest'
+import { httpConfig, type RunningTandem } from '../helpers/tandem.js'
+import { rawExchange, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { rawFixture } from '../helpers/raw-fixture.js'
 import { maxEjected } from '../../src/upstream/upstream.js'
 
 // Passive ejection never empties more than half a pool, and statuses a client can provoke never
 // count as a server failure.
 
-let ups: RawUpstream[] = []
 let proxy: RunningTandem | undefined
 
-afterEach(async () => {
-  await proxy?.stop()
-  proxy = undefined
-  await Promise.all(ups.map(async (u) => { await u.close() }))
-  ups = []
-})
+const fx = rawFixture()
 
 const status = (code: number, reason: string): string => `HTTP/1.1 ${code} ${reason}\r\ncontent-length: 0\r\n\r\n`
 const get = 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'
@@ -25,8 +20,9 @@ describe('passive ejection', () => {
   })
 
   it('four servers all failing: two are ejected, two keep serving', async () => {
-    for (let i = 0; i < 4; i++) ups.push(await startRawUpstream(() => status(500, 'Internal Server Error')))
-    proxy = await startProxy(httpConfig({ servers: ups.map((u) => u.address), upstream: '    retries: 0\n    passive: { failures: 1, ejectFor: 60s }' }))
+    const ups: RawUpstream[] = []
+    for (let i = 0; i < 4; i++) ups.push(await fx.upstream(() => status(500, 'Internal Server Error')))
+    proxy = await fx.proxy(httpConfig({ servers: ups.map((u) => u.address), upstream: '    retries: 0\n    passive: { failures: 1, ejectFor: 60s }' }))
     const seen: number[] = []
     for (let i = 0; i < 12; i++) seen.push(...statuses((await rawExchange(proxy.port(), get)).text))
     expect(seen).toEqual(Array(12).fill(500))
@@ -36,9 +32,8 @@ describe('passive ejection', () => {
   })
 
   it.each([[501, 'Not Implemented'], [505, 'HTTP Version Not Supported'], [404, 'Not Found'], [413, 'Content Too Large']])('an upstream %i is not a server failure', async (code, reason) => {
-    const u = await startRawUpstream(() => status(code, reason))
-    ups.push(u)
-    proxy = await startProxy(httpConfig({ servers: [u.address], upstream: '    passive: { failures: 1, ejectFor: 60s }' }))
+    const u = await fx.upstream(() => status(code, reason))
+    proxy = await fx.proxy(httpConfig({ servers: [u.address], upstream: '    passive: { failures: 1, ejectFor: 60s }' }))
     for (let i = 0; i < 3; i++) expect(statuses((await rawExchange(proxy.port(), 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).text)).toEqual([code])
     const server = proxy.runtime.upstreams.get('web')!.servers[0]!
     expect(server.failures).toBe(0)

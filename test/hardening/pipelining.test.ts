@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import net from 'node:net'
-import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
-import { ok, rawExchange, startRawUpstream, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { httpConfig, type RunningTandem } from '../helpers/tandem.js'
+import { ok, rawExchange, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { rawFixture } from '../helpers/raw-fixture.js'
 import { DEFAULT_POOL_CONNECTIONS } from '../../src/upstream/pools.js'
 import { MAX_QUEUED } from '../../src/listener/http-connection.js'
 import { waitFor } from '../helpers/wait.js'
@@ -12,12 +13,7 @@ import { waitFor } from '../helpers/wait.js'
 let up: RawUpstream | undefined
 let proxy: RunningTandem | undefined
 
-afterEach(async () => {
-  await proxy?.stop()
-  proxy = undefined
-  await up?.close()
-  up = undefined
-})
+const fx = rawFixture()
 
 const get = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: a\r\n${extra}\r\n`
 
@@ -25,13 +21,13 @@ describe('pipelining', () => {
   it('200 pipelined requests reach the upstream one at a time, in order, on one connection (issue 6.6)', async () => {
     let inFlight = 0
     let peak = 0
-    up = await startRawUpstream((r) => (socket) => {
+    up = await fx.upstream((r) => (socket) => {
       inFlight++
       peak = Math.max(peak, inFlight)
       // Answer a little later, so overlapping requests would show.
       setTimeout(() => { inFlight--; socket.write(ok(r.head.split(' ')[1] ?? '')) }, 1)
     })
-    proxy = await startProxy(httpConfig({ servers: [up.address] }))
+    proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
     const n = 200
     let bytes = ''
     for (let i = 0; i < n; i++) bytes += get(`/${i}`)
@@ -46,8 +42,8 @@ describe('pipelining', () => {
   })
 
   it(`more than ${MAX_QUEUED} waiting behind one request: those are answered, then the connection closes`, async () => {
-    up = await startRawUpstream((r) => ok(r.head.split(' ')[1] ?? ''))
-    proxy = await startProxy(httpConfig({ servers: [up.address] }))
+    up = await fx.upstream((r) => ok(r.head.split(' ')[1] ?? ''))
+    proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
     let bytes = ''
     for (let i = 0; i < 300; i++) bytes += get(`/${i}`)
     // One write, so the proxy reads all 300 at once (7.8 KB, one loopback segment).
@@ -59,8 +55,8 @@ describe('pipelining', () => {
   })
 
   it('10,000 pipelined requests on one connection neither fan out nor stall another client (issue 6.6)', async () => {
-    up = await startRawUpstream((r) => ok(r.head.split(' ')[1] ?? ''))
-    proxy = await startProxy(httpConfig({ servers: [up.address] }))
+    up = await fx.upstream((r) => ok(r.head.split(' ')[1] ?? ''))
+    proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
     let flood = ''
     for (let i = 0; i < 10_000; i++) flood += get(`/${i}`)
     const flooding = rawExchange(proxy.port(), flood, { timeoutMs: 20_000 })
@@ -81,12 +77,12 @@ describe('pipelining', () => {
   }, 30_000)
 
   it('a Connection: close POST pipelined behind a slow request still receives its whole body', async () => {
-    up = await startRawUpstream((r) => (socket) => {
+    up = await fx.upstream((r) => (socket) => {
       const reply = ok(`${r.head.split(' ')[1] ?? ''}:${r.body.length}`)
       if (r.head.startsWith('GET')) setTimeout(() => socket.write(reply), 100)
       else socket.write(reply)
     })
-    proxy = await startProxy(httpConfig({ servers: [up.address] }))
+    proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
     const s = net.connect(proxy.port(), '127.0.0.1')
     let text = ''
     s.on('data', (c: Buffer) => { text += c.toString('latin1') })
@@ -104,8 +100,8 @@ describe('pipelining', () => {
   })
 
   it('nothing pipelined after Connection: close is run (issue 6.7)', async () => {
-    up = await startRawUpstream((r) => ok(r.head.split(' ')[1] ?? ''))
-    proxy = await startProxy(httpConfig({ servers: [up.address] }))
+    up = await fx.upstream((r) => ok(r.head.split(' ')[1] ?? ''))
+    proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
     const r = await rawExchange(proxy.port(), get('/1', 'Connection: close\r\n') + get('/2') + get('/3'))
     expect(statuses(r.text)).toEqual([200])
     expect(r.closed).toBe(true)
@@ -113,17 +109,17 @@ describe('pipelining', () => {
   })
 
   it('nothing pipelined after an HTTP/1.0 request without keep-alive is run', async () => {
-    up = await startRawUpstream((r) => ok(r.head.split(' ')[1] ?? ''))
-    proxy = await startProxy(httpConfig({ servers: [up.address] }))
+    up = await fx.upstream((r) => ok(r.head.split(' ')[1] ?? ''))
+    proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
     const r = await rawExchange(proxy.port(), 'GET /1 HTTP/1.0\r\n\r\n' + get('/2'))
     expect(statuses(r.text)).toEqual([200])
     expect(up.requests.map((q) => q.head.split(' ')[1])).toEqual(['/1'])
   })
 
   it('nothing pipelined after an error answer is run (issue 6.7)', async () => {
-    up = await startRawUpstream((r) => ok(r.head.split(' ')[1] ?? ''))
+    up = await fx.upstream((r) => ok(r.head.split(' ')[1] ?? ''))
     const routes = '      - match: { pathPrefix: /ok }\n        upstream: web'
-    proxy = await startProxy(httpConfig({ servers: [up.address], routes }))
+    proxy = await fx.proxy(httpConfig({ servers: [up.address], routes }))
     const r = await rawExchange(proxy.port(), get('/ok/1') + get('/missing') + get('/ok/2') + get('/ok/3'))
     expect(statuses(r.text)).toEqual([200, 404])
     expect(r.text).toMatch(/HTTP\/1\.1 404 Not Found\r\n[^]*Connection: close\r\n/)
@@ -132,8 +128,8 @@ describe('pipelining', () => {
   })
 
   it('a request with a broken body behind an executing one: the first is answered, then 400', async () => {
-    up = await startRawUpstream((r) => (socket) => { setTimeout(() => socket.write(ok(r.head.split(' ')[1] ?? '')), 50) })
-    proxy = await startProxy(httpConfig({ servers: [up.address] }))
+    up = await fx.upstream((r) => (socket) => { setTimeout(() => socket.write(ok(r.head.split(' ')[1] ?? '')), 50) })
+    proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
     const r = await rawExchange(proxy.port(), get('/1') + 'POST /2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n')
     expect(statuses(r.text)).toEqual([200, 400])
     expect(up.requests.map((q) => q.head.split(' ')[1])).toEqual(['/1'])
@@ -141,8 +137,8 @@ describe('pipelining', () => {
 
   it(`each server's pool holds at most ${DEFAULT_POOL_CONNECTIONS} connections (issue 6.6)`, async () => {
     const held: net.Socket[] = []
-    up = await startRawUpstream(() => (socket) => { held.push(socket) })
-    proxy = await startProxy(httpConfig({ servers: [up.address], listener: '    timeouts: { response: 20s }' }))
+    up = await fx.upstream(() => (socket) => { held.push(socket) })
+    proxy = await fx.proxy(httpConfig({ servers: [up.address], listener: '    timeouts: { response: 20s }' }))
     const clients = DEFAULT_POOL_CONNECTIONS + 40
     const replies: Array<Promise<{ text: string }>> = []
     for (let i = 0; i < clients; i++) {

@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
-import { ok, rawExchange, startRawUpstream, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { describe, expect, it } from 'vitest'
+import { httpConfig, type RunningTandem } from '../helpers/tandem.js'
+import { ok, rawExchange, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { rawFixture } from '../helpers/raw-fixture.js'
 
 // Issue 6.3 and 6.8: `idle` is for a client connection with nothing in flight; waiting on the
 // upstream is bounded by `response`, for plain requests and WebSocket handshakes alike.
@@ -8,20 +9,15 @@ import { ok, rawExchange, startRawUpstream, statuses, type RawUpstream } from '.
 let up: RawUpstream | undefined
 let proxy: RunningTandem | undefined
 
-afterEach(async () => {
-  await proxy?.stop()
-  proxy = undefined
-  await up?.close()
-  up = undefined
-})
+const fx = rawFixture()
 
 const wsHandshake = 'GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
 const switching = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n'
 
 describe('timeouts', () => {
   it('an answer after the client idle timeout but within the response timeout is relayed (issue 6.3)', async () => {
-    up = await startRawUpstream(() => (socket) => { setTimeout(() => socket.write(ok('late')), 2500) })
-    proxy = await startProxy(httpConfig({ servers: [up.address], listener: '    timeouts: { idle: 1s, response: 6s }' }))
+    up = await fx.upstream(() => (socket) => { setTimeout(() => socket.write(ok('late')), 2500) })
+    proxy = await fx.proxy(httpConfig({ servers: [up.address], listener: '    timeouts: { idle: 1s, response: 6s }' }))
     const r = await rawExchange(proxy.port(), 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { until: (t) => t.endsWith('late'), timeoutMs: 8000 })
     expect(statuses(r.text)).toEqual([200])
     expect(r.text.endsWith('\r\n\r\nlate')).toBe(true)
@@ -29,16 +25,16 @@ describe('timeouts', () => {
   })
 
   it('an upstream that never answers gives 504 at the response timeout, not a silent close at idle (issue 6.3)', async () => {
-    up = await startRawUpstream(() => 'hang')
-    proxy = await startProxy(httpConfig({ servers: [up.address], upstream: '    retries: 0', listener: '    timeouts: { idle: 1s, response: 2500ms }' }))
+    up = await fx.upstream(() => 'hang')
+    proxy = await fx.proxy(httpConfig({ servers: [up.address], upstream: '    retries: 0', listener: '    timeouts: { idle: 1s, response: 2500ms }' }))
     const r = await rawExchange(proxy.port(), 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { timeoutMs: 10_000 })
     expect(statuses(r.text)).toEqual([504])
     expect(r.ms).toBeGreaterThanOrEqual(2400)
   })
 
   it('the idle timeout still closes a client that stops sending its body: 408', async () => {
-    up = await startRawUpstream(() => ok('never'))
-    proxy = await startProxy(httpConfig({ servers: [up.address], listener: '    timeouts: { idle: 1s, response: 10s }' }))
+    up = await fx.upstream(() => ok('never'))
+    proxy = await fx.proxy(httpConfig({ servers: [up.address], listener: '    timeouts: { idle: 1s, response: 10s }' }))
     const r = await rawExchange(proxy.port(), 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc', { timeoutMs: 8000 })
     expect(statuses(r.text)).toEqual([408])
     expect(r.closed).toBe(true)
@@ -47,16 +43,16 @@ describe('timeouts', () => {
   })
 
   it('a WebSocket 101 after connectTimeout but within the response timeout passes (issue 6.8)', async () => {
-    up = await startRawUpstream(() => (socket) => { setTimeout(() => socket.write(switching), 2500) })
-    proxy = await startProxy(httpConfig({ servers: [up.address], upstream: '    connectTimeout: 1s', listener: '    timeouts: { response: 6s }' }))
+    up = await fx.upstream(() => (socket) => { setTimeout(() => socket.write(switching), 2500) })
+    proxy = await fx.proxy(httpConfig({ servers: [up.address], upstream: '    connectTimeout: 1s', listener: '    timeouts: { response: 6s }' }))
     const r = await rawExchange(proxy.port(), wsHandshake, { until: (t) => t.includes('\r\n\r\n'), timeoutMs: 8000 })
     expect(statuses(r.text)).toEqual([101])
     expect(r.text).toContain('Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n')
   })
 
   it('a WebSocket handshake nobody answers gives 504 at the response timeout, not connectTimeout (issue 6.8)', async () => {
-    up = await startRawUpstream(() => 'hang')
-    proxy = await startProxy(httpConfig({ servers: [up.address], upstream: '    connectTimeout: 30s', listener: '    timeouts: { response: 1500ms }' }))
+    up = await fx.upstream(() => 'hang')
+    proxy = await fx.proxy(httpConfig({ servers: [up.address], upstream: '    connectTimeout: 30s', listener: '    timeouts: { response: 1500ms }' }))
     const r = await rawExchange(proxy.port(), wsHandshake, { timeoutMs: 10_000 })
     expect(statuses(r.text)).toEqual([504])
     expect(r.ms).toBeGreaterThanOrEqual(1400)

@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import net from 'node:net'
-import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
-import { ok, rawExchange, startRawUpstream, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { httpConfig, type RunningTandem } from '../helpers/tandem.js'
+import { ok, rawExchange, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { rawFixture } from '../helpers/raw-fixture.js'
 import { waitFor } from '../helpers/wait.js'
 
 // Issue 6.9: only WebSocket upgrades become tunnels, unless a route lists other protocols.
@@ -9,22 +10,17 @@ import { waitFor } from '../helpers/wait.js'
 let up: RawUpstream | undefined
 let proxy: RunningTandem | undefined
 
-afterEach(async () => {
-  await proxy?.stop()
-  proxy = undefined
-  await up?.close()
-  up = undefined
-})
+const fx = rawFixture()
 
 /** Answers an Upgrade with 101 and then echoes `tunnel:` + every later byte; plain requests with 200. */
 async function start (routes: string): Promise<number> {
-  up = await startRawUpstream((r) => {
+  up = await fx.upstream((r) => {
     const proto = /\r\nupgrade: *([^\r]+)/i.exec(r.head)?.[1]
     if (proto === undefined && r.head.startsWith('GET /slow ')) return (socket) => { setTimeout(() => socket.write(ok('slow')), 150) }
     if (proto === undefined) return ok('plain')
     return { switchTo: proto }
   })
-  proxy = await startProxy(httpConfig({ servers: [up.address], routes }))
+  proxy = await fx.proxy(httpConfig({ servers: [up.address], routes }))
   return proxy.port()
 }
 
@@ -101,8 +97,8 @@ describe('upgrades', () => {
   })
 
   it('a client that leaves during the handshake is not held against the server', async () => {
-    up = await startRawUpstream(() => 'hang')
-    proxy = await startProxy(httpConfig({ servers: [up.address], upstream: '    passive: { failures: 1, ejectFor: 60s }' }))
+    up = await fx.upstream(() => 'hang')
+    proxy = await fx.proxy(httpConfig({ servers: [up.address], upstream: '    passive: { failures: 1, ejectFor: 60s }' }))
     const s = net.connect(proxy.port(), '127.0.0.1')
     s.on('error', () => {})
     s.write(upgrade('websocket'))

@@ -1,24 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
-import { ok, rawExchange, startRawUpstream, statuses, type RawReply, type RawUpstream, type ReceivedRequest } from '../helpers/raw-http.js'
+import { describe, expect, it } from 'vitest'
+import { httpConfig, type RunningTandem } from '../helpers/tandem.js'
+import { ok, rawExchange, statuses, type RawReply, type RawUpstream, type ReceivedRequest } from '../helpers/raw-http.js'
+import { rawFixture } from '../helpers/raw-fixture.js'
 
 // Issue 6.4 and 6.5: odd but legal answers are relayed; a request that may have reached the
 // upstream is sent again only when its method is idempotent.
 
-let ups: RawUpstream[] = []
 let proxy: RunningTandem | undefined
 
-afterEach(async () => {
-  await proxy?.stop()
-  proxy = undefined
-  await Promise.all(ups.map(async (u) => { await u.close() }))
-  ups = []
-})
+const fx = rawFixture()
 
 async function upstream (reply: (r: ReceivedRequest) => RawReply): Promise<RawUpstream> {
-  const u = await startRawUpstream(reply)
-  ups.push(u)
-  return u
+  return await fx.upstream(reply)
 }
 
 const partialThenReset = (socket: import('node:net').Socket): void => {
@@ -28,7 +21,7 @@ const partialThenReset = (socket: import('node:net').Socket): void => {
 describe('upstream answers and replays', () => {
   it('a reason phrase with obs-text (200 Успешно) is relayed with a safe phrase (issue 6.4)', async () => {
     const u = await upstream(() => Buffer.concat([Buffer.from('HTTP/1.1 200 '), Buffer.from('Успешно', 'utf8'), Buffer.from('\r\ncontent-length: 2\r\n\r\nok')]))
-    proxy = await startProxy(httpConfig({ servers: [u.address] }))
+    proxy = await fx.proxy(httpConfig({ servers: [u.address] }))
     const r = await rawExchange(proxy.port(), 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
     expect(r.text.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true)
     expect(r.text.endsWith('\r\n\r\nok')).toBe(true)
@@ -36,7 +29,7 @@ describe('upstream answers and replays', () => {
 
   it('a 101 with obs-text in its reason phrase still opens the tunnel', async () => {
     const u = await upstream(() => Buffer.concat([Buffer.from('HTTP/1.1 101 '), Buffer.from([0xe9]), Buffer.from('\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')]))
-    proxy = await startProxy(httpConfig({ servers: [u.address] }))
+    proxy = await fx.proxy(httpConfig({ servers: [u.address] }))
     const r = await rawExchange(proxy.port(), 'GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n', { until: (t) => t.includes('\r\n\r\n') })
     expect(r.text.startsWith('HTTP/1.1 101 Switching Protocols\r\n')).toBe(true)
   })
@@ -44,7 +37,7 @@ describe('upstream answers and replays', () => {
   it('a POST answered in part and then reset is sent once: 502 (issue 6.5)', async () => {
     const a = await upstream(() => partialThenReset)
     const b = await upstream(() => partialThenReset)
-    proxy = await startProxy(httpConfig({ servers: [a.address, b.address], upstream: '    retries: 1' }))
+    proxy = await fx.proxy(httpConfig({ servers: [a.address, b.address], upstream: '    retries: 1' }))
     const r = await rawExchange(proxy.port(), 'POST /pay HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc')
     expect(statuses(r.text)).toEqual([502])
     expect(a.requests.length + b.requests.length).toBe(1)
@@ -55,7 +48,7 @@ describe('upstream answers and replays', () => {
     // The spec retries idempotent requests only after a reset before any response byte.
     const a = await upstream(() => partialThenReset)
     const b = await upstream(() => ok('b'))
-    proxy = await startProxy(httpConfig({ servers: [a.address, b.address], upstream: '    retries: 1' }))
+    proxy = await fx.proxy(httpConfig({ servers: [a.address, b.address], upstream: '    retries: 1' }))
     const r = await rawExchange(proxy.port(), 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
     expect(statuses(r.text)).toEqual([502])
     expect(a.requests).toHaveLength(1)
@@ -65,7 +58,7 @@ describe('upstream answers and replays', () => {
   it('a GET reset before any response byte goes to the next server', async () => {
     const a = await upstream(() => 'destroy')
     const b = await upstream(() => ok('b'))
-    proxy = await startProxy(httpConfig({ servers: [a.address, b.address], upstream: '    retries: 1' }))
+    proxy = await fx.proxy(httpConfig({ servers: [a.address, b.address], upstream: '    retries: 1' }))
     const r = await rawExchange(proxy.port(), 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
     expect(statuses(r.text)).toEqual([200])
     expect(r.text.endsWith('\r\n\r\nb')).toBe(true)
@@ -77,7 +70,7 @@ describe('upstream answers and replays', () => {
   it('a POST dropped on a reused connection is not sent again; a GET is (issue 6.5)', async () => {
     // Answers the first request on each connection; drops the connection on the second.
     const u = await upstream((r) => r.indexOnConnection === 0 ? ok('first') : 'destroy')
-    proxy = await startProxy(httpConfig({ servers: [u.address], upstream: '    retries: 1' }))
+    proxy = await fx.proxy(httpConfig({ servers: [u.address], upstream: '    retries: 1' }))
     const port = proxy.port()
     const post = 'POST /order HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc'
     expect(statuses((await rawExchange(port, post)).text)).toEqual([200])
