@@ -14,7 +14,7 @@
  * heartbeat. A forged hint can only raise that alarm; it never changes a role.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import type { Role } from './election.js'
+import type { PeerHeartbeat } from './election.js'
 
 const SIGNED = Buffer.from('TDM1')
 const HINT = Buffer.from('TDMX')
@@ -26,17 +26,11 @@ export const MAX_FRAME = 64 * 1024 * 1024
 /** Sequences this far behind the newest are too old to tell from a replay. */
 export const REPLAY_WINDOW = 1024
 
-export interface Heartbeat {
+/** A heartbeat on the wire: what the election needs to know of its sender (PeerHeartbeat), with
+ * the id in the envelope and the priority under a shorter name. */
+export type Heartbeat = Omit<PeerHeartbeat, 'id' | 'priority'> & {
   readonly k: 'hb'
-  readonly term: number
   readonly prio: number
-  readonly preempt: boolean
-  readonly role: Role
-  readonly starting: boolean
-  readonly handover: boolean
-  readonly yielding: boolean
-  readonly inSync: boolean
-  readonly conflict: boolean
   /** Which of the sender's `peers` addresses (links) this copy went to. */
   readonly via?: number
 }
