@@ -55,7 +55,8 @@ export function answerRaw (socket: Duplex, status: number, extra = ''): void {
     return
   }
   const body = statusText(status) + '\n'
-  socket.write(`HTTP/1.1 ${status} ${statusText(status)}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`)
+  // The same head node:http writes for answer(): Date, and `Connection: close` in its spelling.
+  socket.write(`HTTP/1.1 ${status} ${statusText(status)}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}Date: ${new Date().toUTCString()}\r\nConnection: close\r\n\r\n${body}`)
   lingerClose(socket)
 }
 

@@ -61,7 +61,7 @@ export function limitHeaders (v: Verdict): string[] | undefined {
 }
 
 /** Answers 429 with Retry-After and the limit's headers; logs which limit denied. */
-export function answerLimited (req: IncomingMessage, out: http.ServerResponse | Duplex, v: Verdict, d: DeniedRequest): void {
+export function answerLimited (req: Pick<IncomingMessage, 'method' | 'headers'> & { readonly complete?: boolean }, out: http.ServerResponse | Duplex, v: Verdict, d: DeniedRequest): void {
   const limit = v.limit?.name ?? ''
   const body = statusText(429) + '\n'
   const headers = v.limit?.headers(v.result) ?? ['retry-after', '1']
@@ -74,7 +74,7 @@ export function answerLimited (req: IncomingMessage, out: http.ServerResponse | 
   } else {
     let lines = ''
     for (let i = 0; i < headers.length; i += 2) lines += `${headers[i]!}: ${headers[i + 1]!}\r\n`
-    out.end(`HTTP/1.1 429 ${statusText(429)}\r\n${lines}connection: close\r\n\r\n${body}`, () => { out.destroy() })
+    out.end(`HTTP/1.1 429 ${statusText(429)}\r\n${lines}Date: ${new Date().toUTCString()}\r\nConnection: close\r\n\r\n${body}`, () => { out.destroy() })
   }
   publishDenied(d.listener, limit)
   if (channels.httpRequestEnd.hasSubscribers) {
@@ -82,8 +82,8 @@ export function answerLimited (req: IncomingMessage, out: http.ServerResponse | 
   }
 }
 
-function hasPendingBody (req: IncomingMessage): boolean {
-  if (req.complete) return false
+function hasPendingBody (req: Pick<IncomingMessage, 'headers'> & { readonly complete?: boolean }): boolean {
+  if (req.complete === true) return false
   const length = req.headers['content-length']
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }

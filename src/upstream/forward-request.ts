@@ -19,7 +19,7 @@ export interface ForwardRequest {
 }
 
 /** The access-event fields every forwarded request (or upgrade) has. */
-export function accessFields (req: IncomingMessage, fr: ForwardRequest, status: number, startedAt: number, now: number): Omit<HttpRequestEnd, 'bytesIn' | 'bytesOut' | 'retries'> {
+export function accessFields (req: Pick<IncomingMessage, 'method'>, fr: ForwardRequest, status: number, startedAt: number, now: number): Omit<HttpRequestEnd, 'bytesIn' | 'bytesOut' | 'retries'> {
   return {
     listener: fr.listener,
     route: fr.route,

@@ -6,7 +6,7 @@ import { STATUS_CODES } from 'node:http'
  */
 
 /** RFC 9110 §7.6.1 connection-specific fields, plus the legacy ones proxies also drop. */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade',
   'proxy-authenticate', 'proxy-authorization',
 ])

@@ -1,5 +1,6 @@
 import { Client, Pool } from 'undici'
 import type { UpstreamConfig } from '../config/types.js'
+import { RawPool } from './raw-pool.js'
 import type { Server } from './server.js'
 
 /**
@@ -51,6 +52,18 @@ function options (config: UpstreamConfig, server: Server, idleMs = IDLE_KEEPALIV
 export class HttpPools {
   private readonly pools = new Map<Server, Pool>()
   private readonly unsafe = new Map<Server, Pool>()
+  private readonly raws = new Map<Server, RawPool>()
+
+  /** The lean path's connections to `server` (raw-pool.ts), under the same cap and idle rules. */
+  raw (server: Server, config: UpstreamConfig): RawPool {
+    let pool = this.raws.get(server)
+    if (pool === undefined) {
+      const cap = server.maxConnections > 0 ? server.maxConnections : DEFAULT_POOL_CONNECTIONS
+      pool = new RawPool(server.host, server.port, config.connectTimeout, IDLE_KEEPALIVE_MS, cap)
+      this.raws.set(server, pool)
+    }
+    return pool
+  }
 
   get (server: Server, config: UpstreamConfig, idempotent = true): Pool {
     const map = idempotent ? this.pools : this.unsafe
@@ -69,6 +82,12 @@ export class HttpPools {
 
   /** Closes pools of servers no longer in use (after a reload). */
   retain (servers: ReadonlySet<Server>): void {
+    for (const [server, pool] of this.raws) {
+      if (!servers.has(server)) {
+        this.raws.delete(server)
+        pool.close()
+      }
+    }
     for (const map of [this.pools, this.unsafe]) {
       for (const [server, pool] of map) {
         if (!servers.has(server)) {
@@ -83,6 +102,8 @@ export class HttpPools {
     const all = [...this.pools.values(), ...this.unsafe.values()]
     this.pools.clear()
     this.unsafe.clear()
+    for (const pool of this.raws.values()) pool.close()
+    this.raws.clear()
     await Promise.all(all.map(async (p) => await p.destroy().catch(() => {})))
   }
 }

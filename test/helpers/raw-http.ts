@@ -27,6 +27,8 @@ export interface RawUpstream {
   readonly connections: number
   /** Most connections open at once. */
   readonly peakConnections: number
+  /** Connections open now. */
+  readonly open: number
   close (): Promise<void>
 }
 
@@ -100,6 +102,7 @@ export async function startRawUpstream (reply: (r: ReceivedRequest) => RawReply 
     requests,
     get connections () { return connections },
     get peakConnections () { return peak },
+    get open () { return sockets.size },
     close: async () => {
       for (const s of sockets) s.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))

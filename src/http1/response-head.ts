@@ -1,0 +1,161 @@
+import { STATUS_CODES } from 'node:http'
+import { HOP_BY_HOP, safeReason } from '../upstream/headers.js'
+
+/**
+ * The lean path's upstream response-head parser and the client head built from it (pure).
+ * Framing follows RFC 9112 §6.3 and is strict where a lenient reading could split one response
+ * into two (the smuggling direction that matters for a proxy): two Content-Lengths, a malformed
+ * one, Content-Length beside Transfer-Encoding, a transfer coding other than chunked, obs-fold,
+ * control bytes and bare CR/LF are all errors (502), as undici's llhttp treats them.
+ */
+
+export const RESPONSE_INCOMPLETE = 0
+
+export type Framing =
+  /** No body: HEAD, 1xx, 204, 304. */
+  | 'none'
+  | 'length'
+  | 'chunked'
+  /** Until the upstream closes; relayed to the client chunked. */
+  | 'close'
+
+export interface ResponseHead {
+  readonly status: number
+  readonly reason: string
+  /** Flat [name, value, …] as sent. */
+  readonly rawHeaders: string[]
+  readonly framing: Framing
+  /** Body length for framing 'length'. */
+  readonly length: number
+  /** The upstream connection may carry another request after this response. */
+  readonly reusable: boolean
+  /** The backend's `Keep-Alive: timeout=N`, in ms; 0 when absent. */
+  readonly keepAliveMs: number
+  readonly hasDate: boolean
+  /** Offset just past the head's blank line. */
+  readonly end: number
+}
+
+export class ResponseHeadError extends Error {
+  readonly code = 'HPE_INVALID_RESPONSE'
+}
+
+const CRLFCRLF = Buffer.from('\r\n\r\n')
+/** CTLs but HTAB, DEL; a CR or LF outside a CRLF. obs-text (0x80–0xff) is legal in values. */
+const BAD_BYTES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/
+const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const DIGITS = /^\d{1,15}$/
+
+/**
+ * Parses the head at `buf[start…]`; `limit` bounds its size (a larger head is an error).
+ * `headRequest`: the request was HEAD, so no body follows whatever the head says.
+ */
+export function parseResponseHead (buf: Buffer, start: number, limit: number, headRequest: boolean, scanFrom = start): ResponseHead | typeof RESPONSE_INCOMPLETE {
+  const at = buf.indexOf(CRLFCRLF, Math.max(start, scanFrom - 3))
+  if (at === -1) {
+    if (buf.length - start > limit) throw new ResponseHeadError('response head too large')
+    return RESPONSE_INCOMPLETE
+  }
+  if (at + 4 - start > limit) throw new ResponseHeadError('response head too large')
+  const head = buf.toString('latin1', start, at)
+  if (BAD_BYTES.test(head)) throw new ResponseHeadError('invalid byte in response head')
+  let eol = head.indexOf('\r\n')
+  if (eol === -1) eol = head.length
+  const m = STATUS_LINE.exec(head.slice(0, eol))
+  if (m === null) throw new ResponseHeadError('invalid status line')
+  const minor = Number(m[1])
+  const status = Number(m[2])
+  if (status < 100) throw new ResponseHeadError('invalid status')
+  const rawHeaders: string[] = []
+  let length = -1
+  let chunked = false
+  let te = false
+  let close = minor === 0
+  let keepAliveMs = 0
+  let hasDate = false
+  let pos = eol + 2
+  while (pos < head.length) {
+    let e = head.indexOf('\r\n', pos)
+    if (e === -1) e = head.length
+    const colon = head.indexOf(':', pos)
+    if (colon === -1 || colon > e) throw new ResponseHeadError('invalid header line')
+    const name = head.slice(pos, colon)
+    if (!TOKEN.test(name)) throw new ResponseHeadError('invalid header name')
+    const value = head.slice(colon + 1, e).trim()
+    rawHeaders.push(name, value)
+    pos = e + 2
+    switch (name.toLowerCase()) {
+      case 'content-length':
+        if (length !== -1 || !DIGITS.test(value)) throw new ResponseHeadError('invalid content-length')
+        length = Number(value)
+        break
+      case 'transfer-encoding':
+        if (te) throw new ResponseHeadError('repeated transfer-encoding')
+        te = true
+        chunked = value.toLowerCase() === 'chunked'
+        if (!chunked) throw new ResponseHeadError('unsupported transfer coding')
+        break
+      case 'connection':
+        for (const t of value.toLowerCase().split(',')) {
+          const token = t.trim()
+          if (token === 'close') close = true
+          else if (token === 'keep-alive' && minor === 0) close = false
+        }
+        break
+      case 'keep-alive': {
+        const hint = /(?:^|[,\s])timeout=(\d+)/i.exec(value)
+        if (hint !== null) keepAliveMs = Number(hint[1]) * 1000
+        break
+      }
+      case 'date':
+        hasDate = true
+    }
+  }
+  if (te && length !== -1) throw new ResponseHeadError('content-length with transfer-encoding')
+  let framing: Framing
+  if (headRequest || status < 200 || status === 204 || status === 304) framing = 'none'
+  else if (chunked) framing = 'chunked'
+  else if (length !== -1) framing = 'length'
+  else framing = 'close'
+  return {
+    status,
+    reason: m[3] ?? '',
+    rawHeaders,
+    framing,
+    length: framing === 'length' ? length : 0,
+    reusable: !close && framing !== 'close',
+    keepAliveMs,
+    hasDate,
+    end: at + 4,
+  }
+}
+
+/**
+ * The response head for the client: the upstream's status (with a safe reason phrase) and
+ * fields, hop-by-hop ones removed (those named in Connection too), `extra` appended (rate-limit
+ * headers), then the framing and connection fields this hop needs.
+ * `keepAliveSeconds` undefined: this response ends the client connection.
+ */
+export function clientHead (r: ResponseHead, extra: readonly string[] | undefined, keepAliveSeconds: number | undefined, date: string): string {
+  const raw = r.rawHeaders
+  let named: Set<string> | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') {
+      for (const t of (raw[i + 1] as string).split(',')) (named ??= new Set()).add(t.trim().toLowerCase())
+    }
+  }
+  const reason = r.reason === '' ? (STATUS_CODES[r.status] ?? '') : safeReason(r.status, r.reason)
+  let out = `HTTP/1.1 ${r.status} ${reason}\r\n`
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    const lower = name.toLowerCase()
+    if (HOP_BY_HOP.has(lower) || named?.has(lower) === true) continue
+    out += `${name}: ${raw[i + 1] as string}\r\n`
+  }
+  if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) out += `${extra[i] as string}: ${extra[i + 1] as string}\r\n`
+  if (!r.hasDate) out += `Date: ${date}\r\n`
+  if (r.framing === 'chunked' || r.framing === 'close') out += 'Transfer-Encoding: chunked\r\n'
+  out += keepAliveSeconds === undefined ? 'Connection: close\r\n' : `Connection: keep-alive\r\nKeep-Alive: timeout=${keepAliveSeconds}\r\n`
+  return out + '\r\n'
+}

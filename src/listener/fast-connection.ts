@@ -1,0 +1,285 @@
+import type { Socket } from 'node:net'
+import { INCOMPLETE, UNSUPPORTED, headEnd, parseRequestHead, type RequestHead } from '../http1/request-head.js'
+import type { ClientSide, RawExchange } from '../upstream/raw-exchange.js'
+import { unmapV4 } from './client-ip.js'
+import { answerRaw, lingerClose } from './http-answers.js'
+import { MAX_QUEUED } from './http-connection.js'
+
+/** What a lean connection needs of its listener. */
+export interface FastHost {
+  readonly maxHeaderSize: number
+  readonly headerTimeout: number
+  readonly idleTimeout: number
+  /** The listener is shutting down: answer what is in flight, then close. */
+  readonly closing: boolean
+  /**
+   * Routes and forwards one request: returns its exchange, or undefined when the listener
+   * answered it (404, 429 …; the connection then closes), or a Promise while a shared rate
+   * limit decides.
+   */
+  request: (conn: FastConnection, head: RequestHead) => RawExchange | undefined | Promise<RawExchange | undefined>
+  /** The rest of this connection is node:http's: `buffered` is what was read and not used. */
+  handOver: (conn: FastConnection, buffered: Buffer | undefined) => void
+  /** A partial head outlived the header timeout: 408 (logged by the listener). */
+  headerTimedOut: (socket: Socket) => void
+  /** Once for every request that started, when it is answered or dropped. */
+  settled: () => void
+  closed: (conn: FastConnection) => void
+}
+
+/**
+ * One client connection on the lean path: reads request heads, runs them one at a time in
+ * order (as HttpConnection does for node:http: the next pipelined request waits for the previous
+ * response, reading stops while requests wait, at most MAX_QUEUED wait), and hands the
+ * connection to node:http for good at the first request the lean parser does not take.
+ */
+export class FastConnection implements ClientSide {
+  private buf: Buffer | undefined
+  private off = 0
+  /** Where the search for the next head's end may resume. */
+  private scanFrom = 0
+  /** Heads counted in `buf` past the running request, and where the counting got to. */
+  private queued = 0
+  private countedTo = 0
+  private started = 0
+  /** The sequence number of the last request this connection runs (0: no limit yet). */
+  private lastSeq = 0
+  private busy = false
+  private last = false
+  private ended = false
+  private detached = false
+  private paused = false
+  private exchange: RawExchange | undefined
+  private headerTimer: NodeJS.Timeout | undefined
+  private peerAddress: string | undefined
+
+  constructor (readonly socket: Socket, private readonly host: FastHost) {
+    socket.setTimeout(host.idleTimeout)
+    socket.on('data', this.onData)
+    socket.on('end', this.onEnd)
+    socket.on('timeout', this.onTimeout)
+    socket.on('drain', this.onDrain)
+    socket.on('error', noop)
+    socket.on('close', this.onClose)
+  }
+
+  /** The client's address (IPv4-mapped form unmapped), read once per connection. */
+  get peer (): string {
+    return this.peerAddress ??= unmapV4(this.socket.remoteAddress ?? '')
+  }
+
+  /** Idle: no request running and nothing read (shutdown closes such connections at once). */
+  get idle (): boolean {
+    return !this.busy && this.buf === undefined
+  }
+
+  keepsAlive (): boolean {
+    return !this.last && !this.host.closing && !this.ended
+  }
+
+  exchangeDone (keepAlive: boolean): void {
+    this.exchange = undefined
+    if (!keepAlive) {
+      // Settled once the answer is flushed: a shutdown waiting on it must not cut it short.
+      this.finishConnection()
+      if (this.socket.writableFinished) this.settle()
+      else this.socket.once('finish', this.onFinish)
+      return
+    }
+    this.settle()
+    this.next()
+  }
+
+  answer (status: number): void {
+    this.exchange = undefined
+    this.detach()
+    answerRaw(this.socket, status)
+    this.settle()
+  }
+
+  cut (): void {
+    this.exchange = undefined
+    this.detach()
+    this.socket.destroy()
+    this.settle()
+  }
+
+  /** The listener answered the request itself (answerRaw or a 429): this connection is done. */
+  answered (): void {
+    this.detach()
+    this.settle()
+  }
+
+  /** Shutdown: an idle connection closes now, a busy one after its response. */
+  close (): void {
+    if (this.idle && !this.detached) {
+      this.detach()
+      this.socket.destroy()
+    }
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.buf === undefined) {
+      this.buf = chunk
+      this.off = 0
+      this.scanFrom = 0
+      this.countedTo = 0
+    } else {
+      const rest = this.buf.length - this.off
+      this.buf = Buffer.concat([this.off === 0 ? this.buf : this.buf.subarray(this.off), chunk])
+      this.scanFrom -= this.off
+      this.countedTo = Math.max(0, this.countedTo - this.off)
+      this.off = 0
+      if (rest === 0) this.scanFrom = 0
+    }
+    if (this.busy) this.count()
+    else this.next()
+  }
+
+  /** Starts the next request in the buffer, waits for more bytes, or hands over. */
+  private next (): void {
+    if (this.detached) return
+    const buf = this.buf
+    if (buf === undefined) {
+      if (this.ended) this.finishConnection()
+      else this.resume()
+      return
+    }
+    if (this.lastSeq !== 0 && this.started >= this.lastSeq) {
+      this.finishConnection()
+      return
+    }
+    const r = parseRequestHead(buf, this.off, this.host.maxHeaderSize, this.scanFrom)
+    if (r === INCOMPLETE) {
+      this.scanFrom = buf.length
+      if (this.ended) this.finishConnection()
+      else {
+        this.headerTimer ??= setTimeout(this.onHeaderTimeout, this.host.headerTimeout)
+        this.resume()
+      }
+      return
+    }
+    if (r === UNSUPPORTED) {
+      const rest = buf.subarray(this.off)
+      this.detach()
+      this.host.handOver(this, rest.length > 0 ? rest : undefined)
+      return
+    }
+    if (this.headerTimer !== undefined) {
+      clearTimeout(this.headerTimer)
+      this.headerTimer = undefined
+    }
+    this.off = r.end
+    this.scanFrom = r.end
+    if (r.end <= this.countedTo) this.queued--
+    else this.countedTo = r.end
+    if (this.off === buf.length) this.buf = undefined
+    this.started++
+    if (r.close || this.started === this.lastSeq) this.last = true
+    this.busy = true
+    const ex = this.host.request(this, r)
+    if (ex instanceof Promise) void ex.then(this.run, () => { this.answer(500) })
+    else this.run(ex)
+  }
+
+  private readonly run = (ex: RawExchange | undefined): void => {
+    if (ex === undefined) {
+      this.answered()
+      return
+    }
+    if (this.detached || this.socket.destroyed) {
+      this.settle()
+      return
+    }
+    this.exchange = ex
+    ex.start()
+    if (this.buf !== undefined && this.busy) this.count()
+  }
+
+  /** Counts the complete heads waiting in the buffer; reading stops while any wait. */
+  private count (): void {
+    const buf = this.buf
+    if (buf === undefined) return
+    for (;;) {
+      const end = headEnd(buf, this.countedTo, this.countedTo)
+      if (end === -1) break
+      this.countedTo = end
+      if (++this.queued >= MAX_QUEUED && this.lastSeq === 0) this.lastSeq = this.started + MAX_QUEUED
+    }
+    if (this.queued > 0 || buf.length - this.off > this.host.maxHeaderSize) this.pause()
+  }
+
+  private pause (): void {
+    if (this.paused) return
+    this.paused = true
+    this.socket.pause()
+  }
+
+  private resume (): void {
+    if (!this.paused) return
+    this.paused = false
+    this.socket.resume()
+  }
+
+  /** Ends the connection after the last response: lingers so a late request is not reset. */
+  private finishConnection (): void {
+    this.detach()
+    lingerClose(this.socket)
+  }
+
+  private settle (): void {
+    if (!this.busy) return
+    this.busy = false
+    this.host.settled()
+  }
+
+  /** Stops reading for this connection; what comes later is someone else's (or discarded). */
+  private detach (): void {
+    if (this.detached) return
+    this.detached = true
+    this.buf = undefined
+    if (this.headerTimer !== undefined) clearTimeout(this.headerTimer)
+    const s = this.socket
+    s.setTimeout(0)
+    s.off('data', this.onData)
+    s.off('end', this.onEnd)
+    s.off('timeout', this.onTimeout)
+    s.off('drain', this.onDrain)
+    if (this.paused) s.resume()
+  }
+
+  private readonly onEnd = (): void => {
+    this.ended = true
+    if (!this.busy) this.next()
+  }
+
+  private readonly onTimeout = (): void => {
+    // Idle means nothing in flight; a slow upstream is judged by the response timeout instead.
+    if (!this.busy || this.socket.writableNeedDrain) this.socket.destroy()
+  }
+
+  private readonly onHeaderTimeout = (): void => {
+    this.headerTimer = undefined
+    this.detach()
+    this.host.headerTimedOut(this.socket)
+  }
+
+  private readonly onFinish = (): void => {
+    this.settle()
+  }
+
+  private readonly onDrain = (): void => {
+    this.exchange?.clientDrained()
+  }
+
+  private readonly onClose = (): void => {
+    const ex = this.exchange
+    this.exchange = undefined
+    if (this.headerTimer !== undefined) clearTimeout(this.headerTimer)
+    ex?.clientClosed()
+    this.settle()
+    this.host.closed(this)
+  }
+}
+
+function noop (): void {}

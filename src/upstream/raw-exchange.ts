@@ -1,0 +1,384 @@
+import type { Socket } from 'node:net'
+import type { Clock } from '../clock.js'
+import type { HttpTimeouts } from '../config/types.js'
+import { ErrorCodes, type ErrorCode } from '../errors.js'
+import { CHUNKED_BAD, CHUNKED_MORE, ChunkedScanner } from '../http1/chunked.js'
+import type { RequestHead } from '../http1/request-head.js'
+import { RESPONSE_INCOMPLETE, ResponseHeadError, clientHead, parseResponseHead, type ResponseHead } from '../http1/response-head.js'
+import { channels, publishHttpEnd } from '../observability/events.js'
+import { accessFields, type ForwardRequest } from './forward-request.js'
+import type { HttpPools } from './pools.js'
+import type { ConnUser, RawConn, RawPool } from './raw-pool.js'
+import { afterError, isServerFailureStatus, type UpstreamError } from './retry-policy.js'
+import type { Server } from './server.js'
+import type { Outcome } from './upstream.js'
+
+/** undici's limit for a response head, kept for the lean path. */
+const MAX_RESPONSE_HEAD = 64 * 1024
+
+/** What an exchange needs of the client connection (listener/fast-connection.ts). */
+export interface ClientSide {
+  readonly socket: Socket
+  /** Whether the connection may carry another request after this one. */
+  keepsAlive: () => boolean
+  /** The response ended cleanly; `keepAlive` false: the connection closes after it. */
+  exchangeDone: (keepAlive: boolean) => void
+  /** tandem answers `status` itself (the connection then closes). */
+  answer: (status: number) => void
+  /** The response was cut short: the connection is destroyed. */
+  cut: () => void
+}
+
+/** Shared by a listener's exchanges: the pools, the timeouts, the clock. */
+export class RawForwarder {
+  private date = ''
+  private dateUntil = 0
+
+  constructor (readonly pools: HttpPools, readonly timeouts: HttpTimeouts, readonly clock: Clock) {}
+
+  /** An IMF-fixdate for the Date header, made once a second (node:http does the same). */
+  httpDate (): string {
+    const now = Date.now()
+    if (now >= this.dateUntil) {
+      this.date = new Date(now).toUTCString()
+      this.dateUntil = now - (now % 1000) + 1000
+    }
+    return this.date
+  }
+}
+
+/**
+ * One bodiless GET or HEAD over raw sockets, across its attempts. The response head is rebuilt
+ * for the client; body bytes are relayed as they come, with the framing (length, chunked, or
+ * until close, re-chunked) tracked only to find the end. Retries, blame and the access event
+ * follow the general path exactly (retry-policy.ts is shared).
+ */
+export class RawExchange implements ConnUser {
+  server: Server | undefined
+  private pool: RawPool | undefined
+  private conn: RawConn | undefined
+  private attempts = 0
+  private tried: Set<Server> | undefined
+  private freshRetryUsed = false
+  private attemptStart = 0
+  private timer: NodeJS.Timeout | undefined
+  /** Waiting for a connection (queued or connecting); a give-up then releases what arrives. */
+  private awaiting = false
+  private abandoned = false
+  private pending: Buffer | undefined
+  private response: ResponseHead | undefined
+  private remaining = 0
+  private chunked: ChunkedScanner | undefined
+  private headersMs: number | undefined
+  private bytesOut = 0
+  private status = 0
+  private keepAlive = false
+  private paused = false
+  /** Answered, cut or finished: nothing more happens. */
+  private over = false
+  private readonly reqHead: string
+
+  constructor (
+    private readonly fwd: RawForwarder,
+    private readonly client: ClientSide,
+    private readonly head: RequestHead,
+    private readonly fr: ForwardRequest,
+  ) {
+    const h = fr.headers
+    let text = `${head.method} ${fr.path} HTTP/1.1\r\n`
+    for (let i = 0; i < h.length; i += 2) text += `${h[i] as string}: ${h[i + 1] as string}\r\n`
+    this.reqHead = text + '\r\n'
+  }
+
+  start (): void {
+    const server = this.fr.upstream.pick(this.tried)
+    if (server === undefined) {
+      this.fail('NO_SERVER_UP')
+      return
+    }
+    this.attempt(server, false)
+  }
+
+  private attempt (server: Server, fresh: boolean): void {
+    this.server = server
+    if (this.attempts > 0) (this.tried ??= new Set()).add(server)
+    this.attempts++
+    this.attemptStart = this.fwd.clock.now()
+    this.fr.upstream.acquire(server)
+    this.timer = setTimeout(this.onResponseTimeout, this.fwd.timeouts.response)
+    this.pool = this.fwd.pools.raw(server, this.fr.upstream.config)
+    this.awaiting = true
+    this.pool.acquire(this, fresh)
+  }
+
+  connected (conn: RawConn): void {
+    this.awaiting = false
+    if (this.abandoned) {
+      (this.pool as RawPool).release(conn, true, 0)
+      return
+    }
+    this.conn = conn
+    conn.socket.write(this.reqHead, 'latin1')
+  }
+
+  connectFailed (err: UpstreamError): void {
+    this.awaiting = false
+    if (!this.abandoned) this.upstreamFailed(err, false)
+  }
+
+  data (chunk: Buffer): void {
+    if (this.response === undefined) this.onHead(chunk)
+    else this.onBody(chunk, 0)
+  }
+
+  closed (err: UpstreamError, clean: boolean): void {
+    this.conn = undefined
+    if (this.response?.framing === 'close' && clean) {
+      this.client.socket.write('0\r\n\r\n')
+      this.finish(false)
+      return
+    }
+    this.upstreamFailed(err, this.pending !== undefined || this.response !== undefined)
+  }
+
+  stalled (): void {
+    // A client that does not read holds the upstream back: its own idle timeout judges it.
+    if (this.paused) return
+    this.dropConn()
+    this.upstreamFailed(Object.assign(new Error('body timeout'), { code: 'UND_ERR_BODY_TIMEOUT' }), true)
+  }
+
+  /** The client's socket drained: move the upstream's bytes again. */
+  clientDrained (): void {
+    if (!this.paused) return
+    this.paused = false
+    this.conn?.socket.resume()
+  }
+
+  /** The client went away: abandon the attempt, blame nobody (nginx logs 499). */
+  clientClosed (): void {
+    if (this.over) return
+    this.over = true
+    const status = this.response !== undefined && this.status < 500 ? this.status : 499
+    this.endAttempt(undefined)
+    this.publish(status, 'CLIENT_CLOSED')
+  }
+
+  private onHead (chunk: Buffer): void {
+    let buf = chunk
+    let scanFrom = 0
+    if (this.pending !== undefined) {
+      scanFrom = this.pending.length
+      buf = Buffer.concat([this.pending, chunk])
+    }
+    let start = 0
+    for (;;) {
+      let r: ResponseHead | typeof RESPONSE_INCOMPLETE
+      try {
+        r = parseResponseHead(buf, start, MAX_RESPONSE_HEAD, this.head.method === 'HEAD', scanFrom)
+      } catch (err) {
+        this.dropConn()
+        this.upstreamFailed(err as ResponseHeadError, true)
+        return
+      }
+      if (r === RESPONSE_INCOMPLETE) {
+        this.pending = start === 0 ? buf : buf.subarray(start)
+        return
+      }
+      if (r.status >= 200) {
+        this.pending = undefined
+        this.onResponse(r, buf, r.end)
+        return
+      }
+      if (r.status === 101) {
+        this.dropConn()
+        this.upstreamFailed(new ResponseHeadError('101 to a request without Upgrade'), true)
+        return
+      }
+      // 1xx other than 101 are not relayed (as on the general path).
+      start = r.end
+      scanFrom = start
+    }
+  }
+
+  private onResponse (r: ResponseHead, buf: Buffer, offset: number): void {
+    clearTimeout(this.timer)
+    this.response = r
+    this.status = r.status
+    this.headersMs = this.fwd.clock.now() - this.attemptStart
+    this.keepAlive = this.client.keepsAlive()
+    const head = clientHead(r, this.fr.responseHeaders, this.keepAlive ? Math.floor(this.fwd.timeouts.idle / 1000) : undefined, this.fwd.httpDate())
+    const socket = (this.conn as RawConn).socket
+    socket.setTimeout(this.fwd.timeouts.idle)
+    if (r.framing === 'length') this.remaining = r.length
+    else if (r.framing === 'chunked') this.chunked = new ChunkedScanner()
+    const client = this.client.socket
+    client.cork()
+    client.write(head, 'latin1')
+    this.onBody(buf, offset)
+    client.uncork()
+  }
+
+  private onBody (buf: Buffer, offset: number): void {
+    const r = this.response as ResponseHead
+    const client = this.client.socket
+    let end = buf.length
+    let done = false
+    switch (r.framing) {
+      case 'none':
+        end = offset
+        done = true
+        break
+      case 'length': {
+        const n = Math.min(this.remaining, end - offset)
+        this.remaining -= n
+        this.bytesOut += n
+        end = offset + n
+        done = this.remaining === 0
+        break
+      }
+      case 'chunked': {
+        const scanner = this.chunked as ChunkedScanner
+        const before = scanner.data
+        const at = scanner.scan(buf, offset, end)
+        this.bytesOut += scanner.data - before
+        if (at === CHUNKED_BAD) {
+          this.dropConn()
+          this.upstreamFailed(new ResponseHeadError('invalid chunked framing'), true)
+          return
+        }
+        if (at !== CHUNKED_MORE) {
+          end = at
+          done = true
+        }
+        break
+      }
+      case 'close':
+        if (end > offset) {
+          this.bytesOut += end - offset
+          client.write((end - offset).toString(16) + '\r\n', 'latin1')
+          client.write(offset === 0 ? buf : buf.subarray(offset))
+          if (!client.write('\r\n', 'latin1')) this.pause()
+        }
+        return
+    }
+    let ok = true
+    if (end > offset) ok = client.write(offset === 0 && end === buf.length ? buf : buf.subarray(offset, end))
+    if (done) this.finish(r.reusable && end === buf.length)
+    else if (!ok) this.pause()
+  }
+
+  private pause (): void {
+    this.paused = true
+    this.conn?.socket.pause()
+  }
+
+  /** The response is complete on the client side. `reusable`: the upstream connection may carry another. */
+  private finish (reusable: boolean): void {
+    const conn = this.conn
+    if (conn !== undefined) {
+      this.conn = undefined
+      conn.uses++
+      if (this.paused) conn.socket.resume()
+      ;(this.pool as RawPool).release(conn, reusable, (this.response as ResponseHead).keepAliveMs)
+    }
+    this.over = true
+    this.endAttempt(isServerFailureStatus(this.status) ? { ok: false, reason: 'status', ms: this.headersMs } : { ok: true, ms: this.headersMs })
+    this.publish(this.status)
+    this.client.exchangeDone(this.keepAlive)
+  }
+
+  /** Ends the attempt's accounting; `outcome` undefined judges nobody. */
+  private endAttempt (outcome: Outcome | undefined): void {
+    clearTimeout(this.timer)
+    if (this.awaiting) {
+      this.abandoned = true
+      this.pool?.cancel(this)
+    }
+    this.dropConn()
+    this.fr.upstream.release(this.server as Server, outcome)
+  }
+
+  /** Destroys the current upstream connection without hearing from it again. */
+  private dropConn (): void {
+    const conn = this.conn
+    if (conn === undefined) return
+    this.conn = undefined
+    conn.user = undefined
+    conn.socket.destroy()
+  }
+
+  private readonly onResponseTimeout = (): void => {
+    this.dropConn()
+    if (this.awaiting) {
+      this.abandoned = true
+      this.pool?.cancel(this)
+    }
+    this.upstreamFailed(Object.assign(new Error('response timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' }), false)
+  }
+
+  /** `started`: a byte of this attempt's response had arrived. */
+  private upstreamFailed (err: UpstreamError, started: boolean): void {
+    const headersSent = this.response !== undefined
+    const decision = afterError(err, {
+      idempotent: true,
+      headersSent,
+      responseStarted: started,
+      replayable: true,
+      freshRetryUsed: this.freshRetryUsed,
+      attempts: this.attempts,
+      retries: this.fr.upstream.config.retries,
+    })
+    const server = this.server as Server
+    this.pending = undefined
+    switch (decision.action) {
+      case 'client':
+        this.endAttempt(undefined)
+        return this.fail('BAD_REQUEST')
+      case 'local':
+        this.endAttempt(undefined)
+        return this.fail('PROXY_OVERLOADED')
+      case 'fresh':
+        this.endAttempt(undefined)
+        this.freshRetryUsed = true
+        this.abandoned = false
+        return this.attempt(server, true)
+      case 'next': {
+        this.endAttempt({ ok: false, reason: decision.reason })
+        ;(this.tried ??= new Set()).add(server)
+        const next = this.fr.upstream.pick(this.tried)
+        this.abandoned = false
+        if (next !== undefined) return this.attempt(next, false)
+        break
+      }
+      case 'fail':
+        this.endAttempt({ ok: false, reason: decision.reason })
+    }
+    this.fail(decision.code)
+  }
+
+  /** Answers the client with the error's status, or cuts a response already begun. */
+  private fail (code: ErrorCode): void {
+    const status = ErrorCodes[code]
+    this.over = true
+    if (this.response !== undefined) {
+      this.client.cut()
+      this.publish(this.status, code)
+      return
+    }
+    this.client.answer(status)
+    this.publish(status, code)
+  }
+
+  private publish (status: number, error?: string): void {
+    if (!channels.httpRequestEnd.hasSubscribers) return
+    publishHttpEnd({
+      ...accessFields(this.head, this.fr, status, this.fr.startedAt, this.fwd.clock.now()),
+      server: this.server?.address,
+      bytesOut: this.bytesOut,
+      upstreamMs: this.headersMs,
+      error,
+      retries: this.attempts - 1,
+    })
+  }
+}

@@ -1,0 +1,98 @@
+// The lean HTTP/1 path (listener/fast-connection.ts, upstream/raw-exchange.ts) and its hand-over
+// to node:http: what only this path does, over real sockets with byte-recording upstreams.
+// Everything else (routing, limits, faults, pipelining rules, timeouts) is tested through both
+// paths by the rest of the suite, since every connection starts on this one.
+import net from 'node:net'
+import { describe, expect, it } from 'vitest'
+import { rawFixture } from '../helpers/raw-fixture.js'
+import { ok, rawExchange, statuses } from '../helpers/raw-http.js'
+import { httpConfig } from '../helpers/tandem.js'
+import { waitFor } from '../helpers/wait.js'
+
+const fx = rawFixture()
+const get = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: a\r\n${extra}\r\n`
+
+describe('lean HTTP/1 path', () => {
+  it('GET, then POST, then GET on one connection: the connection moves to node:http at the POST and stays in order', async () => {
+    const up = await fx.upstream((r) => ok(`${r.head.split(' ')[0] ?? ''} ${r.head.split(' ')[1] ?? ''} ${r.body.toString()}`))
+    const proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
+    const post = 'POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello'
+    const r = await rawExchange(proxy.port(), get('/1') + post + get('/3', 'Connection: close\r\n'))
+    expect(statuses(r.text)).toEqual([200, 200, 200])
+    expect([...r.text.matchAll(/\r\n\r\n((?:GET|POST) [^\r]*?)(?=HTTP|$)/g)].map((m) => m[1])).toEqual(['GET /1 ', 'POST /2 hello', 'GET /3 '])
+    expect(up.requests.map((q) => q.head.split(' ').slice(0, 2).join(' '))).toEqual(['GET /1', 'POST /2', 'GET /3'])
+    expect(r.closed).toBe(true)
+  })
+
+  it('a POST split across packets before its head ends still reaches node:http whole', async () => {
+    const up = await fx.upstream((r) => ok(r.body.toString()))
+    const proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
+    const s = net.connect(proxy.port(), '127.0.0.1')
+    let text = ''
+    s.on('data', (c: Buffer) => { text += c.toString('latin1') })
+    await new Promise<void>((resolve) => s.once('connect', resolve))
+    s.write('POST / HTTP/1.1\r\nHo')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    s.write('st: a\r\nContent-Length: 3\r\n\r\nabc')
+    await waitFor(() => text.endsWith('abc'), 3000, 10, 'answer')
+    expect(statuses(text)).toEqual([200])
+    s.destroy()
+  })
+
+  it('a chunked response passes through byte for byte with its trailers, and the upstream connection is reused', async () => {
+    const chunked = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n4\r\nbody\r\n3;x=1\r\nabc\r\n0\r\nX-Sum: 9\r\n\r\n'
+    const up = await fx.upstream(() => chunked)
+    const proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
+    const r = await rawExchange(proxy.port(), get('/1') + get('/2', 'Connection: close\r\n'))
+    const bodies = r.text.split(/HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n/).slice(1)
+    expect(bodies).toEqual(['4\r\nbody\r\n3;x=1\r\nabc\r\n0\r\nX-Sum: 9\r\n\r\n', '4\r\nbody\r\n3;x=1\r\nabc\r\n0\r\nX-Sum: 9\r\n\r\n'])
+    expect(r.text.match(/Transfer-Encoding: chunked\r\n/g)).toHaveLength(2)
+    expect(up.connections).toBe(1)
+  })
+
+  it('a body delimited by the upstream closing reaches the client chunked, and the client connection stays open', async () => {
+    let n = 0
+    const up = await fx.upstream(() => (socket) => { socket.end(`HTTP/1.1 200 OK\r\n\r\nuntil-close-${++n}`) })
+    const proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
+    const r = await rawExchange(proxy.port(), get('/1'), { until: (t) => t.endsWith('0\r\n\r\n') })
+    expect(r.closed).toBe(false)
+    expect(r.text).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*Transfer-Encoding: chunked\r\n[^]*Connection: keep-alive\r\n[^]*\r\n\r\nd\r\nuntil-close-1\r\n0\r\n\r\n$/)
+  })
+
+  it('HEAD gets the head only, Content-Length kept, and the connection carries the next request', async () => {
+    const up = await fx.upstream((r) => r.head.startsWith('HEAD') ? 'HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n' : ok('after'))
+    const proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
+    const r = await rawExchange(proxy.port(), 'HEAD / HTTP/1.1\r\nHost: a\r\n\r\n' + get('/2', 'Connection: close\r\n'))
+    expect(statuses(r.text)).toEqual([200, 200])
+    expect(r.text).toMatch(/^HTTP\/1\.1 200 OK\r\ncontent-length: 11\r\n[^]*?\r\n\r\nHTTP\/1\.1 200 OK\r\ncontent-length: 5\r\n[^]*\r\n\r\nafter$/)
+  })
+
+  it('1xx answers before the response are not relayed', async () => {
+    const up = await fx.upstream(() => 'HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n' + ok('final'))
+    const proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
+    const r = await rawExchange(proxy.port(), get('/', 'Connection: close\r\n'))
+    expect(statuses(r.text)).toEqual([200])
+    expect(r.text.endsWith('\r\n\r\nfinal')).toBe(true)
+  })
+
+  it('the request the upstream sees: hop-by-hop fields gone, X-Forwarded-* added, the rest in order and spelling', async () => {
+    const up = await fx.upstream(() => ok('x'))
+    const proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
+    await rawExchange(proxy.port(), 'GET /p?q=1 HTTP/1.1\r\nHost: a.example\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\nX-Real-IP: 6.6.6.6\r\nAccept: */*\r\n\r\n')
+    expect(up.requests[0]?.head).toBe('GET /p?q=1 HTTP/1.1\r\nHost: a.example\r\nAccept: */*\r\nx-forwarded-for: 127.0.0.1\r\n' +
+      'x-forwarded-proto: http\r\nx-forwarded-host: a.example\r\n\r\n')
+  })
+
+  it("honours the upstream's Keep-Alive timeout: the idle connection is closed half a second before it", async () => {
+    const up = await fx.upstream(() => ok('x', 'Keep-Alive: timeout=1\r\n'))
+    const proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
+    const t0 = Date.now()
+    await rawExchange(proxy.port(), get('/', 'Connection: close\r\n'))
+    expect(up.open).toBe(1)
+    await waitFor(() => up.open === 0, 2000, 5, 'idle upstream connection closed')
+    const ms = Date.now() - t0
+    expect(ms).toBeGreaterThanOrEqual(400)
+    expect(ms).toBeLessThan(1000)
+  })
+})
+
