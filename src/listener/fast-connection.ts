@@ -221,10 +221,16 @@ export class FastConnection implements ClientSide {
     this.socket.resume()
   }
 
-  /** Ends the connection after the last response: lingers so a late request is not reset. */
+  /**
+   * Ends the connection after its last response. With nothing more read from the client it
+   * closes once the answer is flushed (node:http's destroySoon); with bytes still unread it
+   * lingers, so that the reset those would cause cannot destroy the answer.
+   */
   private finishConnection (): void {
+    const unread = this.buf !== undefined
     this.detach()
-    lingerClose(this.socket)
+    if (unread) lingerClose(this.socket)
+    else this.socket.destroySoon()
   }
 
   private settle (): void {

@@ -8,11 +8,14 @@ import { channels, type HttpRequestEnd, type ProcessError, type RateLimitStoreSt
 export type { Logger }
 
 /**
- * One pino root per process, writing asynchronously so the hot path never blocks on stdout.
+ * One pino root per process, writing asynchronously and in batches so the hot path never blocks
+ * on stdout.
  * `dest` lets tests and embedders capture the lines.
  */
 export function createLogger (config: LogConfig, dest?: pino.DestinationStream): Logger {
-  const stream = dest ?? pino.destination({ dest: 1, sync: false })
+  // Lines are gathered up to 4 KiB and written together, at least every 100 ms (nginx's
+  // `access_log … buffer= flush=`): one write per line was a tenth of the proxy's CPU under load.
+  const stream = dest ?? pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 100 })
   return pino({
     level: config.level,
     // Words, as operators grep for them (`"level":"warn"`).

@@ -212,6 +212,17 @@ export class RawExchange implements ConnUser {
     socket.setTimeout(this.fwd.timeouts.idle)
     if (r.framing === 'length') this.remaining = r.length
     else if (r.framing === 'chunked') this.chunked = new ChunkedScanner()
+    // The common case, a whole small response in one read, leaves in one write.
+    if (r.framing === 'length' && buf.length - offset === r.length && r.reusable) {
+      this.remaining = 0
+      this.bytesOut = r.length
+      const out = Buffer.allocUnsafe(Buffer.byteLength(head, 'latin1') + r.length)
+      const n = out.write(head, 0, 'latin1')
+      buf.copy(out, n, offset)
+      this.client.socket.write(out)
+      this.finish(true)
+      return
+    }
     const client = this.client.socket
     client.cork()
     client.write(head, 'latin1')
