@@ -15,10 +15,14 @@ const LOOKUP_FAILED = -3008 // UV_ENOTFOUND
 /** isIP() per configured host, remembered: it is a regular expression test per connection otherwise. */
 const families = new Map<string, number>()
 
+/** For a name: the addresses not tried yet, and the port. */
+const rest = new WeakMap<Conn, { addresses: dns.LookupAddress[], port: number }>()
+
 /**
  * Starts a connect to `host:port` on a new handle. A numeric address is used as it is; a name is
- * resolved with dns.lookup() first (the first address, as the OS orders them). The outcome comes
- * as `owner.dialed(conn, status)`, never before this returns.
+ * resolved with dns.lookup() first and its addresses are tried in the order the OS gives, as
+ * net.connect does (`localhost` may be ::1 and 127.0.0.1). The outcome comes as
+ * `owner.dialed(conn, status)`, never before this returns.
  */
 export function dial (host: string, port: number, owner: DialOwner): Conn {
   const conn = new Conn(newHandle(), owner)
@@ -30,10 +34,12 @@ export function dial (host: string, port: number, owner: DialOwner): Conn {
   if (family !== 0) {
     start(conn, host, port, family === 6)
   } else {
-    dns.lookup(host, (err, address, fam) => {
+    dns.lookup(host, { all: true }, (err, addresses) => {
       if (conn.closed) return
-      if (err !== null) owner.dialed(conn, LOOKUP_FAILED)
-      else start(conn, address, port, fam === 6)
+      const first = addresses?.[0]
+      if (err !== null || first === undefined) return owner.dialed(conn, LOOKUP_FAILED)
+      if (addresses.length > 1) rest.set(conn, { addresses: addresses.slice(1), port })
+      start(conn, first.address, port, first.family === 6)
     })
   }
   return conn
@@ -45,7 +51,14 @@ function start (conn: Conn, address: string, port: number, ipv6: boolean): void 
 }
 
 function onConnect (status: number, handle: TcpHandle): void {
-  report(connOf(handle), status)
+  const conn = connOf(handle)
+  // A handle given up for the next address reports its cancelled connect here.
+  if (handle !== conn.handle) return
+  const more = status < 0 && !conn.closed ? rest.get(conn) : undefined
+  const next = more?.addresses.shift()
+  if (more === undefined || next === undefined) return report(conn, status)
+  conn.rehandle()
+  start(conn, next.address, more.port, next.family === 6)
 }
 
 function report (conn: Conn, status: number): void {

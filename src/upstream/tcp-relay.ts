@@ -1,4 +1,4 @@
-import { UV_EOF, readResult, shutdownHandle, writeHandle, type ShutdownReq, type TcpHandle, type WriteReq } from './tcp-handle.js'
+import { UV_EOF, newHandle, readResult, shutdownHandle, writeHandle, type ShutdownReq, type TcpHandle, type WriteReq } from './tcp-handle.js'
 
 /**
  * Every leg starts reading into this one buffer. That is safe because the read callback runs
@@ -51,10 +51,18 @@ export class Conn {
   private ending = false
   private finSent = false
 
-  constructor (readonly handle: TcpHandle, readonly owner: ConnOwner) {
+  constructor (public handle: TcpHandle, readonly owner: ConnOwner) {
     handle[kConn] = this
     handle.onread = onHandleRead
     this.leg = new Leg(this)
+  }
+
+  /** Before a connect succeeds only: closes the handle quietly and takes a new one (the next address). */
+  rehandle (): void {
+    this.handle.close()
+    this.handle = newHandle()
+    this.handle[kConn] = this
+    this.handle.onread = onHandleRead
   }
 
   resume (): void {
