@@ -3,7 +3,7 @@ import type { ListenerConfig, TcpListenerConfig, TcpRouteConfig } from '../confi
 import { channels, reportError, type TcpEnd } from '../observability/events.js'
 import { TcpLimit } from '../ratelimit/tcp.js'
 import { TcpForward, type TcpForwardOptions } from '../upstream/tcp-forward.js'
-import { acceptHandles, peerOf, type AcceptedHandle } from '../upstream/tcp-handle.js'
+import { acceptHandles, formatPeer, peerOf, type AcceptedHandle } from '../upstream/tcp-handle.js'
 import type { Upstream } from '../upstream/upstream.js'
 import { createSniMatcher, parseClientHello } from './sni.js'
 import type { Listener, ListenerDeps } from './types.js'
@@ -132,7 +132,7 @@ export class TcpListener implements Listener {
       const peer = peerOf(handle)
       channels.tcpConnectionEnd.publish({
         listener: this.name,
-        client: peer === undefined ? 'unknown' : peer.address.includes(':') ? `[${peer.address}]:${peer.port}` : `${peer.address}:${peer.port}`,
+        client: formatPeer(peer?.address, peer?.port),
         bytesIn: 0,
         bytesOut: 0,
         durationMs: 0,

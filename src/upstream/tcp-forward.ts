@@ -1,9 +1,9 @@
 import type { Clock } from '../clock.js'
 import { channels, type TcpEnd } from '../observability/events.js'
-import { proxyHeader } from './proxy-protocol.js'
 import type { Server } from './server.js'
 import { dial, type DialOwner } from './tcp-dial.js'
-import { localOf, peerOf, type AcceptedHandle } from './tcp-handle.js'
+import { EarlyBytes } from './tcp-early.js'
+import { formatPeer, localOf, peerOf, type AcceptedHandle } from './tcp-handle.js'
 import { Conn, type Leg } from './tcp-relay.js'
 import type { Upstream } from './upstream.js'
 
@@ -20,9 +20,6 @@ export interface TcpForwardOptions {
 
 /** Called while early bytes are awaited: on every new chunk, on client end, and on timeout. */
 export type EarlyHook = (forward: TcpForward, timedOut: boolean) => void
-
-/** Bytes kept from the client before the upstream is connected; beyond this the client is paused. */
-const EARLY_LIMIT = 64 * 1024
 
 type Phase = 'early' | 'connecting' | 'relay' | 'done'
 
@@ -53,8 +50,7 @@ export class TcpForward implements DialOwner {
   private connectStart = 0
   private readonly toUpstream: Leg
   private toClient?: Leg
-  private early?: Buffer[]
-  private earlyLen = 0
+  private readonly early = new EarlyBytes()
   private hook?: EarlyHook
   private ended?: TcpEnd
   private finished = false
@@ -79,12 +75,7 @@ export class TcpForward implements DialOwner {
 
   /** Bytes the client sent that have not been forwarded yet. */
   earlyBytes (): Buffer {
-    const early = this.early
-    if (early === undefined) return Buffer.alloc(0)
-    if (early.length === 1) return early[0] as Buffer
-    const joined = Buffer.concat(early, this.earlyLen)
-    this.early = [joined]
-    return joined
+    return this.early.bytes()
   }
 
   /** True once the client has half-closed (sent FIN). */
@@ -100,7 +91,7 @@ export class TcpForward implements DialOwner {
     if (this.phase !== 'early') return
     this.hook = hook
     this.phaseTimer = setTimeout(onPrereadTimer, timeoutMs, this)
-    if (this.earlyLen > 0 || this.client.eof) hook(this, false)
+    if (this.early.length > 0 || this.client.eof) hook(this, false)
   }
 
   /** Starts the upstream side; the early bytes are replayed first. */
@@ -145,10 +136,9 @@ export class TcpForward implements DialOwner {
 
   /** @internal Keeps (copies) a chunk read before the upstream exists. False pauses the client. */
   stash (chunk: Buffer): boolean {
-    ;(this.early ??= []).push(Buffer.from(chunk))
-    this.earlyLen += chunk.length
+    const more = this.early.push(chunk)
     this.hook?.(this, false)
-    return this.earlyLen < EARLY_LIMIT
+    return more
   }
 
   private attempt (): void {
@@ -216,21 +206,10 @@ export class TcpForward implements DialOwner {
     up.leg.to = this.client
     up.resume()
     this.toUpstream.to = up
-    this.toUpstream.replay(this.replayBytes())
-    this.early = undefined
+    this.toUpstream.bytes += this.early.length
+    this.toUpstream.replay(this.early.replay(this.opts.proxyProtocol, { address: this.clientAddress, port: this.clientPort },
+      this.opts.proxyProtocol === 'off' ? undefined : localOf(this.client.handle)))
     if (this.client.eof) up.end()
-  }
-
-  /** The PROXY header (if configured) and the early bytes, as one write. */
-  private replayBytes (): Buffer | undefined {
-    const early = this.earlyLen > 0 ? this.earlyBytes() : undefined
-    this.toUpstream.bytes += this.earlyLen
-    if (this.opts.proxyProtocol === 'off') return early
-    const local = localOf(this.client.handle)
-    const header = proxyHeader(this.opts.proxyProtocol, this.clientAddress === undefined
-      ? undefined
-      : { sourceAddress: this.clientAddress, sourcePort: this.clientPort ?? 0, destAddress: local?.address ?? '', destPort: local?.port ?? 0 })
-    return early === undefined ? header : Buffer.concat([header, early])
   }
 
   private releaseHeld (outcome: { ok: true } | { ok: false, reason: 'connect' | 'timeout' }): void {
@@ -252,7 +231,7 @@ export class TcpForward implements DialOwner {
     if (channels.tcpConnectionEnd.hasSubscribers) {
       channels.tcpConnectionEnd.publish({
         listener: this.opts.listener,
-        client: formatAddress(this.clientAddress, this.clientPort),
+        client: formatPeer(this.clientAddress, this.clientPort),
         upstream: this.upstream?.name,
         server: this.server?.address,
         bytesIn: this.toUpstream.bytes,
@@ -322,11 +301,6 @@ export class TcpForward implements DialOwner {
   connectTimedOut (up: Conn): void {
     if (up === this.up && this.phase === 'connecting') this.attemptFailed(up, 'timeout')
   }
-}
-
-function formatAddress (host: string | undefined, port: number | undefined): string {
-  if (host === undefined) return 'unknown'
-  return host.includes(':') ? `[${host}]:${port ?? 0}` : `${host}:${port ?? 0}`
 }
 
 function onIdleTimer (forward: TcpForward): void { forward.idleCheck() }

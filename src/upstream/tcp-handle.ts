@@ -117,6 +117,12 @@ export function localOf (handle: TcpHandle): { address: string, port: number } |
   return nameOf(handle, false)
 }
 
+/** `host:port`, `[v6]:port`, or `unknown`: the access line's `client`. */
+export function formatPeer (host: string | undefined, port: number | undefined): string {
+  if (host === undefined) return 'unknown'
+  return host.includes(':') ? `[${host}]:${port ?? 0}` : `${host}:${port ?? 0}`
+}
+
 function nameOf (handle: TcpHandle, peer: boolean): { address: string, port: number } | undefined {
   sockName.address = undefined
   sockName.port = undefined
