@@ -1,5 +1,6 @@
 // TCP macro benchmark: one long stream's bytes/s and new connections/s, against the upstream
-// directly, tandem's TcpListener, a bare node:net pipe (orientation) and HAProxy `mode tcp`
+// directly, tandem's TcpListener (bare, and `observed`: with the access log and metrics that
+// `tandem run` has by default), a bare node:net pipe (orientation) and HAProxy `mode tcp`
 // (when installed), interleaved round by round so that load from anything else on the machine
 // hits every target alike; medians of the rounds. Where taskset exists the proxy under test runs
 // on CPU 0, the load generator and the upstream on CPU 1. The proxy's own CPU time is read from
@@ -56,8 +57,8 @@ function nodeTarget (name: string, args: readonly string[], cpu?: number): Child
   return startChild(process.execPath, [viteNode, join(HERE, 'targets', `${name}.ts`), ...args], cpu)
 }
 
-async function startNodeProxy (name: string, script: string, ports: { source: number, greet: number }): Promise<RunningTcpTarget> {
-  const child = nodeTarget(script, [String(ports.source), String(ports.greet)], PROXY_CPU)
+async function startNodeProxy (name: string, script: string, ports: { source: number, greet: number }, extra: readonly string[] = []): Promise<RunningTcpTarget> {
+  const child = nodeTarget(script, [String(ports.source), String(ports.greet), ...extra], PROXY_CPU)
   const hello = await readHandshake<{ stream: number, conns: number }>(child, name, 30_000)
   return { name, ...hello, pid: child.pid, stop: async () => { await stopChild(child) } }
 }
@@ -196,8 +197,8 @@ async function main (): Promise<void> {
     const ports = { source: hello.source, greet: USE_REDIS ? await startRedis(running) : hello.greet }
 
     const targets: RunningTcpTarget[] = [{ name: 'direct', stream: ports.source, conns: ports.greet, stop: async () => {} }]
-    for (const [name, script] of [['tandem', 'tcp-proxy'], ['node pipe', 'tcp-pipe']] as const) {
-      const t = await startNodeProxy(name, script, ports)
+    for (const [name, script, extra] of [['tandem', 'tcp-proxy', []], ['tandem+log', 'tcp-proxy', ['observed']], ['node pipe', 'tcp-pipe', []]] as const) {
+      const t = await startNodeProxy(name, script, ports, extra)
       running.push(t)
       targets.push(t)
     }

@@ -3,7 +3,7 @@ import type { ListenerConfig, TcpListenerConfig, TcpRouteConfig } from '../confi
 import { channels, reportError, type TcpEnd } from '../observability/events.js'
 import { TcpLimit } from '../ratelimit/tcp.js'
 import { TcpForward, type TcpForwardOptions } from '../upstream/tcp-forward.js'
-import { acceptHandles, socketFor, type AcceptedHandle } from '../upstream/tcp-relay.js'
+import { acceptHandles, formatPeer, peerOf, type AcceptedHandle } from '../upstream/tcp-handle.js'
 import type { Upstream } from '../upstream/upstream.js'
 import { createSniMatcher, parseClientHello } from './sni.js'
 import type { Listener, ListenerDeps } from './types.js'
@@ -32,7 +32,8 @@ export class TcpListener implements Listener {
     this.fallback = config.upstream === undefined ? undefined : deps.upstreams.get(config.upstream)
     this.routeFor = createSniMatcher(config.routes)
     this.forwardOptions = this.optionsFor(config, deps)
-    // pauseOnConnect: should Node wrap a connection itself, nothing is read before we take it.
+    // pauseOnConnect: should Node wrap a connection itself (see acceptHandles), nothing is read
+    // before we take its handle.
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true })
     // After listen, errors are accept() failures (EMFILE, ENFILE): the server keeps listening,
     // as HAProxy and nginx do; there is no request to fail.
@@ -127,14 +128,11 @@ export class TcpListener implements Listener {
 
   /** Existing streams are untouched; the newcomer is closed at once and counted. */
   private rejectOverLimit (handle: AcceptedHandle, end: TcpEnd = 'rejected', limit?: string): void {
-    const socket = socketFor(handle)
-    socket.on('error', () => {})
     if (channels.tcpConnectionEnd.hasSubscribers) {
-      const host = socket.remoteAddress
-      const port = socket.remotePort ?? 0
+      const peer = peerOf(handle)
       channels.tcpConnectionEnd.publish({
         listener: this.name,
-        client: host === undefined ? 'unknown' : host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`,
+        client: formatPeer(peer?.address, peer?.port),
         bytesIn: 0,
         bytesOut: 0,
         durationMs: 0,
@@ -142,7 +140,7 @@ export class TcpListener implements Listener {
         ...(limit === undefined ? {} : { limit }),
       })
     }
-    socket.destroy()
+    handle.close()
   }
 
   /**

@@ -1,12 +1,9 @@
 // Rate limiting as the TCP listener sees it: a new connection is decided on accept, from the bare
 // handle's peer address, before any upstream connect; established streams are never touched.
 import { unmapV4 } from '../listener/client-ip.js'
-import type { AcceptedHandle } from '../upstream/tcp-relay.js'
+import { peerOf, type AcceptedHandle } from '../upstream/tcp-handle.js'
 import type { RateLimit } from './limiter.js'
 import { publishDenied, type RateLimiters } from './limiters.js'
-
-interface PeerName { address?: string }
-const peerName: PeerName = {}
 
 export class TcpLimit {
   private readonly limit: RateLimit
@@ -41,8 +38,5 @@ export class TcpLimit {
 
 /** The peer address of an accepted handle, without wrapping it in a Socket. */
 function clientOf (handle: AcceptedHandle): string {
-  peerName.address = undefined
-  const h = handle as { getpeername?: (out: PeerName) => number }
-  if (typeof h.getpeername !== 'function' || h.getpeername(peerName) !== 0) return ''
-  return unmapV4(peerName.address ?? '')
+  return unmapV4(peerOf(handle)?.address ?? '')
 }

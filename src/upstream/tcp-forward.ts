@@ -1,10 +1,11 @@
-import net, { type Socket } from 'node:net'
 import type { Clock } from '../clock.js'
 import { channels, type TcpEnd } from '../observability/events.js'
-import { proxyHeader } from './proxy-protocol.js'
 import type { Server } from './server.js'
+import { dial, type DialOwner } from './tcp-dial.js'
+import { EarlyBytes } from './tcp-early.js'
+import { formatPeer, localOf, peerOf, type AcceptedHandle } from './tcp-handle.js'
+import { Conn, type Leg } from './tcp-relay.js'
 import type { Upstream } from './upstream.js'
-import { Leg, socketFor, type AcceptedHandle } from './tcp-relay.js'
 
 /** What the listener fixes for every stream it accepts. */
 export interface TcpForwardOptions {
@@ -20,12 +21,6 @@ export interface TcpForwardOptions {
 /** Called while early bytes are awaited: on every new chunk, on client end, and on timeout. */
 export type EarlyHook = (forward: TcpForward, timedOut: boolean) => void
 
-/** Bytes kept from the client before the upstream is connected; beyond this the client is paused. */
-const EARLY_LIMIT = 64 * 1024
-
-const kForward = Symbol('tandem.tcpForward')
-type Tagged = Socket & { [kForward]: TcpForward }
-
 type Phase = 'early' | 'connecting' | 'relay' | 'done'
 
 /**
@@ -33,11 +28,10 @@ type Phase = 'early' | 'connecting' | 'relay' | 'done'
  * on a refused or timed-out connect while the client's early bytes wait (bounded), then relays
  * both ways with backpressure and half-close until both sockets have closed.
  *
- * The forward's state decides what each socket event means, so the handlers are shared
- * module-level functions (no closures per connection or chunk); sockets point back here.
+ * The forward's state decides what each socket event means; the Conns report here, and timers
+ * are module-level functions given the forward, so a connection allocates no closures.
  */
-export class TcpForward {
-  readonly client: Socket
+export class TcpForward implements DialOwner {
   readonly startedAt: number
   /** The client's address and port, captured at accept when the log or a PROXY header needs them. */
   readonly clientAddress?: string
@@ -47,66 +41,57 @@ export class TcpForward {
   server?: Server
   sni?: string
 
+  private readonly client: Conn
   private phase: Phase = 'early'
-  private up?: Socket
+  private up?: Conn
   /** The server acquired for the current attempt or stream, until released. */
   private held?: Server
   private tried?: Set<Server>
   private connectStart = 0
   private readonly toUpstream: Leg
-  private readonly toClient: Leg
-  private early?: Buffer[]
-  private earlyLen = 0
+  private toClient?: Leg
+  private readonly early = new EarlyBytes()
   private hook?: EarlyHook
-  private clientEnded = false
-  private upEnded = false
-  private clientClosed = false
-  private upClosed = false
   private ended?: TcpEnd
   private finished = false
+  private idleTimer?: NodeJS.Timeout
+  /** The preread or connect-attempt deadline. */
+  private phaseTimer?: NodeJS.Timeout
 
   constructor (handle: AcceptedHandle, private readonly opts: TcpForwardOptions) {
     this.startedAt = opts.clock.now()
-    this.toUpstream = new Leg((chunk) => this.stash(chunk))
-    this.toClient = new Leg()
-    const client = socketFor(handle, this.toUpstream.onread)
-    this.client = client
     if (opts.proxyProtocol !== 'off' || channels.tcpConnectionEnd.hasSubscribers) {
-      // Read before the socket can close; Node caches the answer.
-      this.clientAddress = client.remoteAddress
-      this.clientPort = client.remotePort
+      // Read now: once the peer resets, the kernel no longer knows it.
+      const peer = peerOf(handle)
+      this.clientAddress = peer?.address
+      this.clientPort = peer?.port
     }
-    ;(client as Tagged)[kForward] = this
-    this.toUpstream.from = client
-    this.toClient.to = client
-    client.on('end', onClientEnd)
-    client.on('error', onClientError)
-    client.on('timeout', onClientTimeout)
-    client.on('close', onClientClose)
-    if (opts.idleTimeout > 0) client.setTimeout(opts.idleTimeout)
+    handle.setNoDelay(true)
+    this.client = new Conn(handle, this)
+    this.toUpstream = this.client.leg
+    if (opts.idleTimeout > 0) this.idleTimer = setTimeout(onIdleTimer, opts.idleTimeout, this)
+    this.client.resume()
   }
 
   /** Bytes the client sent that have not been forwarded yet. */
   earlyBytes (): Buffer {
-    const early = this.early
-    if (early === undefined) return Buffer.alloc(0)
-    if (early.length === 1) return early[0] as Buffer
-    const joined = Buffer.concat(early, this.earlyLen)
-    this.early = [joined]
-    return joined
+    return this.early.bytes()
   }
 
   /** True once the client has half-closed (sent FIN). */
   get clientHasEnded (): boolean {
-    return this.clientEnded
+    return this.client.eof
   }
 
-  /** Awaits early bytes (TLS ClientHello) for at most `timeoutMs`; `hook` decides when enough. */
+  /**
+   * Awaits early bytes (TLS ClientHello) for at most `timeoutMs` in all (as nginx's
+   * `preread_timeout`); `hook` decides when there is enough.
+   */
   preread (timeoutMs: number, hook: EarlyHook): void {
     if (this.phase !== 'early') return
     this.hook = hook
-    this.client.setTimeout(timeoutMs)
-    if (this.earlyLen > 0 || this.clientEnded) hook(this, false)
+    this.phaseTimer = setTimeout(onPrereadTimer, timeoutMs, this)
+    if (this.early.length > 0 || this.client.eof) hook(this, false)
   }
 
   /** Starts the upstream side; the early bytes are replayed first. */
@@ -124,7 +109,7 @@ export class TcpForward {
     this.stopPreread()
     this.ended ??= end
     this.phase = 'done'
-    this.client.destroy()
+    this.client.close()
   }
 
   /** Closes both sides now (listener destroy, shutdown timeout). */
@@ -135,26 +120,25 @@ export class TcpForward {
     if (this.phase === 'connecting' && up !== undefined) {
       this.releaseHeld({ ok: true })
       this.up = undefined
-      up.destroy()
     }
     if (this.phase !== 'relay') this.phase = 'done'
-    up?.destroy()
-    this.client.destroy()
+    up?.close()
+    this.client.close()
     this.maybeFinish()
   }
 
   private stopPreread (): void {
     if (this.hook === undefined) return
     this.hook = undefined
-    this.client.setTimeout(this.opts.idleTimeout)
+    clearTimeout(this.phaseTimer)
+    this.phaseTimer = undefined
   }
 
-  /** Keeps (copies) a chunk read before the upstream exists. Returns false to pause the client. */
-  private stash (chunk: Buffer): boolean {
-    ;(this.early ??= []).push(Buffer.from(chunk))
-    this.earlyLen += chunk.length
+  /** @internal Keeps (copies) a chunk read before the upstream exists. False pauses the client. */
+  stash (chunk: Buffer): boolean {
+    const more = this.early.push(chunk)
     this.hook?.(this, false)
-    return this.earlyLen < EARLY_LIMIT
+    return more
   }
 
   private attempt (): void {
@@ -163,7 +147,7 @@ export class TcpForward {
     if (server === undefined) {
       this.ended ??= this.tried === undefined ? 'no-server' : 'connect-failed'
       this.phase = 'done'
-      this.client.destroy()
+      this.client.close()
       this.maybeFinish()
       return
     }
@@ -171,34 +155,29 @@ export class TcpForward {
     upstream.acquire(server)
     this.held = server
     this.server = server
-    this.upClosed = false
-    this.upEnded = false
     this.connectStart = this.opts.clock.now()
-    const up = net.connect({
-      host: server.host,
-      port: server.port,
-      allowHalfOpen: true,
-      noDelay: true,
-      timeout: upstream.config.connectTimeout,
-      onread: this.toClient.onread,
-    })
-    ;(up as Tagged)[kForward] = this
+    const up = dial(server.host, server.port, this)
     this.up = up
-    this.toClient.from = up
-    up.on('connect', onUpConnect)
-    up.on('end', onUpEnd)
-    up.on('error', onUpError)
-    up.on('timeout', onUpTimeout)
-    up.on('close', onUpClose)
+    this.toClient = up.leg
+    this.phaseTimer = setTimeout(onConnectTimer, upstream.config.connectTimeout, this, up)
+  }
+
+  /** @internal The connect of `up` finished with `status` (0, or a negative errno). */
+  dialed (up: Conn, status: number): void {
+    if (up !== this.up || this.phase !== 'connecting') return
+    if (status < 0) this.attemptFailed(up, 'connect')
+    else this.connected(up)
   }
 
   /** A connect attempt failed: count it, then try the next server unless the client left. */
-  private attemptFailed (up: Socket, reason: 'connect' | 'timeout'): void {
+  private attemptFailed (up: Conn, reason: 'connect' | 'timeout'): void {
+    clearTimeout(this.phaseTimer)
+    this.phaseTimer = undefined
     this.releaseHeld({ ok: false, reason })
     this.up = undefined
-    up.destroy()
+    up.close()
     ;(this.tried ??= new Set()).add(this.server as Server)
-    if (this.clientClosed || this.ended !== undefined) {
+    if (this.client.closed || this.ended !== undefined) {
       this.phase = 'done'
       this.maybeFinish()
       return
@@ -206,38 +185,31 @@ export class TcpForward {
     this.attempt()
   }
 
-  private connected (up: Socket): void {
+  private connected (up: Conn): void {
+    clearTimeout(this.phaseTimer)
+    this.phaseTimer = undefined
     const server = this.server as Server
     const upstream = this.upstream as Upstream
-    up.setTimeout(0)
     // Sampled now, not at close: streams can live for hours and the balancer needs it sooner.
     upstream.record(server, { ok: true, ms: this.opts.clock.now() - this.connectStart })
-    if (this.clientClosed || this.ended !== undefined) {
+    if (this.client.closed || this.ended !== undefined) {
       // The client left while we connected; the attempt still told us the server is fine.
       this.phase = 'done'
-      up.destroy()
+      up.close()
       return
     }
     this.phase = 'relay'
     if (channels.tcpConnectionStart.hasSubscribers) {
       channels.tcpConnectionStart.publish({ listener: this.opts.listener, upstream: upstream.name, server: server.address })
     }
+    up.handle.setNoDelay(true)
+    up.leg.to = this.client
+    up.resume()
     this.toUpstream.to = up
-    this.toUpstream.replay(this.replayBytes())
-    this.early = undefined
-    if (this.clientEnded) up.end()
-  }
-
-  /** The PROXY header (if configured) and the early bytes, as one write. */
-  private replayBytes (): Buffer | undefined {
-    const early = this.earlyLen > 0 ? this.earlyBytes() : undefined
-    this.toUpstream.bytes += this.earlyLen
-    if (this.opts.proxyProtocol === 'off') return early
-    const c = this.client
-    const header = proxyHeader(this.opts.proxyProtocol, this.clientAddress === undefined
-      ? undefined
-      : { sourceAddress: this.clientAddress, sourcePort: this.clientPort ?? 0, destAddress: c.localAddress ?? '', destPort: c.localPort ?? 0 })
-    return early === undefined ? header : Buffer.concat([header, early])
+    this.toUpstream.bytes += this.early.length
+    this.toUpstream.replay(this.early.replay(this.opts.proxyProtocol, { address: this.clientAddress, port: this.clientPort },
+      this.opts.proxyProtocol === 'off' ? undefined : localOf(this.client.handle)))
+    if (this.client.eof) up.end()
   }
 
   private releaseHeld (outcome: { ok: true } | { ok: false, reason: 'connect' | 'timeout' }): void {
@@ -248,20 +220,22 @@ export class TcpForward {
   }
 
   private maybeFinish (): void {
-    if (!this.clientClosed || this.phase === 'connecting') return
-    if (this.up !== undefined && !this.upClosed) return
+    if (!this.client.gone || this.phase === 'connecting') return
+    if (this.up !== undefined && !this.up.gone) return
     if (this.finished) return
     this.finished = true
+    clearTimeout(this.idleTimer)
+    clearTimeout(this.phaseTimer)
     this.releaseHeld({ ok: true })
     this.phase = 'done'
     if (channels.tcpConnectionEnd.hasSubscribers) {
       channels.tcpConnectionEnd.publish({
         listener: this.opts.listener,
-        client: formatAddress(this.clientAddress, this.clientPort),
+        client: formatPeer(this.clientAddress, this.clientPort),
         upstream: this.upstream?.name,
         server: this.server?.address,
         bytesIn: this.toUpstream.bytes,
-        bytesOut: this.toClient.bytes,
+        bytesOut: this.toClient?.bytes ?? 0,
         durationMs: this.opts.clock.now() - this.startedAt,
         end: this.ended ?? 'closed',
         sni: this.sni,
@@ -270,89 +244,65 @@ export class TcpForward {
     this.opts.onClose(this)
   }
 
-  /** @internal socket events, dispatched by the shared handlers below. */
-  onClientEnd (): void {
-    this.clientEnded = true
-    if (this.phase === 'relay') finishWriting(this.up as Socket, this.upEnded)
-    else this.hook?.(this, false)
-  }
-
-  onClientError (): void {
-    this.ended ??= 'client-reset'
-    if (this.phase === 'relay' && this.up !== undefined && !this.up.destroyed) this.up.resetAndDestroy()
-  }
-
-  onClientTimeout (): void {
-    if (this.hook !== undefined) return this.hook(this, true)
-    this.ended ??= 'idle-timeout'
-    if (this.phase === 'relay') this.up?.destroy()
-    this.client.destroy()
-  }
-
-  onClientClose (): void {
-    this.clientClosed = true
-    this.hook = undefined
-    const up = this.up
-    // The client is gone but the upstream may still be flushing; its idle timer now bounds that.
-    if (this.phase === 'relay' && up !== undefined && !this.upClosed && this.opts.idleTimeout > 0) {
-      up.setTimeout(this.opts.idleTimeout)
+  /** @internal */
+  connEof (conn: Conn): void {
+    if (conn === this.client) {
+      if (this.phase === 'relay') this.up?.end()
+      else this.hook?.(this, false)
+    } else if (conn === this.up && this.phase === 'relay') {
+      this.client.end()
     }
+  }
+
+  /** @internal A reset, or a failed read or write: the other side learns it as a reset. */
+  connFailed (conn: Conn): void {
+    if (conn === this.client) {
+      this.ended ??= 'client-reset'
+      if (this.phase === 'relay') this.up?.reset()
+      conn.close()
+    } else if (conn === this.up) {
+      if (this.phase === 'connecting') return this.attemptFailed(conn, 'connect')
+      this.ended ??= 'upstream-reset'
+      this.client.reset()
+      conn.close()
+    }
+  }
+
+  /** @internal */
+  connClosed (conn: Conn): void {
+    if (conn === this.client) this.hook = undefined
+    else if (conn !== this.up) return
     this.maybeFinish()
   }
 
-  onUpConnect (up: Socket): void {
-    if (up === this.up) this.connected(up)
-  }
-
-  onUpEnd (up: Socket): void {
-    if (up !== this.up) return
-    this.upEnded = true
-    if (this.phase === 'relay') finishWriting(this.client, this.clientEnded)
-  }
-
-  onUpError (up: Socket): void {
-    if (up !== this.up) return
-    if (this.phase === 'connecting') return this.attemptFailed(up, 'connect')
-    this.ended ??= 'upstream-reset'
-    if (!this.client.destroyed) this.client.resetAndDestroy()
-  }
-
-  onUpTimeout (up: Socket): void {
-    if (up !== this.up) return
-    if (this.phase === 'connecting') return this.attemptFailed(up, 'timeout')
+  /** @internal Both directions idle for idleTimeout (checked lazily: reads only stamp a time). */
+  idleCheck (): void {
+    const timeout = this.opts.idleTimeout
+    const last = Math.max(this.toUpstream.at, this.toClient?.at ?? 0)
+    const idle = performance.now() - last
+    // The preread has its own deadline; timers may fire up to a millisecond early.
+    if (this.hook !== undefined || idle < timeout - 1) {
+      this.idleTimer = setTimeout(onIdleTimer, this.hook !== undefined ? timeout : timeout - idle, this)
+      return
+    }
+    this.idleTimer = undefined
     this.ended ??= 'idle-timeout'
-    up.destroy()
+    if (this.phase === 'relay') this.up?.close()
+    this.client.close()
   }
 
-  onUpClose (up: Socket): void {
-    if (up !== this.up) return
-    this.upClosed = true
-    this.maybeFinish()
+  /** @internal */
+  prereadTimedOut (): void {
+    this.phaseTimer = undefined
+    this.hook?.(this, true)
+  }
+
+  /** @internal */
+  connectTimedOut (up: Conn): void {
+    if (up === this.up && this.phase === 'connecting') this.attemptFailed(up, 'timeout')
   }
 }
 
-/**
- * Sends our FIN to `socket`. When its peer has already sent its own and everything we wrote
- * has reached the kernel, close() alone does it: the kernel still delivers the queued bytes,
- * then the FIN, and it saves the shutdown() and a trip through the stream machinery.
- */
-function finishWriting (socket: Socket, peerEnded: boolean): void {
-  if (socket.destroyed) return
-  if (peerEnded && socket.writableLength === 0) socket.destroy()
-  else socket.end()
-}
-
-function formatAddress (host: string | undefined, port: number | undefined): string {
-  if (host === undefined) return 'unknown'
-  return host.includes(':') ? `[${host}]:${port ?? 0}` : `${host}:${port ?? 0}`
-}
-
-function onClientEnd (this: Tagged): void { this[kForward].onClientEnd() }
-function onClientError (this: Tagged): void { this[kForward].onClientError() }
-function onClientTimeout (this: Tagged): void { this[kForward].onClientTimeout() }
-function onClientClose (this: Tagged): void { this[kForward].onClientClose() }
-function onUpConnect (this: Tagged): void { this[kForward].onUpConnect(this) }
-function onUpEnd (this: Tagged): void { this[kForward].onUpEnd(this) }
-function onUpError (this: Tagged): void { this[kForward].onUpError(this) }
-function onUpTimeout (this: Tagged): void { this[kForward].onUpTimeout(this) }
-function onUpClose (this: Tagged): void { this[kForward].onUpClose(this) }
+function onIdleTimer (forward: TcpForward): void { forward.idleCheck() }
+function onPrereadTimer (forward: TcpForward): void { forward.prereadTimedOut() }
+function onConnectTimer (forward: TcpForward, up: Conn): void { forward.connectTimedOut(up) }

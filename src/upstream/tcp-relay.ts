@@ -1,4 +1,4 @@
-import net, { type Socket } from 'node:net'
+import { UV_EOF, newHandle, readResult, shutdownHandle, writeHandle, type ShutdownReq, type TcpHandle, type WriteReq } from './tcp-handle.js'
 
 /**
  * Every leg starts reading into this one buffer. That is safe because the read callback runs
@@ -12,10 +12,152 @@ const OWN_MIN = 64 * 1024
 const OWN_MAX = 256 * 1024
 /** Consecutive reads below OWN_AT after which a leg gives its own buffer back. */
 const SHARE_AFTER = 16
+/** ENOTCONN: the peer is already gone; a shutdown has nothing left to do. */
+const UV_ENOTCONN = -107
+
+const kConn = Symbol('tandem.conn')
+const kLeg = Symbol('tandem.leg')
+
+/** What a Conn reports to the stream it belongs to. Each is called once per Conn at most. */
+export interface ConnOwner {
+  /** Bytes read while the leg has no destination; the memory is reused, so copy. False pauses. */
+  stash (chunk: Buffer): boolean
+  /** The peer's FIN arrived. */
+  connEof (conn: Conn): void
+  /** A read or write failed (reset, EPIPE): the socket is unusable. */
+  connFailed (conn: Conn): void
+  /** The handle is closed (after close() or reset()). */
+  connClosed (conn: Conn): void
+}
 
 /**
- * One direction of a TCP relay, reading through Node's `onread` (no stream machinery, no
- * allocation per read). Each chunk is written straight to the other socket; a write the kernel
+ * One socket of a stream, on a bare TCP handle. It follows net.Socket with `allowHalfOpen`:
+ * reading stops at the peer's FIN; `end()` sends ours once pending writes are out; the handle
+ * closes itself once both FINs are through, or at once on close() / reset().
+ */
+export class Conn {
+  /** The peer's FIN has been read. */
+  eof = false
+  /** close() or reset() was called; no more I/O. */
+  closed = false
+  /** The close callback has run. */
+  gone = false
+  /** A write into this socket is pending (set by the leg that writes here). */
+  writing = false
+  /** The leg that reads from this socket. */
+  readonly leg: Leg
+  private reading = false
+  private bufferSet = false
+  private ending = false
+  private finSent = false
+
+  constructor (public handle: TcpHandle, readonly owner: ConnOwner) {
+    handle[kConn] = this
+    handle.onread = onHandleRead
+    this.leg = new Leg(this)
+  }
+
+  /** Before a connect succeeds only: closes the handle quietly and takes a new one (the next address). */
+  rehandle (): void {
+    this.handle.close()
+    this.handle = newHandle()
+    this.handle[kConn] = this
+    this.handle.onread = onHandleRead
+  }
+
+  resume (): void {
+    if (this.reading || this.closed || this.eof) return
+    if (!this.bufferSet) {
+      this.bufferSet = true
+      this.handle.useUserBuffer(this.leg.buf)
+    }
+    this.reading = true
+    if (this.handle.readStart() < 0) this.owner.connFailed(this)
+  }
+
+  pause (): void {
+    if (!this.reading || this.closed) return
+    this.reading = false
+    this.handle.readStop()
+  }
+
+  /**
+   * Sends our FIN. When the peer has sent its own and nothing is pending, close() alone does it
+   * (the kernel still delivers what it holds, then the FIN) and saves the shutdown() call.
+   */
+  end (): void {
+    if (this.closed || this.ending) return
+    this.ending = true
+    if (this.eof && !this.writing) return this.close()
+    if (shutdownHandle(this.handle, onShutdown, kConn, this) < 0) this.owner.connFailed(this)
+  }
+
+  /** True once end() was called: nothing more may be written. */
+  get ended (): boolean {
+    return this.ending
+  }
+
+  close (): void {
+    if (this.closed) return
+    this.closed = true
+    this.reading = false
+    this.handle.close(onHandleClose)
+  }
+
+  /** Closes with a RST, so the peer sees the reset that ended the other side. */
+  reset (): void {
+    if (this.closed) return
+    this.closed = true
+    this.reading = false
+    if (this.handle.reset(onHandleClose) < 0) this.handle.close(onHandleClose)
+  }
+
+  /** @internal */
+  readEnded (n: number): void {
+    this.reading = false
+    if (n !== UV_EOF) return this.owner.connFailed(this)
+    this.eof = true
+    this.owner.connEof(this)
+    if (this.finSent) this.close()
+  }
+
+  /** @internal */
+  shutdownDone (status: number): void {
+    if (this.closed) return
+    if (status < 0 && status !== UV_ENOTCONN) return this.owner.connFailed(this)
+    this.finSent = true
+    if (this.eof) this.close()
+  }
+}
+
+/** The Conn a handle belongs to. */
+export function connOf (handle: TcpHandle): Conn {
+  return handle[kConn] as Conn
+}
+
+function onHandleRead (this: TcpHandle): Buffer | undefined {
+  const conn = this[kConn] as Conn
+  const n = readResult()
+  if (n > 0) return conn.leg.data(n)
+  // 0 is libuv's EAGAIN after a read that filled the buffer: nothing happened.
+  if (n < 0) conn.readEnded(n)
+  return undefined
+}
+
+function onShutdown (this: ShutdownReq, status: number): void {
+  (this[kConn] as Conn).shutdownDone(status)
+}
+
+/** Node calls a handle's close callback with the handle as `this`. */
+function onHandleClose (this: TcpHandle): void {
+  const conn = this[kConn] as Conn
+  conn.gone = true
+  conn.owner.connClosed(conn)
+}
+
+/**
+ * One direction of a TCP relay, reading through the handle's user buffer (no stream machinery,
+ * no allocation per read). Each chunk is written straight to the other socket; a write the kernel
  * does not take at once pauses the reading side until it completes, which is the backpressure
  * and bounds the memory to one chunk in flight per direction.
  *
@@ -28,129 +170,93 @@ const SHARE_AFTER = 16
  * Precondition: nothing else writes to `to` while it is set.
  */
 export class Leg {
-  from?: Socket
-  /** Undefined while reads go to `stash` (before the upstream is connected). */
-  to?: Socket
-  /** Bytes written to `to` (replayed bytes included). */
+  /** Undefined while reads go to the owner's `stash` (before the upstream is connected). */
+  to?: Conn
+  /** Bytes written to `to` (replayed bytes included, counted by the owner). */
   bytes = 0
-  readonly onread: net.OnReadOpts
-  private buf = SHARED
-  private waiting = false
+  /** performance.now() of the last read: the idle timeout's reference. */
+  at = performance.now()
+  /** The buffer the next read lands in. */
+  buf = SHARED
+  private inflight?: Buffer
   private smallReads = 0
-  private readonly written: (err?: Error | null) => void
 
-  /**
-   * `stash` takes chunks read while `to` is unset and must copy them (the memory is reused);
-   * it returns false to pause the reader.
-   */
-  constructor (private readonly stash?: (chunk: Buffer) => boolean) {
-    this.onread = {
-      buffer: () => this.buf,
-      callback: (n, buf) => this.read(n, buf as Buffer),
-    }
-    this.written = (err) => {
-      // Writable defers the callbacks of synchronous writes to the next tick, so a stale one
-      // can arrive while a later write is still pending: resume only once nothing is queued.
-      const to = this.to
-      if (!this.waiting || err != null || to === undefined || to.writableLength > 0) return
-      this.waiting = false
-      this.from?.resume()
-    }
-  }
+  constructor (readonly from: Conn) {}
 
   /** Writes what was read before `to` existed (PROXY header, early bytes), then lets `from` flow. */
   replay (head: Buffer | undefined): void {
-    const to = this.to as Socket
-    if (head !== undefined && head.length > 0) {
-      to.write(head, this.written)
-      if (to.writableLength > 0) {
-        this.waiting = true
-        this.from?.pause()
-        return
-      }
-    }
-    this.from?.resume()
+    if (head !== undefined && head.length > 0 && !this.send(head)) return
+    this.from.resume()
   }
 
-  private read (n: number, buf: Buffer): boolean {
+  /** @internal `n` bytes were read into `buf`; returns the buffer for the next read if it changes. */
+  data (n: number): Buffer | undefined {
+    this.at = performance.now()
+    const buf = this.buf
     let chunk = n === buf.length ? buf : buf.subarray(0, n)
     const to = this.to
-    if (to === undefined) return this.stash?.(chunk) ?? false
-    if (to.destroyed || to.writableEnded) return false
+    if (to === undefined) {
+      if (!this.from.owner.stash(chunk)) this.from.pause()
+      return undefined
+    }
+    if (to.closed || to.ended) {
+      this.from.pause()
+      return undefined
+    }
     if (buf === SHARED) chunk = Buffer.from(chunk)
     this.bytes += n
-    to.write(chunk, this.written)
-    this.adapt(n)
-    if (to.writableLength === 0) return true
+    this.send(chunk)
+    return this.adapt(n)
+  }
+
+  /** Writes `chunk` to `to`; false if it is pending (reading paused) or failed. */
+  private send (chunk: Buffer): boolean {
+    const to = this.to as Conn
+    const r = writeHandle(to.handle, chunk, onWritten, kLeg, this)
+    if (r === 0) return true
+    if (r < 0) {
+      to.owner.connFailed(to)
+      return false
+    }
     // The kernel took only part of the chunk: its memory must stay untouched until written.
-    this.waiting = true
+    this.inflight = chunk
+    to.writing = true
+    this.from.pause()
     return false
   }
 
-  private adapt (n: number): void {
+  /** @internal */
+  written (status: number): void {
+    this.inflight = undefined
+    const to = this.to as Conn
+    to.writing = false
+    if (to.closed) return
+    if (status < 0) return to.owner.connFailed(to)
+    this.from.resume()
+  }
+
+  private adapt (n: number): Buffer | undefined {
     const size = this.buf.length
-    if (this.buf === SHARED) {
-      if (n >= OWN_AT) this.buf = Buffer.allocUnsafeSlow(OWN_MIN)
+    let next = this.buf
+    if (next === SHARED) {
+      if (n >= OWN_AT) next = Buffer.allocUnsafeSlow(OWN_MIN)
     } else if (n === size) {
       this.smallReads = 0
-      if (size < OWN_MAX) this.buf = Buffer.allocUnsafeSlow(Math.min(size * 4, OWN_MAX))
+      if (size < OWN_MAX) next = Buffer.allocUnsafeSlow(Math.min(size * 4, OWN_MAX))
     } else if (n < OWN_AT) {
-      if (++this.smallReads < SHARE_AFTER) return
-      this.smallReads = 0
-      this.buf = SHARED
+      if (++this.smallReads >= SHARE_AFTER) {
+        this.smallReads = 0
+        next = SHARED
+      }
     } else {
       this.smallReads = 0
     }
+    if (next === this.buf) return undefined
+    this.buf = next
+    return next
   }
 }
 
-/** A TCP handle of an accepted connection, not yet wrapped in a Socket. */
-export type AcceptedHandle = object
-
-interface ListenHandle { onconnection?: (err: number, handle?: AcceptedHandle) => void }
-interface WithHandle { _handle: ListenHandle | AcceptedHandle | null }
-
-/** Servers whose 'connection' fallback is in place (a server may be bound more than once). */
-const withFallback = new WeakSet<net.Server>()
-
-/**
- * Makes `server` hand over each accepted connection as a bare TCP handle, so that it becomes
- * exactly one Socket, one that reads through `onread` (see socketFor). net.Server offers
- * neither: it wraps every connection in a Socket of its own, and wrapping that one's handle again
- * costs about 7% CPU per connection (measured). Node calls the listen handle's `onconnection`
- * for every accepted connection, so that is where we step in; call once `server` listens.
- * A connection Node still wraps itself (should one come first) is unwrapped and handed over too.
- * Relies on `_handle`, stable across Node 12..24; the TCP integration tests exercise it. Where
- * the hook is missing, connections arrive through 'connection' and are unwrapped there.
- */
-export function acceptHandles (server: net.Server, onHandle: (handle: AcceptedHandle) => void): void {
-  const listen = (server as unknown as WithHandle)._handle as ListenHandle | null
-  // Without the hook (a future Node), every connection takes the public path below instead.
-  if (listen !== null && typeof listen.onconnection === 'function') {
-    const nodeDefault = listen.onconnection
-    listen.onconnection = (err, handle) => {
-      // Errors (EMFILE, ENFILE) go Node's way: an 'error' event on the server, which keeps listening.
-      if (err !== 0 || handle === undefined) nodeDefault.call(listen, err, handle)
-      else onHandle(handle)
-    }
-  }
-  // A server bound again (a pair node that becomes active once more) gets a new listen handle,
-  // hooked above, but keeps its 'connection' listener: add that one once.
-  if (withFallback.has(server)) return
-  withFallback.add(server)
-  server.on('connection', (socket: Socket) => {
-    const internal = socket as unknown as WithHandle
-    const handle = internal._handle
-    internal._handle = null
-    socket.destroy()
-    if (handle !== null) onHandle(handle)
-  })
-}
-
-/** The Socket for an accepted handle: half-open allowed, Nagle off, reading through `onread`. */
-export function socketFor (handle: AcceptedHandle, onread?: net.OnReadOpts): Socket {
-  const options = { handle, allowHalfOpen: true, readable: true, writable: true, ...(onread === undefined ? {} : { onread }) }
-  const socket = new net.Socket(options as net.SocketConstructorOpts)
-  socket.setNoDelay(true)
-  return socket
+function onWritten (this: WriteReq, status: number): void {
+  (this[kLeg] as Leg).written(status)
 }

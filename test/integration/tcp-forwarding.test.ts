@@ -56,6 +56,24 @@ describe('tcp listener: forwarding', () => {
     expect(p.listener.activeConnections()).toBe(0)
   })
 
+  it('a server given by name is resolved, and an unresolvable name fails over like a refused connect', async () => {
+    const ev = events()
+    const up = await server(echo)
+    const port = up.address.split(':')[1]
+    const p = await proxy({ upstream: 'u' }, [upstreamConfig('u', [`no-such-host.invalid:${port}`, `localhost:${port}`])])
+    for (let i = 0; i < 2; i++) {
+      const c = await connect(p.port)
+      const got = readAll(c)
+      c.end('by name')
+      expect((await got).toString()).toBe('by name')
+    }
+    await waitFor(() => ev.ends.length === 2, 5000, 10, 'end events')
+    expect(ev.ends.map((e) => [e.server, e.end])).toEqual([[`localhost:${port}`, 'closed'], [`localhost:${port}`, 'closed']])
+    const [bad, good] = p.upstreams.get('u')!.servers
+    expect(bad!.failures).toBeGreaterThanOrEqual(1)
+    expect({ failures: good!.failures, active: good!.active + bad!.active }).toEqual({ failures: 0, active: 0 })
+  })
+
   it('honours half-close: the client ends, the server replies after seeing the end', async () => {
     const up = await server((s) => {
       const chunks: Buffer[] = []
