@@ -92,7 +92,8 @@ export async function startTandem (root: string, dir: string, upstreamPorts: rea
   const file = join(dir, `tandem-${variant}.yaml`)
   const adminPort = variant === 'default' ? await freePort() : 0
   await writeFile(file, variant === 'default' ? defaultConfig(port, adminPort, upstreamPorts) : strippedConfig(port, upstreamPorts))
-  const child = startChild(process.execPath, [join(root, 'dist', 'cli.js'), 'run', '-c', file], cpu)
+  // As the image and the `tandem` command start it (Dockerfile, src/cli.ts's first line).
+  const child = startChild(process.execPath, ['--max-semi-space-size=4', join(root, 'dist', 'cli.js'), 'run', '-c', file], cpu)
   child.stdout?.resume() // access lines go down a pipe, as under a container runtime
   const url = `http://127.0.0.1:${port}${BENCH_PATH}`
   const name = variant === 'default' ? 'tandem' : 'tandem-stripped'

@@ -154,8 +154,29 @@ export interface ConfigReload {
 }
 
 /** Publishes an HTTP request's end, if anyone listens; fields left out default to none/zero. */
+/**
+ * Publishes one request's end. The event is built here in one fixed shape and field order, so
+ * every subscriber (and the access line, which keeps this order) sees one monomorphic object.
+ */
 export function publishHttpEnd (e: Omit<HttpRequestEnd, 'bytesIn' | 'bytesOut' | 'retries'> & Partial<Pick<HttpRequestEnd, 'bytesIn' | 'bytesOut' | 'retries'>>): void {
-  channels.httpRequestEnd.publish({ bytesIn: 0, bytesOut: 0, retries: 0, ...e })
+  channels.httpRequestEnd.publish({
+    listener: e.listener,
+    route: e.route,
+    method: e.method,
+    host: e.host,
+    path: e.path,
+    status: e.status,
+    client: e.client,
+    upstream: e.upstream,
+    server: e.server,
+    bytesIn: e.bytesIn ?? 0,
+    bytesOut: e.bytesOut ?? 0,
+    upstreamMs: e.upstreamMs,
+    totalMs: e.totalMs,
+    error: e.error,
+    limit: e.limit,
+    retries: e.retries ?? 0,
+  })
 }
 
 function channel<T> (name: string): dc.Channel & { publish (msg: T): void } {

@@ -6,7 +6,7 @@ import { CHUNKED_BAD, CHUNKED_MORE, ChunkedScanner } from '../http1/chunked.js'
 import type { RequestHead } from '../http1/request-head.js'
 import { RESPONSE_INCOMPLETE, ResponseHeadError, clientHead, parseResponseHead, type ResponseHead } from '../http1/response-head.js'
 import { channels, publishHttpEnd } from '../observability/events.js'
-import { accessFields, type ForwardRequest } from './forward-request.js'
+import type { ForwardRequest } from './forward-request.js'
 import type { HttpPools } from './pools.js'
 import type { ConnUser, RawConn, RawPool } from './raw-pool.js'
 import { afterError, isServerFailureStatus, type UpstreamError } from './retry-policy.js'
@@ -383,11 +383,20 @@ export class RawExchange implements ConnUser {
 
   private publish (status: number, error?: string): void {
     if (!channels.httpRequestEnd.hasSubscribers) return
+    const fr = this.fr
     publishHttpEnd({
-      ...accessFields(this.head, this.fr, status, this.fr.startedAt, this.fwd.clock.now()),
+      listener: fr.listener,
+      route: fr.route,
+      method: this.head.method,
+      host: fr.host,
+      path: fr.path,
+      status,
+      client: fr.client,
+      upstream: fr.upstream.name,
       server: this.server?.address,
       bytesOut: this.bytesOut,
       upstreamMs: this.headersMs,
+      totalMs: this.fwd.clock.now() - fr.startedAt,
       error,
       retries: this.attempts - 1,
     })
