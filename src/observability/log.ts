@@ -3,30 +3,22 @@ import type { LogConfig } from '../config/types.js'
 import { systemClock } from '../clock.js'
 import { accessLine, isoClock, type LineSink } from './access-log.js'
 import { BurstGate } from './burst.js'
+import { stdoutSink } from './log-sink.js'
 import { channels, reportError, type HttpRequestEnd, type ProcessError, type RateLimitStoreState, type ServerStateChange, type TcpConnectionEnd } from './events.js'
 
 export type { Logger }
 
-/** Bytes of log lines that may wait for stdout before new lines are dropped. */
-const MAX_PENDING = 16 * 1024 * 1024
 const DROPPED = Object.assign(new Error('log lines dropped: stdout is not being read'), { code: 'LOG_DROPPED' })
 
 /**
- * One pino root per process, writing asynchronously and in batches so the hot path never blocks
- * on stdout.
+ * One pino root per process, writing asynchronously and in batches (log-sink.ts) so the hot path
+ * never blocks on stdout.
  * `dest` lets tests and embedders capture the lines.
  */
 export function createLogger (config: LogConfig, dest?: pino.DestinationStream): Logger {
-  // Lines are gathered up to 4 KiB and written together, at least every 100 ms (nginx's
-  // `access_log … buffer= flush=`), so a busy proxy makes one write for many lines.
   // A reader that stops reading (a stuck log shipper) must not grow the proxy without bound:
-  // past 16 MiB waiting, lines are dropped and counted (tandem_errors_total{component="log"}).
-  let stream = dest
-  if (stream === undefined) {
-    const boom = pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 100, maxLength: MAX_PENDING })
-    boom.on('drop', () => { reportError('log', DROPPED) })
-    stream = boom
-  }
+  // lines past the limit are dropped and counted (tandem_errors_total{component="log"}).
+  const stream = dest ?? stdoutSink(() => { reportError('log', DROPPED) })
   return pino({
     level: config.level,
     // Words, as operators grep for them (`"level":"warn"`).

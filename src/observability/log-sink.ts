@@ -1,0 +1,86 @@
+import { fstatSync } from 'node:fs'
+import net from 'node:net'
+import pino from 'pino'
+
+/** Bytes of log lines that may wait for stdout before new lines are dropped. */
+export const MAX_PENDING = 16 * 1024 * 1024
+/** A batch this large is written at once rather than at the end of the event-loop turn. */
+const BATCH = 16 * 1024
+
+export interface LogSink extends pino.DestinationStream {
+  flush: (cb?: (err?: Error) => void) => void
+}
+
+/**
+ * stdout as a pipe or socket (a container runtime, systemd, a log shipper): the lines of one
+ * event-loop turn are written together by libuv on the main thread, without blocking and
+ * without the thread-pool round trip that each of sonic-boom's writes makes (on a proxy pinned
+ * to one core that round trip cost more CPU than building the line). A reader that stops
+ * reading cannot stall the proxy or grow it without bound: past MAX_PENDING, lines are dropped.
+ */
+export class PipeSink implements LogSink {
+  private pending = ''
+  private scheduled = false
+  private broken = false
+
+  constructor (private readonly out: net.Socket, private readonly onDrop: () => void) {
+    // The reader went away (EPIPE): nothing more can be written; lines are dropped from now on.
+    out.on('error', () => { this.broken = true })
+  }
+
+  write (line: string): boolean {
+    if (this.broken || this.out.writableLength + this.pending.length > MAX_PENDING) {
+      this.onDrop()
+      return true
+    }
+    this.pending += line
+    if (this.pending.length >= BATCH) this.flushNow()
+    else if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(this.flushNow)
+    }
+    return true
+  }
+
+  /** Writes what is pending; `cb` once the kernel has taken everything (or the pipe broke). */
+  flush (cb?: (err?: Error) => void): void {
+    this.flushNow()
+    if (cb === undefined) return
+    if (this.broken || this.out.writableLength === 0) {
+      cb()
+      return
+    }
+    let called = false
+    const done = (): void => { if (!called) { called = true; cb() } }
+    this.out.once('drain', done)
+    this.out.once('close', done)
+  }
+
+  private readonly flushNow = (): void => {
+    this.scheduled = false
+    if (this.pending === '' || this.broken) return
+    const text = this.pending
+    this.pending = ''
+    this.out.write(text)
+  }
+}
+
+/**
+ * The log's destination on fd 1: PipeSink for a pipe or socket; otherwise (a file, a terminal,
+ * /dev/null) sonic-boom, gathering lines up to 4 KiB and writing them at least every 100 ms.
+ */
+export function stdoutSink (onDrop: () => void): LogSink {
+  let stat: ReturnType<typeof fstatSync> | undefined
+  try { stat = fstatSync(1) } catch { stat = undefined }
+  if (stat !== undefined && (stat.isFIFO() || stat.isSocket())) {
+    const out = new net.Socket({ fd: 1, readable: false, writable: true })
+    // The process's lifetime is not the log's to decide; shutdown flushes explicitly.
+    out.unref()
+    return new PipeSink(out, onDrop)
+  }
+  // A file or terminal takes a write at once (page cache, tty), so each batch is written
+  // synchronously, as nginx writes its logs: no thread-pool round trip per write either.
+  const boom = pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: 100, maxLength: MAX_PENDING })
+  boom.on('drop', onDrop)
+  return boom as unknown as LogSink
+}

@@ -1,0 +1,60 @@
+// The log's stdout sink (src/observability/log-sink.ts) on a real pipe, in a child process whose
+// fd 1 is the pipe: every line arrives, in order, after flush; a reader that stops reading makes
+// the child drop (and count) lines instead of growing without bound.
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+
+const DIST = fileURLToPath(new URL('../../dist/observability/', import.meta.url))
+
+/** A child that logs `lines` info lines of `pad` bytes each, then flushes and reports drops on stderr. */
+function child (lines: number, pad: number): ReturnType<typeof spawn> {
+  const script = `
+    import { createLogger, attachLogs } from '${DIST}log.js'
+    import { channels } from '${DIST}events.js'
+    let dropped = 0
+    channels.error.subscribe((e) => { if (e.component === 'log') dropped++ })
+    const log = createLogger({ level: 'info', access: false })
+    attachLogs(log, { level: 'info', access: false })
+    const pad = 'x'.repeat(${pad})
+    for (let i = 0; i < ${lines}; i++) log.info({ seq: i, pad }, 'line')
+    const rss = Math.round(process.memoryUsage().rss / 1048576)
+    // A reader that never reads never drains: flush is bounded by the caller (as shutdown is).
+    const exit = () => { process.stderr.write('dropped ' + dropped + ' rss ' + rss + '\\n'); process.exit(0) }
+    log.flush(exit)
+    setTimeout(exit, 500).unref()
+  `
+  return spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+async function run (p: ReturnType<typeof spawn>, readStdout: boolean): Promise<{ out: string, err: string, code: number | null }> {
+  let out = ''
+  let err = ''
+  p.stderr?.on('data', (c: Buffer) => { err += c.toString() })
+  if (readStdout) p.stdout?.on('data', (c: Buffer) => { out += c.toString() })
+  const code = await new Promise<number | null>((resolve) => { p.once('exit', resolve) })
+  return { out, err, code }
+}
+
+describe('log sink on a pipe', () => {
+  it('50,000 lines arrive whole and in order, none dropped', async () => {
+    const r = await run(child(50_000, 100), true)
+    expect(r.code).toBe(0)
+    expect(r.err).toMatch(/^dropped 0 rss \d+\n$/)
+    const lines = r.out.trimEnd().split('\n')
+    expect(lines).toHaveLength(50_000)
+    expect(lines.map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual(Array.from({ length: 50_000 }, (_, i) => i))
+  }, 30_000)
+
+  it('a reader that does not read: past 16 MiB waiting, lines are dropped and counted, memory stays bounded', async () => {
+    // 60,000 lines of ~1 KiB: about 60 MiB, far past the pipe buffer and the 16 MiB bound.
+    const p = child(60_000, 1000)
+    const r = await run(p, false)
+    expect(r.code).toBe(0)
+    const dropped = Number(/dropped (\d+)/.exec(r.err)?.[1])
+    expect(dropped).toBeGreaterThan(30_000)
+    expect(dropped).toBeLessThan(60_000)
+    // 60 MiB were logged; at most 16 MiB of them (plus the pipe's 64 KiB) were held at once.
+    expect(Number(/rss (\d+)/.exec(r.err)?.[1])).toBeLessThan(200)
+  }, 30_000)
+})
