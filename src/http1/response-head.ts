@@ -131,6 +131,32 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
   }
 }
 
+/** What readFinalHead found: the final (non-1xx) head and the bytes it was parsed from. */
+export interface FinalHead {
+  readonly head: ResponseHead
+  readonly buf: Buffer
+}
+
+/**
+ * Adds `chunk` to what was read of a response head so far (`pending`) and parses past any 1xx
+ * interim answers (100, 103: not relayed, as on the general path). Returns the final head, or
+ * the bytes to keep while it is incomplete. Throws ResponseHeadError on a bad head, a head over
+ * `limit`, or a 101 (no request on this path asked to switch protocols).
+ */
+export function readFinalHead (pending: Buffer | undefined, chunk: Buffer, limit: number, headRequest: boolean): FinalHead | Buffer {
+  const buf = pending === undefined ? chunk : Buffer.concat([pending, chunk])
+  let start = 0
+  let scanFrom = pending?.length ?? 0
+  for (;;) {
+    const r = parseResponseHead(buf, start, limit, headRequest, scanFrom)
+    if (r === RESPONSE_INCOMPLETE) return start === 0 ? buf : buf.subarray(start)
+    if (r.status >= 200) return { head: r, buf }
+    if (r.status === 101) throw new ResponseHeadError('101 to a request without Upgrade')
+    start = r.end
+    scanFrom = start
+  }
+}
+
 /**
  * The response head for the client: the upstream's status (with a safe reason phrase) and
  * fields, hop-by-hop ones removed (those named in Connection too), `extra` appended (rate-limit

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import { INCOMPLETE, UNSUPPORTED, headEnd, parseRequestHead, type RequestHead } from '../http1/request-head.js'
-import type { ClientSide, RawExchange } from '../upstream/raw-exchange.js'
+import type { RawExchange } from '../upstream/raw-exchange.js'
+import type { ClientSide } from '../upstream/raw-forwarder.js'
 import { unmapV4 } from './client-ip.js'
 import { answerRaw, lingerClose } from './http-answers.js'
 import { MAX_QUEUED } from './http-connection.js'

@@ -1,13 +1,10 @@
-import type { Socket } from 'node:net'
-import type { Clock } from '../clock.js'
-import type { HttpTimeouts } from '../config/types.js'
 import { ErrorCodes, type ErrorCode } from '../errors.js'
-import { CHUNKED_BAD, CHUNKED_MORE, ChunkedScanner } from '../http1/chunked.js'
+import { BodyFraming } from '../http1/body-framing.js'
 import type { RequestHead } from '../http1/request-head.js'
-import { RESPONSE_INCOMPLETE, ResponseHeadError, clientHead, parseResponseHead, type ResponseHead } from '../http1/response-head.js'
+import { ResponseHeadError, clientHead, readFinalHead, type ResponseHead } from '../http1/response-head.js'
 import { channels, publishHttpEnd } from '../observability/events.js'
 import type { ForwardRequest } from './forward-request.js'
-import type { HttpPools } from './pools.js'
+import type { ClientSide, RawForwarder } from './raw-forwarder.js'
 import type { ConnUser, RawConn, RawPool } from './raw-pool.js'
 import { afterError, isServerFailureStatus, type UpstreamError } from './retry-policy.js'
 import type { Server } from './server.js'
@@ -15,37 +12,6 @@ import type { Outcome } from './upstream.js'
 
 /** undici's limit for a response head, kept for the lean path. */
 const MAX_RESPONSE_HEAD = 64 * 1024
-
-/** What an exchange needs of the client connection (listener/fast-connection.ts). */
-export interface ClientSide {
-  readonly socket: Socket
-  /** Whether the connection may carry another request after this one. */
-  keepsAlive: () => boolean
-  /** The response ended cleanly; `keepAlive` false: the connection closes after it. */
-  exchangeDone: (keepAlive: boolean) => void
-  /** tandem answers `status` itself (the connection then closes). */
-  answer: (status: number) => void
-  /** The response was cut short: the connection is destroyed. */
-  cut: () => void
-}
-
-/** Shared by a listener's exchanges: the pools, the timeouts, the clock. */
-export class RawForwarder {
-  private date = ''
-  private dateUntil = 0
-
-  constructor (readonly pools: HttpPools, readonly timeouts: HttpTimeouts, readonly clock: Clock) {}
-
-  /** An IMF-fixdate for the Date header, made once a second (node:http does the same). */
-  httpDate (): string {
-    const now = Date.now()
-    if (now >= this.dateUntil) {
-      this.date = new Date(now).toUTCString()
-      this.dateUntil = now - (now % 1000) + 1000
-    }
-    return this.date
-  }
-}
 
 /**
  * One bodiless GET or HEAD over raw sockets, across its attempts. The response head is rebuilt
@@ -67,11 +33,8 @@ export class RawExchange implements ConnUser {
   private abandoned = false
   private pending: Buffer | undefined
   private response: ResponseHead | undefined
-  private remaining = 0
-  private chunked: ChunkedScanner | undefined
+  private body: BodyFraming | undefined
   private headersMs: number | undefined
-  private bytesOut = 0
-  private status = 0
   private keepAlive = false
   private paused = false
   /** Answered, cut or finished: nothing more happens. */
@@ -159,66 +122,41 @@ export class RawExchange implements ConnUser {
   clientClosed (): void {
     if (this.over) return
     this.over = true
-    const status = this.response !== undefined && this.status < 500 ? this.status : 499
+    const status = this.response !== undefined && this.response.status < 500 ? this.response.status : 499
     this.endAttempt(undefined)
     this.publish(status, 'CLIENT_CLOSED')
   }
 
   private onHead (chunk: Buffer): void {
-    let buf = chunk
-    let scanFrom = 0
-    if (this.pending !== undefined) {
-      scanFrom = this.pending.length
-      buf = Buffer.concat([this.pending, chunk])
+    let got: ReturnType<typeof readFinalHead>
+    try {
+      got = readFinalHead(this.pending, chunk, MAX_RESPONSE_HEAD, this.head.method === 'HEAD')
+    } catch (err) {
+      this.dropConn()
+      this.upstreamFailed(err as ResponseHeadError, true)
+      return
     }
-    let start = 0
-    for (;;) {
-      let r: ResponseHead | typeof RESPONSE_INCOMPLETE
-      try {
-        r = parseResponseHead(buf, start, MAX_RESPONSE_HEAD, this.head.method === 'HEAD', scanFrom)
-      } catch (err) {
-        this.dropConn()
-        this.upstreamFailed(err as ResponseHeadError, true)
-        return
-      }
-      if (r === RESPONSE_INCOMPLETE) {
-        this.pending = start === 0 ? buf : buf.subarray(start)
-        return
-      }
-      if (r.status >= 200) {
-        this.pending = undefined
-        this.onResponse(r, buf, r.end)
-        return
-      }
-      if (r.status === 101) {
-        this.dropConn()
-        this.upstreamFailed(new ResponseHeadError('101 to a request without Upgrade'), true)
-        return
-      }
-      // 1xx other than 101 are not relayed (as on the general path).
-      start = r.end
-      scanFrom = start
+    if (Buffer.isBuffer(got)) {
+      this.pending = got
+      return
     }
+    this.pending = undefined
+    this.onResponse(got.head, got.buf)
   }
 
-  private onResponse (r: ResponseHead, buf: Buffer, offset: number): void {
+  private onResponse (r: ResponseHead, buf: Buffer): void {
     clearTimeout(this.timer)
     this.response = r
-    this.status = r.status
+    this.body = new BodyFraming(r.framing, r.length)
     this.headersMs = this.fwd.clock.now() - this.attemptStart
     this.keepAlive = this.client.keepsAlive()
     const head = clientHead(r, this.fr.responseHeaders, this.keepAlive ? Math.floor(this.fwd.timeouts.idle / 1000) : undefined, this.fwd.httpDate())
-    const socket = (this.conn as RawConn).socket
-    socket.setTimeout(this.fwd.timeouts.idle)
-    if (r.framing === 'length') this.remaining = r.length
-    else if (r.framing === 'chunked') this.chunked = new ChunkedScanner()
+    ;(this.conn as RawConn).socket.setTimeout(this.fwd.timeouts.idle)
     // The common case, a whole small response in one read, leaves in one write.
-    if (r.framing === 'length' && buf.length - offset === r.length && r.reusable) {
-      this.remaining = 0
-      this.bytesOut = r.length
+    if (r.framing === 'length' && buf.length - r.end === r.length && r.reusable) {
+      this.body.take(buf, r.end)
       const out = Buffer.allocUnsafe(Buffer.byteLength(head, 'latin1') + r.length)
-      const n = out.write(head, 0, 'latin1')
-      buf.copy(out, n, offset)
+      buf.copy(out, out.write(head, 0, 'latin1'), r.end)
       this.client.socket.write(out)
       this.finish(true)
       return
@@ -226,56 +164,32 @@ export class RawExchange implements ConnUser {
     const client = this.client.socket
     client.cork()
     client.write(head, 'latin1')
-    this.onBody(buf, offset)
+    this.onBody(buf, r.end)
     client.uncork()
   }
 
   private onBody (buf: Buffer, offset: number): void {
-    const r = this.response as ResponseHead
-    const client = this.client.socket
-    let end = buf.length
-    let done = false
-    switch (r.framing) {
-      case 'none':
-        end = offset
-        done = true
-        break
-      case 'length': {
-        const n = Math.min(this.remaining, end - offset)
-        this.remaining -= n
-        this.bytesOut += n
-        end = offset + n
-        done = this.remaining === 0
-        break
-      }
-      case 'chunked': {
-        const scanner = this.chunked as ChunkedScanner
-        const before = scanner.data
-        const at = scanner.scan(buf, offset, end)
-        this.bytesOut += scanner.data - before
-        if (at === CHUNKED_BAD) {
-          this.dropConn()
-          this.upstreamFailed(new ResponseHeadError('invalid chunked framing'), true)
-          return
-        }
-        if (at !== CHUNKED_MORE) {
-          end = at
-          done = true
-        }
-        break
-      }
-      case 'close':
-        if (end > offset) {
-          this.bytesOut += end - offset
-          client.write((end - offset).toString(16) + '\r\n', 'latin1')
-          client.write(offset === 0 ? buf : buf.subarray(offset))
-          if (!client.write('\r\n', 'latin1')) this.pause()
-        }
-        return
+    const body = this.body as BodyFraming
+    const end = body.take(buf, offset)
+    if (end < 0) {
+      this.dropConn()
+      this.upstreamFailed(new ResponseHeadError('invalid chunked framing'), true)
+      return
     }
+    const client = this.client.socket
     let ok = true
-    if (end > offset) ok = client.write(offset === 0 && end === buf.length ? buf : buf.subarray(offset, end))
-    if (done) this.finish(r.reusable && end === buf.length)
+    if (end > offset) {
+      const bytes = offset === 0 && end === buf.length ? buf : buf.subarray(offset, end)
+      if (body.framing === 'close') {
+        // Until-close bodies go to the client chunked, so its connection outlives this response.
+        client.write((end - offset).toString(16) + '\r\n', 'latin1')
+        client.write(bytes)
+        ok = client.write('\r\n', 'latin1')
+      } else {
+        ok = client.write(bytes)
+      }
+    }
+    if (body.done) this.finish((this.response as ResponseHead).reusable && end === buf.length)
     else if (!ok) this.pause()
   }
 
@@ -286,16 +200,17 @@ export class RawExchange implements ConnUser {
 
   /** The response is complete on the client side. `reusable`: the upstream connection may carry another. */
   private finish (reusable: boolean): void {
+    const { status, keepAliveMs } = this.response as ResponseHead
     const conn = this.conn
     if (conn !== undefined) {
       this.conn = undefined
       conn.uses++
       if (this.paused) conn.socket.resume()
-      ;(this.pool as RawPool).release(conn, reusable, (this.response as ResponseHead).keepAliveMs)
+      ;(this.pool as RawPool).release(conn, reusable, keepAliveMs)
     }
     this.over = true
-    this.endAttempt(isServerFailureStatus(this.status) ? { ok: false, reason: 'status', ms: this.headersMs } : { ok: true, ms: this.headersMs })
-    this.publish(this.status)
+    this.endAttempt(isServerFailureStatus(status) ? { ok: false, reason: 'status', ms: this.headersMs } : { ok: true, ms: this.headersMs })
+    this.publish(status)
     this.client.exchangeDone(this.keepAlive)
   }
 
@@ -374,7 +289,7 @@ export class RawExchange implements ConnUser {
     this.over = true
     if (this.response !== undefined) {
       this.client.cut()
-      this.publish(this.status, code)
+      this.publish((this.response as ResponseHead).status, code)
       return
     }
     this.client.answer(status)
@@ -394,7 +309,7 @@ export class RawExchange implements ConnUser {
       client: fr.client,
       upstream: fr.upstream.name,
       server: this.server?.address,
-      bytesOut: this.bytesOut,
+      bytesOut: this.body?.payload ?? 0,
       upstreamMs: this.headersMs,
       totalMs: this.fwd.clock.now() - fr.startedAt,
       error,
