@@ -13,24 +13,53 @@ export const INCOMPLETE = 0
 /** Not for the lean path: hand the connection to node:http. */
 export const UNSUPPORTED = 1
 
-export interface RequestHead {
-  readonly method: 'GET' | 'HEAD'
-  /** The request target as sent (origin form). */
-  readonly url: string
-  readonly httpVersionMajor: 1
-  /** Node's flat [name, value, …] form: names as sent, values without surrounding whitespace. */
-  readonly rawHeaders: string[]
-  /** Lower-case names; repeated fields joined as node:http joins them. */
-  readonly headers: Record<string, string>
-  /** The client asked to close after this request (`Connection: close`). */
-  readonly close: boolean
-  /** Offset just past the head's blank line. */
-  readonly end: number
+/** A parsed head. `headers` (lower-case names, repeats joined as node:http joins them) is built on first use. */
+export class RequestHead {
+  readonly httpVersionMajor = 1
+  private joined: Record<string, string> | undefined
+
+  constructor (
+    readonly method: 'GET' | 'HEAD',
+    /** The request target as sent (origin form). */
+    readonly url: string,
+    /** Node's flat [name, value, …] form: names as sent, values without surrounding whitespace. */
+    readonly rawHeaders: string[],
+    /** The client asked to close after this request (`Connection: close`). */
+    readonly close: boolean,
+    /** Offset just past the head's blank line. */
+    readonly end: number,
+  ) {}
+
+  get headers (): Record<string, string> {
+    if (this.joined !== undefined) return this.joined
+    const out: Record<string, string> = {}
+    const raw = this.rawHeaders
+    for (let i = 0; i < raw.length; i += 2) {
+      const lower = (raw[i] as string).toLowerCase()
+      const value = raw[i + 1] as string
+      const prev = out[lower]
+      if (prev === undefined) out[lower] = value
+      else if (!FIRST_WINS.has(lower)) out[lower] = prev + (lower === 'cookie' ? '; ' : ', ') + value
+    }
+    return (this.joined = out)
+  }
+}
+
+/** HTAB, visible ASCII and SP, with every CR part of a CRLF (and so no bare LF either). */
+export function plainAscii (buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = buf[i] as number
+    if (c >= 32 && c <= 126) continue
+    if (c === 13 && buf[i + 1] === 10) {
+      i++
+      continue
+    }
+    if (c !== 9) return false
+  }
+  return true
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n')
-/** Anything but HTAB, visible ASCII and SP; or a CR or LF that is not part of a CRLF. */
-const BAD_BYTES = /[^\t\x20-\x7e\r\n]|\r(?!\n)|(?<!\r)\n/
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 /** Framing and protocol switches: the general path owns them. */
 const NOT_LEAN = new Set(['content-length', 'transfer-encoding', 'upgrade', 'expect'])
@@ -77,8 +106,8 @@ export function parseRequestHead (buf: Buffer, start: number, limit: number, sca
   const end = headEnd(buf, start, scanFrom)
   if (end === -1) return buf.length - start > limit || visiblyUnsupported(buf, start, scanFrom) ? UNSUPPORTED : INCOMPLETE
   if (end - start > limit) return UNSUPPORTED
+  if (!plainAscii(buf, start, end - 4)) return UNSUPPORTED
   const head = buf.toString('latin1', start, end - 4)
-  if (BAD_BYTES.test(head)) return UNSUPPORTED
   let eol = head.indexOf('\r\n')
   if (eol === -1) eol = head.length
   const sp1 = head.indexOf(' ')
@@ -89,7 +118,6 @@ export function parseRequestHead (buf: Buffer, start: number, limit: number, sca
   if (eol - sp2 !== 9 || !head.startsWith('HTTP/1.1', sp2 + 1)) return UNSUPPORTED
   const url = head.slice(sp1 + 1, sp2)
   const rawHeaders: string[] = []
-  const headers: Record<string, string> = {}
   let close = false
   let hosts = 0
   let pos = eol + 2
@@ -102,17 +130,19 @@ export function parseRequestHead (buf: Buffer, start: number, limit: number, sca
     // Also refuses obs-fold (a line starting with whitespace) and space before the colon.
     if (!TOKEN.test(name)) return UNSUPPORTED
     const value = head.slice(colon + 1, e).trim()
-    const lower = name.toLowerCase()
-    if (NOT_LEAN.has(lower)) return UNSUPPORTED
-    if (lower === 'host') hosts++
-    else if (lower === 'connection' && /(?:^|,)\s*close\s*(?:,|$)/i.test(value)) close = true
+    switch (name.length) {
+      // Only these lengths can name a field this parser must look at.
+      case 4: case 6: case 7: case 10: case 14: case 17: {
+        const lower = name.toLowerCase()
+        if (NOT_LEAN.has(lower)) return UNSUPPORTED
+        if (lower === 'host') hosts++
+        else if (lower === 'connection' && /(?:^|,)\s*close\s*(?:,|$)/i.test(value)) close = true
+      }
+    }
     rawHeaders.push(name, value)
-    const prev = headers[lower]
-    if (prev === undefined) headers[lower] = value
-    else if (!FIRST_WINS.has(lower)) headers[lower] = prev + (lower === 'cookie' ? '; ' : ', ') + value
     pos = e + 2
   }
   // No Host, or two: the general path refuses these (400) with its own checks.
   if (hosts !== 1) return UNSUPPORTED
-  return { method, url, httpVersionMajor: 1, rawHeaders, headers, close, end }
+  return new RequestHead(method, url, rawHeaders, close, end)
 }

@@ -24,6 +24,10 @@ export interface ResponseHead {
   readonly reason: string
   /** Flat [name, value, …] as sent. */
   readonly rawHeaders: string[]
+  /** Each field's name in lower case, in order (half the length of rawHeaders). */
+  readonly names: string[]
+  /** Tokens of the Connection fields, lower case: fields named there are hop-by-hop too. */
+  readonly connection: string[] | undefined
   readonly framing: Framing
   /** Body length for framing 'length'. */
   readonly length: number
@@ -41,8 +45,6 @@ export class ResponseHeadError extends Error {
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n')
-/** CTLs but HTAB, DEL; a CR or LF outside a CRLF. obs-text (0x80–0xff) is legal in values. */
-const BAD_BYTES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const DIGITS = /^\d{1,15}$/
@@ -58,8 +60,8 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
     return RESPONSE_INCOMPLETE
   }
   if (at + 4 - start > limit) throw new ResponseHeadError('response head too large')
+  if (!headBytes(buf, start, at)) throw new ResponseHeadError('invalid byte in response head')
   const head = buf.toString('latin1', start, at)
-  if (BAD_BYTES.test(head)) throw new ResponseHeadError('invalid byte in response head')
   let eol = head.indexOf('\r\n')
   if (eol === -1) eol = head.length
   const m = STATUS_LINE.exec(head.slice(0, eol))
@@ -68,6 +70,8 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
   const status = Number(m[2])
   if (status < 100) throw new ResponseHeadError('invalid status')
   const rawHeaders: string[] = []
+  const names: string[] = []
+  let connection: string[] | undefined
   let length = -1
   let chunked = false
   let te = false
@@ -83,9 +87,11 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
     const name = head.slice(pos, colon)
     if (!TOKEN.test(name)) throw new ResponseHeadError('invalid header name')
     const value = head.slice(colon + 1, e).trim()
+    const lower = name.toLowerCase()
     rawHeaders.push(name, value)
+    names.push(lower)
     pos = e + 2
-    switch (name.toLowerCase()) {
+    switch (lower) {
       case 'content-length':
         if (length !== -1 || !DIGITS.test(value)) throw new ResponseHeadError('invalid content-length')
         length = Number(value)
@@ -101,6 +107,7 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
           const token = t.trim()
           if (token === 'close') close = true
           else if (token === 'keep-alive' && minor === 0) close = false
+          ;(connection ??= []).push(token)
         }
         break
       case 'keep-alive': {
@@ -122,6 +129,8 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
     status,
     reason: m[3] ?? '',
     rawHeaders,
+    names,
+    connection,
     framing,
     length: framing === 'length' ? length : 0,
     reusable: !close && framing !== 'close',
@@ -164,24 +173,31 @@ export function readFinalHead (pending: Buffer | undefined, chunk: Buffer, limit
  * `keepAliveSeconds` undefined: this response ends the client connection.
  */
 export function clientHead (r: ResponseHead, extra: readonly string[] | undefined, keepAliveSeconds: number | undefined, date: string): string {
-  const raw = r.rawHeaders
-  let named: Set<string> | undefined
-  for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') {
-      for (const t of (raw[i + 1] as string).split(',')) (named ??= new Set()).add(t.trim().toLowerCase())
-    }
-  }
+  const { rawHeaders: raw, names, connection } = r
   const reason = r.reason === '' ? (STATUS_CODES[r.status] ?? '') : safeReason(r.status, r.reason)
   let out = `HTTP/1.1 ${r.status} ${reason}\r\n`
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string
-    const lower = name.toLowerCase()
-    if (HOP_BY_HOP.has(lower) || named?.has(lower) === true) continue
-    out += `${name}: ${raw[i + 1] as string}\r\n`
+  for (let i = 0; i < names.length; i++) {
+    const lower = names[i] as string
+    if (HOP_BY_HOP.has(lower) || (connection !== undefined && connection.includes(lower))) continue
+    out += `${raw[2 * i] as string}: ${raw[2 * i + 1] as string}\r\n`
   }
   if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) out += `${extra[i] as string}: ${extra[i + 1] as string}\r\n`
   if (!r.hasDate) out += `Date: ${date}\r\n`
   if (r.framing === 'chunked' || r.framing === 'close') out += 'Transfer-Encoding: chunked\r\n'
   out += keepAliveSeconds === undefined ? 'Connection: close\r\n' : `Connection: keep-alive\r\nKeep-Alive: timeout=${keepAliveSeconds}\r\n`
   return out + '\r\n'
+}
+
+/** No CTL but HTAB, no DEL, every CR part of a CRLF; obs-text (0x80–0xff) is legal in values. */
+function headBytes (buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = buf[i] as number
+    if (c >= 32 && c !== 127) continue
+    if (c === 13 && buf[i + 1] === 10) {
+      i++
+      continue
+    }
+    if (c !== 9) return false
+  }
+  return true
 }
