@@ -16,6 +16,7 @@ export interface LineSink { write (line: string): unknown }
 
 /** `{"level":"info",...}` for one event; `type` is `http` or `tcp`. */
 export function accessLine (type: 'http' | 'tcp', e: HttpRequestEnd | TcpConnectionEnd, time: string, pid: number): string {
+  if (type === 'http') return httpLine(e as HttpRequestEnd, time, pid)
   let line = `{"level":"info","time":"${time}","pid":${pid},"component":"access","type":"${type}"`
   const fields = e as unknown as Record<string, unknown>
   for (const key in fields) {
@@ -30,6 +31,36 @@ export function accessLine (type: 'http' | 'tcp', e: HttpRequestEnd | TcpConnect
       default: if (v !== undefined && v !== null) line += `,"${key}":${JSON.stringify(v)}`
     }
   }
+  return line + '}\n'
+}
+
+/** No quote, backslash, control or non-ASCII character: the string is its own JSON body. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
+
+function str (v: string): string {
+  return PLAIN.test(v) ? `"${v}"` : JSON.stringify(v)
+}
+
+function num (v: number): string | number {
+  return Number.isFinite(v) ? v : 'null'
+}
+
+/**
+ * The HTTP line, field by field in the event's own order (events.ts publishHttpEnd), which is
+ * what the generic loop below writes too, for a third of its cost: one line per request is the
+ * access log's whole cost under load.
+ */
+function httpLine (e: HttpRequestEnd, time: string, pid: number): string {
+  let line = `{"level":"info","time":"${time}","pid":${pid},"component":"access","type":"http","listener":${str(e.listener)},"route":${str(e.route)},` +
+    `"method":${str(e.method)},"host":${str(e.host)},"path":${str(e.path)},"status":${num(e.status)},"client":${str(e.client)}`
+  if (e.upstream !== undefined) line += `,"upstream":${str(e.upstream)}`
+  if (e.server !== undefined) line += `,"server":${str(e.server)}`
+  line += `,"bytesIn":${num(e.bytesIn)},"bytesOut":${num(e.bytesOut)}`
+  if (e.upstreamMs !== undefined) line += `,"upstreamMs":${Math.round(e.upstreamMs * 100) / 100}`
+  line += `,"totalMs":${Math.round(e.totalMs * 100) / 100}`
+  if (e.error !== undefined) line += `,"error":${str(e.error)}`
+  if (e.limit !== undefined) line += `,"limit":${str(e.limit)}`
+  if (e.retries !== 0) line += `,"retries":${num(e.retries)}`
   return line + '}\n'
 }
 
