@@ -103,8 +103,15 @@ export async function makeNode (spec: NodeSpec, peers: () => number[]): Promise<
     run: undefined,
     async start () {
       const file = writeConfig(yamlFor(spec, { listen: listenPort, peer: peerPort, admin: adminPort }, peers()), `${spec.id}.yaml`)
-      node.run = runCli(['run', '-c', file])
-      await waitFor(async () => (await get(`${admin}/healthz`).catch(() => undefined))?.status === 200, 15_000, 20, `${spec.id} admin up`)
+      const run = runCli(['run', '-c', file])
+      node.run = run
+      let exited: number | null | undefined
+      void run.exited.then((code) => { exited = code })
+      await waitFor(async () => {
+        // A node that exits at start (a port taken meanwhile) fails the wait at once, saying why.
+        if (exited !== undefined) throw new Error(`${spec.id} exited with ${String(exited)} before its admin was up: ${run.stderr.trim()}`)
+        return (await get(`${admin}/healthz`).catch(() => undefined))?.status === 200
+      }, 15_000, 20, `${spec.id} admin up`)
     },
     kill (signal) { node.run?.child.kill(signal) },
     async exited () { return await (node.run?.exited ?? Promise.resolve(null)) },

@@ -117,6 +117,12 @@ export async function startRelay (target: { host?: string, port: number }, opts:
   }
 }
 
+/**
+ * Ports this process has handed out: the kernel may give the same ephemeral port again as soon
+ * as the probe closes it, and one node's listen, peer and admin ports must differ.
+ */
+const handedOut = new Set<number>()
+
 /** A port free for both TCP and UDP on 127.0.0.1 (a node's peer listen, or a listener). */
 export async function freePort (): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
@@ -129,7 +135,10 @@ export async function freePort (): Promise<number> {
     })
     await new Promise<void>((resolve) => { srv.close(() => { resolve() }) })
     await new Promise<void>((resolve) => { try { sock.close(() => { resolve() }) } catch { resolve() } })
-    if (ok) return port
+    if (ok && !handedOut.has(port)) {
+      handedOut.add(port)
+      return port
+    }
   }
   throw new Error('no port free for both TCP and UDP')
 }

@@ -18,16 +18,22 @@ afterEach(async () => { await pair?.close(); pair = undefined })
  * A client that knows both node addresses: it sends to the node that answered last and, on a
  * refused connection, retries once at the other node 100 ms later. Returns failures and successes.
  */
-function retryingClient (ports: [number, number], maxMs: number): { stop: () => Promise<{ ok: number, failed: number }> } {
+function retryingClient (ports: [number, number], maxMs: number): { stop: () => Promise<{ ok: number, failed: number, errors: string[] }> } {
   let running = true
   let current = 0
   let ok = 0
   let failed = 0
+  const errors: string[] = []
   const attempt = async (port: number): Promise<'ok' | 'refused' | 'failed'> => {
     try {
-      return (await get(`http://127.0.0.1:${port}/`, 2000)).status === 200 ? 'ok' : 'failed'
+      const r = await get(`http://127.0.0.1:${port}/`, 2000)
+      if (r.status === 200) return 'ok'
+      errors.push(`${port}: status ${r.status} ${r.body.trim()}`)
+      return 'failed'
     } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? 'refused' : 'failed'
+      if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') return 'refused'
+      errors.push(`${port}: ${(err as Error).message}`)
+      return 'failed'
     }
   }
   const started = Date.now()
@@ -44,7 +50,7 @@ function retryingClient (ports: [number, number], maxMs: number): { stop: () => 
       await new Promise((resolve) => setTimeout(resolve, 10))
     }
   })()
-  return { stop: async () => { running = false; await loop; return { ok, failed } } }
+  return { stop: async () => { running = false; await loop; return { ok, failed, errors } } }
 }
 
 describe('active/standby pair', () => {
@@ -114,6 +120,7 @@ describe('active/standby pair', () => {
     expect(await pair.b.exited()).toBe(0)
     await new Promise((resolve) => setTimeout(resolve, 300))
     const counted = await client.stop()
+    expect(counted.errors).toEqual([])
     expect(counted.failed).toBe(0)
     expect(counted.ok).toBeGreaterThan(10)
     await sampler.stop()
