@@ -126,12 +126,10 @@ export class FastConnection implements ClientSide {
       this.scanFrom = 0
       this.countedTo = 0
     } else {
-      const rest = this.buf.length - this.off
       this.buf = Buffer.concat([this.off === 0 ? this.buf : this.buf.subarray(this.off), chunk])
       this.scanFrom -= this.off
       this.countedTo = Math.max(0, this.countedTo - this.off)
       this.off = 0
-      if (rest === 0) this.scanFrom = 0
     }
     if (this.busy) this.count()
     else this.next()

@@ -64,7 +64,6 @@ export class RawExchange implements ConnUser {
 
   private attempt (server: Server, fresh: boolean): void {
     this.server = server
-    if (this.attempts > 0) (this.tried ??= new Set()).add(server)
     this.attempts++
     this.attemptStart = this.fwd.clock.now()
     this.fr.upstream.acquire(server)
@@ -267,13 +266,11 @@ export class RawExchange implements ConnUser {
       case 'fresh':
         this.endAttempt(undefined)
         this.freshRetryUsed = true
-        this.abandoned = false
         return this.attempt(server, true)
       case 'next': {
         this.endAttempt({ ok: false, reason: decision.reason })
         ;(this.tried ??= new Set()).add(server)
         const next = this.fr.upstream.pick(this.tried)
-        this.abandoned = false
         if (next !== undefined) return this.attempt(next, false)
         break
       }
