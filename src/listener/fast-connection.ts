@@ -7,6 +7,9 @@ import { answerRaw, lingerClose } from './http-answers.js'
 import { MAX_QUEUED } from './http-connection.js'
 
 /** What a lean connection needs of its listener. */
+/** How long a shutdown waits for the first request of a connection accepted just before it. */
+const FRESH_GRACE_MS = 500
+
 export interface FastHost {
   readonly maxHeaderSize: number
   readonly headerTimeout: number
@@ -23,8 +26,10 @@ export interface FastHost {
   handOver: (conn: FastConnection, buffered: Buffer | undefined) => void
   /** A partial head outlived the header timeout: 408 (logged by the listener). */
   headerTimedOut: (socket: Socket) => void
-  /** Once for every request that started, when it is answered or dropped. */
+  /** Once for every request that started, when it is answered or dropped; and for every hold. */
   settled: () => void
+  /** Counts a connection as in flight (released through settled) so a drain waits for it. */
+  hold: () => void
   closed: (conn: FastConnection) => void
 }
 
@@ -53,6 +58,9 @@ export class FastConnection implements ClientSide {
   private exchange: RawExchange | undefined
   private headerTimer: NodeJS.Timeout | undefined
   private peerAddress: string | undefined
+  /** Set while shutdown holds a connection that has not sent its first request yet. */
+  private graceTimer: NodeJS.Timeout | undefined
+  private graced = false
 
   constructor (readonly socket: Socket, private readonly host: FastHost) {
     socket.setTimeout(host.idleTimeout)
@@ -111,12 +119,22 @@ export class FastConnection implements ClientSide {
     this.settle()
   }
 
-  /** Shutdown: an idle connection closes now, a busy one after its response. */
+  /**
+   * Shutdown: an idle connection closes now, a busy one after its response. One that has not
+   * carried a request yet was accepted a moment ago and its first request is most likely on the
+   * way (closing it now resets the client): it is held as in flight for FRESH_GRACE_MS, its
+   * request answered with `Connection: close`, or closed when nothing came.
+   */
   close (): void {
-    if (this.idle && !this.detached) {
+    if (!this.idle || this.detached || this.graced) return
+    if (this.started > 0) {
       this.detach()
       this.socket.destroy()
+      return
     }
+    this.graced = true
+    this.host.hold()
+    this.graceTimer = setTimeout(this.onGraceOver, FRESH_GRACE_MS)
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -177,6 +195,7 @@ export class FastConnection implements ClientSide {
     if (r.close || this.started === this.lastSeq) this.last = true
     this.busy = true
     const ex = this.host.request(this, r)
+    this.endGrace()
     if (ex instanceof Promise) void ex.then(this.run, () => { this.answer(500) })
     else this.run(ex)
   }
@@ -269,6 +288,22 @@ export class FastConnection implements ClientSide {
     this.host.headerTimedOut(this.socket)
   }
 
+  /** Ends a shutdown hold (the request came, the client left, or the grace ran out). */
+  private endGrace (): void {
+    if (this.graceTimer === undefined) return
+    clearTimeout(this.graceTimer)
+    this.graceTimer = undefined
+    this.host.settled()
+  }
+
+  private readonly onGraceOver = (): void => {
+    if (this.idle && !this.detached) {
+      this.detach()
+      this.socket.destroy()
+    }
+    this.endGrace()
+  }
+
   private readonly onFinish = (): void => {
     this.settle()
   }
@@ -283,6 +318,7 @@ export class FastConnection implements ClientSide {
     if (this.headerTimer !== undefined) clearTimeout(this.headerTimer)
     ex?.clientClosed()
     this.settle()
+    this.endGrace()
     this.host.closed(this)
   }
 }

@@ -208,6 +208,10 @@ export class HttpListener implements Listener, FastHost {
     this.onSettled()
   }
 
+  hold (): void {
+    this.inflight++
+  }
+
   closed (conn: FastConnection): void {
     this.lean.delete(conn)
   }

@@ -94,5 +94,31 @@ describe('lean HTTP/1 path', () => {
     expect(ms).toBeGreaterThanOrEqual(400)
     expect(ms).toBeLessThan(1000)
   })
+
+  it('shutdown: a connection accepted just before it still gets its first request answered, then closes; a silent one is closed', async () => {
+    const up = await fx.upstream(() => ok('late'))
+    const proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
+    const listener = proxy.runtime.listeners[0]!
+    const open = (): Promise<net.Socket> => new Promise((resolve) => { const s = net.connect(proxy.port(), '127.0.0.1', () => { resolve(s) }) })
+    const late = await open()
+    const silent = await open()
+    let text = ''
+    let lateClosed = false
+    let silentClosed = false
+    late.on('data', (c: Buffer) => { text += c.toString('latin1') })
+    late.on('close', () => { lateClosed = true })
+    silent.on('close', () => { silentClosed = true })
+    silent.resume()
+    await waitFor(() => listener.activeConnections() === 2, 2000, 5, 'both accepted')
+    await proxy.runtime.stopAccepting()
+    // The first bytes arrive after the proxy stopped accepting: answered, not reset.
+    late.write(get('/late'))
+    let drained = false
+    void proxy.runtime.drained().then(() => { drained = true })
+    await waitFor(() => lateClosed && silentClosed && drained, 3000, 10, 'both closed, drained')
+    expect(statuses(text)).toEqual([200])
+    expect(text).toContain('\r\nConnection: close\r\n')
+    expect(text.endsWith('\r\n\r\nlate')).toBe(true)
+  })
 })
 
