@@ -80,7 +80,7 @@ export class RawExchange implements ConnUser {
       return
     }
     this.conn = conn
-    conn.socket.write(this.reqHead, 'latin1')
+    conn.send(this.reqHead)
   }
 
   connectFailed (err: UpstreamError): void {
@@ -114,7 +114,7 @@ export class RawExchange implements ConnUser {
   clientDrained (): void {
     if (!this.paused) return
     this.paused = false
-    this.conn?.socket.resume()
+    this.conn?.resume()
   }
 
   /** The client went away: abandon the attempt, blame nobody (nginx logs 499). */
@@ -136,7 +136,8 @@ export class RawExchange implements ConnUser {
       return
     }
     if (Buffer.isBuffer(got)) {
-      this.pending = got
+      // A first part still lies in the read buffer, which is reused: keep a copy.
+      this.pending = this.pending === undefined ? Buffer.from(got) : got
       return
     }
     this.pending = undefined
@@ -150,7 +151,7 @@ export class RawExchange implements ConnUser {
     this.headersMs = this.fwd.clock.now() - this.attemptStart
     this.keepAlive = this.client.keepsAlive()
     const head = clientHead(r, this.fr.responseHeaders, this.keepAlive ? Math.floor(this.fwd.timeouts.idle / 1000) : undefined, this.fwd.httpDate())
-    ;(this.conn as RawConn).socket.setTimeout(this.fwd.timeouts.idle)
+    ;(this.conn as RawConn).watch(this.fwd.timeouts.idle)
     // The common case, a whole small response in one read, leaves in one write.
     if (r.framing === 'length' && buf.length - r.end === r.length && r.reusable) {
       this.body.take(buf, r.end)
@@ -178,7 +179,8 @@ export class RawExchange implements ConnUser {
     const client = this.client.socket
     let ok = true
     if (end > offset) {
-      const bytes = offset === 0 && end === buf.length ? buf : buf.subarray(offset, end)
+      // The read buffer is reused once this returns; the client's socket may keep what it is given.
+      const bytes = Buffer.from(buf.subarray(offset, end))
       if (body.framing === 'close') {
         // Until-close bodies go to the client chunked, so its connection outlives this response.
         client.write((end - offset).toString(16) + '\r\n', 'latin1')
@@ -194,7 +196,7 @@ export class RawExchange implements ConnUser {
 
   private pause (): void {
     this.paused = true
-    this.conn?.socket.pause()
+    this.conn?.pause()
   }
 
   /** The response is complete on the client side. `reusable`: the upstream connection may carry another. */
@@ -204,7 +206,7 @@ export class RawExchange implements ConnUser {
     if (conn !== undefined) {
       this.conn = undefined
       conn.uses++
-      if (this.paused) conn.socket.resume()
+      if (this.paused) conn.resume()
       ;(this.pool as RawPool).release(conn, reusable, keepAliveMs)
     }
     this.over = true
@@ -230,7 +232,7 @@ export class RawExchange implements ConnUser {
     if (conn === undefined) return
     this.conn = undefined
     conn.user = undefined
-    conn.socket.destroy()
+    conn.destroy()
   }
 
   private readonly onResponseTimeout = (): void => {

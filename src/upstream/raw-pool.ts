@@ -1,10 +1,14 @@
-import net from 'node:net'
+import { getSystemErrorName } from 'node:util'
 import type { UpstreamError } from './retry-policy.js'
+import { dial } from './tcp-dial.js'
+import { writeLatin1, type WriteReq } from './tcp-handle.js'
+import type { DialOwner } from './tcp-dial.js'
+import type { Conn } from './tcp-relay.js'
 
 /**
- * Keep-alive TCP connections to one server for the lean HTTP/1 path: the sockets themselves,
- * with no HTTP client on top (the exchange writes and parses). Idle connections are reused
- * newest first (the one least likely to have been closed by the backend), closed after
+ * Keep-alive TCP connections to one server for the lean HTTP/1 path: bare TCP handles
+ * (tcp-handle.ts), with no HTTP client on top (the exchange writes and parses). Idle connections
+ * are reused newest first (the one least likely to have been closed by the backend), closed after
  * `idleMs` (or the backend's own Keep-Alive hint, less a margin), and never hold more than
  * `cap` connections open, busy or idle; requests beyond it wait in order.
  */
@@ -15,56 +19,116 @@ export interface ConnUser {
   connected: (conn: RawConn) => void
   /** The connect failed (ECONNREFUSED …, or UND_ERR_CONNECT_TIMEOUT). */
   connectFailed: (err: UpstreamError) => void
+  /** Bytes read; their memory is reused after the call returns, so copy what is kept. */
   data: (chunk: Buffer) => void
   /** The upstream ended (`clean`: a FIN, no error) or the socket failed while held. */
   closed: (err: UpstreamError, clean: boolean) => void
-  /** No byte moved for the body timeout while held. */
+  /** No byte came for the watch time (see watch) while held. */
   stalled: () => void
 }
 
 const MARGIN_MS = 500
+const kRaw = Symbol('tandem.rawConn')
 
-/** One upstream socket; its listeners are set once and dispatch to whoever holds it. */
-export class RawConn {
+/**
+ * One upstream connection. Its one timer is never reset per request: when it fires it checks
+ * what the connection is doing (connecting, idle since when, last read while held) and either
+ * acts or arms itself for the rest of the time, so a reused connection costs no timer calls.
+ */
+export class RawConn implements DialOwner {
   /** Requests this connection has carried to the end (the exchange counts them). */
   uses = 0
   user: ConnUser | undefined
+  private readonly conn: Conn
   private connecting = true
   private error: UpstreamError | undefined
+  private timer: NodeJS.Timeout
+  /** performance.now() when it went idle, or -1 while held. */
+  private idleSince = -1
+  private idleMs = 0
+  /** While held: how long without a byte read counts as stalled (0: not watched). */
+  private watchMs = 0
 
-  constructor (readonly socket: net.Socket, private readonly pool: RawPool) {
-    socket.on('connect', this.onConnect)
-    socket.on('data', this.onData)
-    socket.on('end', this.onEnd)
-    socket.on('error', this.onError)
-    socket.on('close', this.onClose)
-    socket.on('timeout', this.onTimeout)
+  constructor (host: string, port: number, private readonly connectMs: number, private readonly pool: RawPool) {
+    this.conn = dial(host, port, this)
+    this.timer = setTimeout(this.onTimer, connectMs)
   }
 
-  private readonly onConnect = (): void => {
+  get destroyed (): boolean {
+    return this.conn.closed
+  }
+
+  /** Sends a request head; a failure shows as closed() (the socket is reset). */
+  send (head: string): void {
+    const r = writeLatin1(this.conn.handle, head, onWritten, kRaw, this)
+    if (r < 0) this.connFailed(this.conn, r)
+  }
+
+  /** From now until released, `ms` without a byte read is a stall. */
+  watch (ms: number): void {
+    this.watchMs = ms
+    if (ms < this.pool.idleMs) this.arm(ms)
+  }
+
+  pause (): void {
+    this.conn.pause()
+  }
+
+  resume (): void {
+    this.conn.resume()
+  }
+
+  destroy (): void {
+    this.conn.close()
+  }
+
+  /** @internal Now held by `user` (from the pool's idle list). */
+  take (user: ConnUser): void {
+    this.user = user
+    this.idleSince = -1
+    this.watchMs = 0
+  }
+
+  /** @internal Now idle in the pool for up to `ms`. */
+  park (ms: number): void {
+    this.user = undefined
+    this.idleSince = performance.now()
+    this.idleMs = ms
+    this.watchMs = 0
+    // A backend's Keep-Alive hint shorter than the pool's own: close in time, ahead of its FIN.
+    if (ms < this.pool.idleMs) this.arm(ms)
+  }
+
+  dialed (_conn: Conn, status: number): void {
+    if (status < 0) return this.connFailed(this.conn, status)
     this.connecting = false
-    this.socket.setTimeout(0)
+    this.conn.handle.setNoDelay(true)
+    this.conn.resume()
+    this.arm(this.pool.idleMs)
     const u = this.user
     if (u !== undefined) u.connected(this)
     else this.pool.release(this, true, 0)
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  stash (chunk: Buffer): boolean {
     const u = this.user
     // Bytes on an idle connection answer no request: never trust it again.
-    if (u === undefined) this.socket.destroy()
+    if (u === undefined) this.conn.close()
     else u.data(chunk)
+    return true
   }
 
-  private readonly onEnd = (): void => {
-    this.socket.destroy()
+  connEof (): void {
+    this.conn.close()
   }
 
-  private readonly onError = (err: UpstreamError): void => {
-    this.error = err
+  connFailed (_conn: Conn, status: number): void {
+    this.error ??= errnoError(status)
+    this.conn.close()
   }
 
-  private readonly onClose = (): void => {
+  connClosed (): void {
+    clearTimeout(this.timer)
     this.pool.gone(this)
     const u = this.user
     if (u === undefined) return
@@ -77,16 +141,53 @@ export class RawConn {
     else u.closed(err, clean)
   }
 
-  private readonly onTimeout = (): void => {
+  /** @internal A pending write ended. */
+  written (status: number): void {
+    if (status < 0 && !this.conn.closed) this.connFailed(this.conn, status)
+  }
+
+  private arm (ms: number): void {
+    clearTimeout(this.timer)
+    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(ms)))
+  }
+
+  private readonly onTimer = (): void => {
+    if (this.conn.closed) return
     if (this.connecting) {
       this.error = Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })
-      this.socket.destroy()
-    } else if (this.user === undefined) {
-      this.socket.destroy()
-    } else {
-      this.user.stalled()
+      this.conn.close()
+      return
     }
+    const now = performance.now()
+    if (this.idleSince >= 0) {
+      const left = this.idleSince + this.idleMs - now
+      if (left <= 0) this.conn.close()
+      else this.arm(left)
+      return
+    }
+    if (this.watchMs > 0) {
+      const left = this.conn.leg.at + this.watchMs - now
+      if (left <= 0) this.user?.stalled()
+      if (!this.conn.closed) this.arm(left <= 0 ? this.watchMs : left)
+      return
+    }
+    this.arm(this.pool.idleMs)
   }
+}
+
+function onWritten (this: WriteReq, status: number): void {
+  (this[kRaw] as RawConn).written(status)
+}
+
+/** A libuv errno as the error net.Socket would have given (code ECONNRESET …). */
+function errnoError (status: number): UpstreamError {
+  let code: string
+  try {
+    code = getSystemErrorName(status)
+  } catch {
+    code = 'UND_ERR_SOCKET'
+  }
+  return Object.assign(new Error(code), { code, errno: status })
 }
 
 export class RawPool {
@@ -98,7 +199,7 @@ export class RawPool {
     private readonly host: string,
     private readonly port: number,
     private readonly connectTimeout: number,
-    private readonly idleMs: number,
+    readonly idleMs: number,
     readonly cap: number,
   ) {}
 
@@ -110,14 +211,13 @@ export class RawPool {
     if (!fresh) {
       const conn = this.idle.pop()
       if (conn !== undefined) {
-        conn.socket.setTimeout(0)
-        conn.user = user
+        conn.take(user)
         user.connected(conn)
         return
       }
     }
     if (this.open >= this.cap) {
-      if (fresh && this.idle.length > 0) (this.idle.shift() as RawConn).socket.destroy()
+      if (fresh && this.idle.length > 0) (this.idle.shift() as RawConn).destroy()
       else {
         this.waiting.push(user)
         return
@@ -138,22 +238,22 @@ export class RawPool {
    */
   release (conn: RawConn, reusable: boolean, hintMs: number): void {
     conn.user = undefined
-    if (!reusable || conn.socket.destroyed) {
-      conn.socket.destroy()
+    if (!reusable || conn.destroyed) {
+      conn.destroy()
       return
     }
     const next = this.waiting.shift()
     if (next !== undefined) {
-      conn.user = next
+      conn.take(next)
       next.connected(conn)
       return
     }
     const idleMs = hintMs > 0 ? Math.min(this.idleMs, hintMs - MARGIN_MS) : this.idleMs
     if (idleMs <= 0) {
-      conn.socket.destroy()
+      conn.destroy()
       return
     }
-    conn.socket.setTimeout(idleMs)
+    conn.park(idleMs)
     this.idle.push(conn)
   }
 
@@ -168,14 +268,12 @@ export class RawPool {
 
   close (): void {
     this.waiting.length = 0
-    for (const c of this.idle.splice(0)) c.socket.destroy()
+    for (const c of this.idle.splice(0)) c.destroy()
   }
 
   private connect (user: ConnUser): void {
     this.open++
-    const socket = net.connect({ host: this.host, port: this.port, noDelay: true })
-    socket.setTimeout(this.connectTimeout)
-    const conn = new RawConn(socket, this)
+    const conn = new RawConn(this.host, this.port, this.connectTimeout, this)
     conn.user = user
   }
 }

@@ -25,6 +25,8 @@ export interface TcpHandle {
   readStop (): number
   useUserBuffer (buf: Buffer): void
   writeBuffer (req: WriteReq, buf: Buffer): number
+  /** The string's bytes are copied when the write stays pending: nothing to keep alive. */
+  writeLatin1String (req: WriteReq, text: string): number
   shutdown (req: ShutdownReq): number
   close (cb?: (this: TcpHandle) => void): void
   /** Closes with a RST (SO_LINGER 0), as Socket.resetAndDestroy(). */
@@ -88,6 +90,19 @@ let spareWrite = new WriteWrap()
 export function writeHandle (handle: TcpHandle, buf: Buffer, done: (this: WriteReq, status: number) => void, tag: symbol, owner: unknown): number {
   const req = spareWrite
   const err = handle.writeBuffer(req, buf)
+  if (err !== 0) return err
+  if (streamBaseState[kLastWriteWasAsync] === 0) return 0
+  spareWrite = new WriteWrap()
+  req.handle = handle
+  req.oncomplete = done
+  req[tag] = owner
+  return 1
+}
+
+/** As writeHandle, for a latin1 string (an HTTP head): no Buffer is made for it. */
+export function writeLatin1 (handle: TcpHandle, text: string, done: (this: WriteReq, status: number) => void, tag: symbol, owner: unknown): number {
+  const req = spareWrite
+  const err = handle.writeLatin1String(req, text)
   if (err !== 0) return err
   if (streamBaseState[kLastWriteWasAsync] === 0) return 0
   spareWrite = new WriteWrap()

@@ -24,8 +24,8 @@ export interface ConnOwner {
   stash (chunk: Buffer): boolean
   /** The peer's FIN arrived. */
   connEof (conn: Conn): void
-  /** A read or write failed (reset, EPIPE): the socket is unusable. */
-  connFailed (conn: Conn): void
+  /** A read or write failed (reset, EPIPE; `status` the libuv errno): the socket is unusable. */
+  connFailed (conn: Conn, status: number): void
   /** The handle is closed (after close() or reset()). */
   connClosed (conn: Conn): void
 }
@@ -72,7 +72,8 @@ export class Conn {
       this.handle.useUserBuffer(this.leg.buf)
     }
     this.reading = true
-    if (this.handle.readStart() < 0) this.owner.connFailed(this)
+    const err = this.handle.readStart()
+    if (err < 0) this.owner.connFailed(this, err)
   }
 
   pause (): void {
@@ -89,7 +90,8 @@ export class Conn {
     if (this.closed || this.ending) return
     this.ending = true
     if (this.eof && !this.writing) return this.close()
-    if (shutdownHandle(this.handle, onShutdown, kConn, this) < 0) this.owner.connFailed(this)
+    const err = shutdownHandle(this.handle, onShutdown, kConn, this)
+    if (err < 0) this.owner.connFailed(this, err)
   }
 
   /** True once end() was called: nothing more may be written. */
@@ -115,7 +117,7 @@ export class Conn {
   /** @internal */
   readEnded (n: number): void {
     this.reading = false
-    if (n !== UV_EOF) return this.owner.connFailed(this)
+    if (n !== UV_EOF) return this.owner.connFailed(this, n)
     this.eof = true
     this.owner.connEof(this)
     if (this.finSent) this.close()
@@ -124,7 +126,7 @@ export class Conn {
   /** @internal */
   shutdownDone (status: number): void {
     if (this.closed) return
-    if (status < 0 && status !== UV_ENOTCONN) return this.owner.connFailed(this)
+    if (status < 0 && status !== UV_ENOTCONN) return this.owner.connFailed(this, status)
     this.finSent = true
     if (this.eof) this.close()
   }
@@ -215,7 +217,7 @@ export class Leg {
     const r = writeHandle(to.handle, chunk, onWritten, kLeg, this)
     if (r === 0) return true
     if (r < 0) {
-      to.owner.connFailed(to)
+      to.owner.connFailed(to, r)
       return false
     }
     // The kernel took only part of the chunk: its memory must stay untouched until written.
@@ -231,7 +233,7 @@ export class Leg {
     const to = this.to as Conn
     to.writing = false
     if (to.closed) return
-    if (status < 0) return to.owner.connFailed(to)
+    if (status < 0) return to.owner.connFailed(to, status)
     this.from.resume()
   }
 
