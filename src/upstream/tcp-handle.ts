@@ -88,23 +88,19 @@ let spareWrite = new WriteWrap()
  * follows and `buf` must stay untouched until it does), or a negative errno.
  */
 export function writeHandle (handle: TcpHandle, buf: Buffer, done: (this: WriteReq, status: number) => void, tag: symbol, owner: unknown): number {
-  const req = spareWrite
-  const err = handle.writeBuffer(req, buf)
-  if (err !== 0) return err
-  if (streamBaseState[kLastWriteWasAsync] === 0) return 0
-  spareWrite = new WriteWrap()
-  req.handle = handle
-  req.oncomplete = done
-  req[tag] = owner
-  return 1
+  return settle(handle, handle.writeBuffer(spareWrite, buf), done, tag, owner)
 }
 
 /** As writeHandle, for a latin1 string (an HTTP head): no Buffer is made for it. */
 export function writeLatin1 (handle: TcpHandle, text: string, done: (this: WriteReq, status: number) => void, tag: symbol, owner: unknown): number {
-  const req = spareWrite
-  const err = handle.writeLatin1String(req, text)
+  return settle(handle, handle.writeLatin1String(spareWrite, text), done, tag, owner)
+}
+
+/** After a write with the spare request: it stays with a pending write, and a new spare is made. */
+function settle (handle: TcpHandle, err: number, done: (this: WriteReq, status: number) => void, tag: symbol, owner: unknown): number {
   if (err !== 0) return err
   if (streamBaseState[kLastWriteWasAsync] === 0) return 0
+  const req = spareWrite
   spareWrite = new WriteWrap()
   req.handle = handle
   req.oncomplete = done
