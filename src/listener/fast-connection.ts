@@ -1,15 +1,15 @@
-import type { Socket } from 'node:net'
 import { INCOMPLETE, UNSUPPORTED, headEnd, parseRequestHead, type RequestHead } from '../http1/request-head.js'
 import type { RawExchange } from '../upstream/raw-exchange.js'
+import type { AcceptedHandle } from '../upstream/tcp-handle.js'
 import type { ClientSide } from '../upstream/raw-forwarder.js'
-import { unmapV4 } from './client-ip.js'
-import { answerRaw, lingerClose } from './http-answers.js'
+import { ClientConn, type ClientConnOwner } from './client-conn.js'
+import { answerRaw } from './http-answers.js'
 import { MAX_QUEUED } from './http-connection.js'
 
-/** What a lean connection needs of its listener. */
 /** How long a shutdown waits for the first request of a connection accepted just before it. */
 const FRESH_GRACE_MS = 500
 
+/** What a lean connection needs of its listener. */
 export interface FastHost {
   readonly maxHeaderSize: number
   readonly headerTimeout: number
@@ -25,7 +25,7 @@ export interface FastHost {
   /** The rest of this connection is node:http's: `buffered` is what was read and not used. */
   handOver: (conn: FastConnection, buffered: Buffer | undefined) => void
   /** A partial head outlived the header timeout: 408 (logged by the listener). */
-  headerTimedOut: (socket: Socket) => void
+  headerTimedOut: (conn: FastConnection) => void
   /** Once for every request that started, when it is answered or dropped; and for every hold. */
   settled: () => void
   /** Counts a connection as in flight (released through settled) so a drain waits for it. */
@@ -39,7 +39,8 @@ export interface FastHost {
  * response, reading stops while requests wait, at most MAX_QUEUED wait), and hands the
  * connection to node:http for good at the first request the lean parser does not take.
  */
-export class FastConnection implements ClientSide {
+export class FastConnection implements ClientSide, ClientConnOwner {
+  readonly out: ClientConn
   private buf: Buffer | undefined
   private off = 0
   /** Where the search for the next head's end may resume. */
@@ -57,24 +58,20 @@ export class FastConnection implements ClientSide {
   private paused = false
   private exchange: RawExchange | undefined
   private headerTimer: NodeJS.Timeout | undefined
-  private peerAddress: string | undefined
+  /** A closing answer is being flushed: settle once it is out. */
+  private settleOnDrain = false
   /** Set while shutdown holds a connection that has not sent its first request yet. */
   private graceTimer: NodeJS.Timeout | undefined
   private graced = false
 
-  constructor (readonly socket: Socket, private readonly host: FastHost) {
-    socket.setTimeout(host.idleTimeout)
-    socket.on('data', this.onData)
-    socket.on('end', this.onEnd)
-    socket.on('timeout', this.onTimeout)
-    socket.on('drain', this.onDrain)
-    socket.on('error', noop)
-    socket.on('close', this.onClose)
+  constructor (handle: AcceptedHandle, private readonly host: FastHost) {
+    this.out = new ClientConn(handle, this, host.idleTimeout)
+    this.out.resume()
   }
 
   /** The client's address (IPv4-mapped form unmapped), read once per connection. */
   get peer (): string {
-    return this.peerAddress ??= unmapV4(this.socket.remoteAddress ?? '')
+    return this.out.peer
   }
 
   /** Idle: no request running and nothing read (shutdown closes such connections at once). */
@@ -91,8 +88,8 @@ export class FastConnection implements ClientSide {
     if (!keepAlive) {
       // Settled once the answer is flushed: a shutdown waiting on it must not cut it short.
       this.finishConnection()
-      if (this.socket.writableFinished) this.settle()
-      else this.socket.once('finish', this.onFinish)
+      if (this.out.flushed) this.settle()
+      else this.settleOnDrain = true
       return
     }
     this.settle()
@@ -102,14 +99,14 @@ export class FastConnection implements ClientSide {
   answer (status: number): void {
     this.exchange = undefined
     this.detach()
-    answerRaw(this.socket, status)
+    answerRaw(this.out, status)
     this.settle()
   }
 
   cut (): void {
     this.exchange = undefined
     this.detach()
-    this.socket.destroy()
+    this.out.destroy()
     this.settle()
   }
 
@@ -129,7 +126,7 @@ export class FastConnection implements ClientSide {
     if (!this.idle || this.detached || this.graced) return
     if (this.started > 0) {
       this.detach()
-      this.socket.destroy()
+      this.out.destroy()
       return
     }
     this.graced = true
@@ -137,7 +134,14 @@ export class FastConnection implements ClientSide {
     this.graceTimer = setTimeout(this.onGraceOver, FRESH_GRACE_MS)
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  /** Everything is closed at once (the listener is destroyed). */
+  destroy (): void {
+    this.detach()
+    this.out.destroy()
+  }
+
+  onData (chunk: Buffer): void {
+    if (this.detached) return
     if (this.buf === undefined) {
       this.buf = chunk
       this.off = 0
@@ -205,7 +209,7 @@ export class FastConnection implements ClientSide {
       this.answered()
       return
     }
-    if (this.detached || this.socket.destroyed) {
+    if (this.detached || this.out.destroyed) {
       this.settle()
       return
     }
@@ -230,13 +234,13 @@ export class FastConnection implements ClientSide {
   private pause (): void {
     if (this.paused) return
     this.paused = true
-    this.socket.pause()
+    this.out.pause()
   }
 
   private resume (): void {
     if (!this.paused) return
     this.paused = false
-    this.socket.resume()
+    this.out.resume()
   }
 
   /**
@@ -247,8 +251,8 @@ export class FastConnection implements ClientSide {
   private finishConnection (): void {
     const unread = this.buf !== undefined
     this.detach()
-    if (unread) lingerClose(this.socket)
-    else this.socket.destroySoon()
+    if (unread) this.out.linger()
+    else this.out.destroySoon()
   }
 
   private settle (): void {
@@ -263,29 +267,23 @@ export class FastConnection implements ClientSide {
     this.detached = true
     this.buf = undefined
     if (this.headerTimer !== undefined) clearTimeout(this.headerTimer)
-    const s = this.socket
-    s.setTimeout(0)
-    s.off('data', this.onData)
-    s.off('end', this.onEnd)
-    s.off('timeout', this.onTimeout)
-    s.off('drain', this.onDrain)
-    if (this.paused) s.resume()
   }
 
-  private readonly onEnd = (): void => {
+  onEnd (): void {
     this.ended = true
-    if (!this.busy) this.next()
+    if (!this.busy && !this.detached) this.next()
   }
 
-  private readonly onTimeout = (): void => {
+  onIdle (): boolean {
     // Idle means nothing in flight; a slow upstream is judged by the response timeout instead.
-    if (!this.busy || this.socket.writableNeedDrain) this.socket.destroy()
+    // A detached connection is only flushing its last bytes: to a client that stopped reading.
+    return this.detached || !this.busy || this.out.needsDrain
   }
 
   private readonly onHeaderTimeout = (): void => {
     this.headerTimer = undefined
     this.detach()
-    this.host.headerTimedOut(this.socket)
+    this.host.headerTimedOut(this)
   }
 
   /** Ends a shutdown hold (the request came, the client left, or the grace ran out). */
@@ -299,20 +297,20 @@ export class FastConnection implements ClientSide {
   private readonly onGraceOver = (): void => {
     if (this.idle && !this.detached) {
       this.detach()
-      this.socket.destroy()
+      this.out.destroy()
     }
     this.endGrace()
   }
 
-  private readonly onFinish = (): void => {
-    this.settle()
-  }
-
-  private readonly onDrain = (): void => {
+  onDrain (): void {
     this.exchange?.clientDrained()
+    if (this.settleOnDrain) {
+      this.settleOnDrain = false
+      this.settle()
+    }
   }
 
-  private readonly onClose = (): void => {
+  onClose (): void {
     const ex = this.exchange
     this.exchange = undefined
     if (this.headerTimer !== undefined) clearTimeout(this.headerTimer)
@@ -322,5 +320,3 @@ export class FastConnection implements ClientSide {
     this.host.closed(this)
   }
 }
-
-function noop (): void {}

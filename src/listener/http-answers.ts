@@ -2,13 +2,7 @@ import type http from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { statusText } from '../errors.js'
-
-/**
- * How long a connection closed after an error answer keeps reading (and discarding) what the
- * client still sends. Closing with unread input sends a reset, which can destroy the answer
- * before the client reads it: a silent close after all (nginx's lingering_close, same bound).
- */
-export const LINGER_MS = 5000
+import { ClientConn, LINGER_MS } from './client-conn.js'
 
 /**
  * Half-closes after the answer, discards input until the client closes its side or LINGER_MS
@@ -47,17 +41,23 @@ export function answer (res: http.ServerResponse, status: number, extra?: Record
   res.end(body)
 }
 
-/** The same answer written straight to a socket that node:http no longer (or not yet) writes to. */
-export function answerRaw (socket: Duplex, status: number, extra = ''): void {
-  if (socket.destroyed || socket.writableEnded) return // already answered, lingering
-  if (!socket.writable) {
-    socket.destroy()
+/**
+ * The same answer written straight to a connection that node:http no longer (or not yet)
+ * writes to. `headers` are `name: value\r\n` lines; `body` defaults to the status text.
+ */
+export function answerRaw (out: Duplex | ClientConn, status: number, headers?: string, body?: string): void {
+  body ??= statusText(status) + '\n'
+  headers ??= `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`
+  // The same head node:http writes for answer(): Date, and `Connection: close` in its spelling.
+  const text = `HTTP/1.1 ${status} ${statusText(status)}\r\n${headers}Date: ${new Date().toUTCString()}\r\nConnection: close\r\n\r\n${body}`
+  if (out instanceof ClientConn) return out.sendLast(text)
+  if (out.destroyed || out.writableEnded) return // already answered, lingering
+  if (!out.writable) {
+    out.destroy()
     return
   }
-  const body = statusText(status) + '\n'
-  // The same head node:http writes for answer(): Date, and `Connection: close` in its spelling.
-  socket.write(`HTTP/1.1 ${status} ${statusText(status)}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}Date: ${new Date().toUTCString()}\r\nConnection: close\r\n\r\n${body}`)
-  lingerClose(socket)
+  out.write(text)
+  lingerClose(out)
 }
 
 /** node:http parse errors → the status that explains them. */

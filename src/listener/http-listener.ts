@@ -8,6 +8,7 @@ import { HttpForwarder } from '../upstream/http-forward.js'
 import type { HttpPools } from '../upstream/pools.js'
 import { RawExchange } from '../upstream/raw-exchange.js'
 import { RawForwarder } from '../upstream/raw-forwarder.js'
+import { acceptHandles, type AcceptedHandle } from '../upstream/tcp-handle.js'
 import { UpgradeForwarder, tunnelAllowed } from '../upstream/websocket.js'
 import { unmapV4 } from './client-ip.js'
 import { FastConnection, type FastHost } from './fast-connection.js'
@@ -87,12 +88,8 @@ export class HttpListener implements Listener, FastHost {
       this.admission.logRefusal(peerOf(socket), 405, 'METHOD_NOT_ALLOWED', 'CONNECT', req.url ?? '')
     })
     this.server.on('clientError', this.onClientError)
-    this.server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket)
-      socket.once('close', () => { this.sockets.delete(socket) })
-      if (LEAN) this.lean.add(new FastConnection(socket, this))
-      else this.toNode(socket, undefined)
-    })
+    // Lean connections arrive as bare handles (see listen); node:http's get a Socket each.
+    if (!LEAN) this.server.on('connection', (socket: Socket) => { this.toNode(socket, undefined) })
   }
 
   get listening (): boolean {
@@ -136,6 +133,7 @@ export class HttpListener implements Listener, FastHost {
         this.server.off('error', onError)
         // After listen, errors are accept() failures (EMFILE, ENFILE): the server keeps listening.
         this.server.on('error', (err) => { reportError('listener', err) })
+        if (LEAN) acceptHandles(this.server, this.onHandle)
         resolve()
       })
     })
@@ -148,7 +146,7 @@ export class HttpListener implements Listener, FastHost {
   }
 
   activeConnections (): number {
-    return this.sockets.size
+    return this.sockets.size + this.lean.size
   }
 
   /**
@@ -172,13 +170,14 @@ export class HttpListener implements Listener, FastHost {
   destroy (): void {
     this.server.closeAllConnections()
     for (const s of this.sockets) s.destroy()
+    for (const c of this.lean) c.destroy()
   }
 
   // --- the lean path (FastHost) ---
 
   request (conn: FastConnection, head: RequestHead): RawExchange | undefined | Promise<RawExchange | undefined> {
     this.inflight++
-    const fr = this.admission.prepare(head, conn.socket, conn.peer, this.deps.clock.now(), false)
+    const fr = this.admission.prepare(head, conn.out, conn.peer, this.deps.clock.now(), false)
     if (fr === undefined) return undefined
     const raw = this.raw
     if (fr instanceof Promise) return fr.then((f) => f === undefined ? undefined : new RawExchange(raw, conn, head, f))
@@ -187,10 +186,16 @@ export class HttpListener implements Listener, FastHost {
 
   handOver (conn: FastConnection, buffered: Buffer | undefined): void {
     this.lean.delete(conn)
-    this.toNode(conn.socket, buffered)
+    this.toNode(conn.out.toSocket(), buffered)
+  }
+
+  private readonly onHandle = (handle: AcceptedHandle): void => {
+    this.lean.add(new FastConnection(handle, this))
   }
 
   private toNode (socket: Socket, buffered: Buffer | undefined): void {
+    this.sockets.add(socket)
+    socket.once('close', () => { this.sockets.delete(socket) })
     socket.pause()
     if (buffered !== undefined) socket.unshift(buffered)
     this.nodeConnection.call(this.server, socket)
@@ -199,9 +204,9 @@ export class HttpListener implements Listener, FastHost {
     socket.resume()
   }
 
-  headerTimedOut (socket: Socket): void {
-    answerRaw(socket, 408)
-    this.admission.logRefusal(peerOf(socket), 408, 'HPE_HEADERS_TIMEOUT')
+  headerTimedOut (conn: FastConnection): void {
+    answerRaw(conn.out, 408)
+    this.admission.logRefusal(conn.peer, 408, 'HPE_HEADERS_TIMEOUT')
   }
 
   settled (): void {

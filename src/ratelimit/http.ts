@@ -5,6 +5,8 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { statusText } from '../errors.js'
+import type { ClientConn } from '../listener/client-conn.js'
+import { answerRaw } from '../listener/http-answers.js'
 import { channels, publishHttpEnd } from '../observability/events.js'
 import type { RateLimit } from './limiter.js'
 import { publishDenied, type RateLimiters, type Verdict } from './limiters.js'
@@ -61,7 +63,7 @@ export function limitHeaders (v: Verdict): string[] | undefined {
 }
 
 /** Answers 429 with Retry-After and the limit's headers; logs which limit denied. */
-export function answerLimited (req: Pick<IncomingMessage, 'method' | 'headers'> & { readonly complete?: boolean }, out: http.ServerResponse | Duplex, v: Verdict, d: DeniedRequest): void {
+export function answerLimited (req: Pick<IncomingMessage, 'method' | 'headers'> & { readonly complete?: boolean }, out: http.ServerResponse | Duplex | ClientConn, v: Verdict, d: DeniedRequest): void {
   const limit = v.limit?.name ?? ''
   const body = statusText(429) + '\n'
   const headers = v.limit?.headers(v.result) ?? ['retry-after', '1']
@@ -74,7 +76,7 @@ export function answerLimited (req: Pick<IncomingMessage, 'method' | 'headers'> 
   } else {
     let lines = ''
     for (let i = 0; i < headers.length; i += 2) lines += `${headers[i]!}: ${headers[i + 1]!}\r\n`
-    out.end(`HTTP/1.1 429 ${statusText(429)}\r\n${lines}Date: ${new Date().toUTCString()}\r\nConnection: close\r\n\r\n${body}`, () => { out.destroy() })
+    answerRaw(out, 429, lines, body)
   }
   publishDenied(d.listener, limit)
   if (channels.httpRequestEnd.hasSubscribers) {

@@ -96,7 +96,7 @@ export class RawExchange implements ConnUser {
   closed (err: UpstreamError, clean: boolean): void {
     this.conn = undefined
     if (this.response?.framing === 'close' && clean) {
-      this.client.socket.write('0\r\n\r\n')
+      this.client.out.write('0\r\n\r\n')
       this.finish(false)
       return
     }
@@ -157,15 +157,15 @@ export class RawExchange implements ConnUser {
       this.body.take(buf, r.end)
       const out = Buffer.allocUnsafe(Buffer.byteLength(head, 'latin1') + r.length)
       buf.copy(out, out.write(head, 0, 'latin1'), r.end)
-      this.client.socket.write(out)
+      this.client.out.write(out)
       this.finish(true)
       return
     }
-    const client = this.client.socket
+    const client = this.client.out
     client.cork()
-    client.write(head, 'latin1')
+    client.write(head)
     this.onBody(buf, r.end)
-    client.uncork()
+    if (!client.uncork() && !this.over) this.pause()
   }
 
   private onBody (buf: Buffer, offset: number): void {
@@ -176,16 +176,19 @@ export class RawExchange implements ConnUser {
       this.upstreamFailed(new ResponseHeadError('invalid chunked framing'), true)
       return
     }
-    const client = this.client.socket
+    const client = this.client.out
     let ok = true
     if (end > offset) {
-      // The read buffer is reused once this returns; the client's socket may keep what it is given.
+      // The read buffer is reused once this returns; a write left pending keeps what it is given.
       const bytes = Buffer.from(buf.subarray(offset, end))
       if (body.framing === 'close') {
         // Until-close bodies go to the client chunked, so its connection outlives this response.
-        client.write((end - offset).toString(16) + '\r\n', 'latin1')
+        const corked = client.corked
+        if (!corked) client.cork()
+        client.write((end - offset).toString(16) + '\r\n')
         client.write(bytes)
-        ok = client.write('\r\n', 'latin1')
+        client.write('\r\n')
+        if (!corked) ok = client.uncork()
       } else {
         ok = client.write(bytes)
       }

@@ -1,11 +1,12 @@
-import type { Socket } from 'node:net'
 import type { Clock } from '../clock.js'
 import type { HttpTimeouts } from '../config/types.js'
+import type { ClientConn } from '../listener/client-conn.js'
 import type { HttpPools } from './pools.js'
 
 /** What an exchange needs of the client connection (listener/fast-connection.ts). */
 export interface ClientSide {
-  readonly socket: Socket
+  /** Where the response goes. */
+  readonly out: ClientConn
   /** Whether the connection may carry another request after this one. */
   keepsAlive: () => boolean
   /** The response ended cleanly; `keepAlive` false: the connection closes after it. */

@@ -19,8 +19,13 @@ interface ConnectReq { oncomplete?: (status: number, handle: TcpHandle) => void,
 
 /** Node's TCPWrap as far as the relay uses it. Methods return 0 or a negative libuv errno. */
 export interface TcpHandle {
-  /** Called with `this` the handle; the result, if a Buffer, is where the next read lands. */
-  onread: ((this: TcpHandle) => Buffer | undefined) | null
+  /**
+   * Called with `this` the handle; with a user buffer the result, if a Buffer, is where the next
+   * read lands; without one the read's memory is the argument (see readBytes).
+   */
+  onread: ((this: TcpHandle, memory?: ArrayBuffer) => Buffer | undefined) | null
+  /** net.Socket's flag: whether it started reading (a Socket made from the handle reads it). */
+  reading?: boolean
   readStart (): number
   readStop (): number
   useUserBuffer (buf: Buffer): void
@@ -45,6 +50,7 @@ interface StreamWrapBinding {
   ShutdownWrap: new () => ShutdownReq
   streamBaseState: Int32Array
   kReadBytesOrError: number
+  kArrayBufferOffset: number
   kLastWriteWasAsync: number
 }
 
@@ -55,7 +61,7 @@ if (typeof tcpWrap?.TCP !== 'function' || typeof streamWrap?.WriteWrap !== 'func
   throw new Error(`tandem's TCP relay needs Node's tcp_wrap and stream_wrap bindings (Node 24); ${process.version} lacks them`)
 }
 const { TCP, TCPConnectWrap, constants } = tcpWrap
-const { WriteWrap, ShutdownWrap, streamBaseState, kReadBytesOrError, kLastWriteWasAsync } = streamWrap
+const { WriteWrap, ShutdownWrap, streamBaseState, kReadBytesOrError, kArrayBufferOffset, kLastWriteWasAsync } = streamWrap
 
 /** libuv's end of stream, as a read result. */
 export const UV_EOF = -4095
@@ -63,6 +69,14 @@ export const UV_EOF = -4095
 /** The result of the read that is calling `onread`: bytes (> 0), 0 (nothing yet), or an errno. */
 export function readResult (): number {
   return streamBaseState[kReadBytesOrError] as number
+}
+
+/**
+ * The bytes of a read into Node's own memory (a handle without useUserBuffer): `onread` is then
+ * called with the ArrayBuffer, made for this read alone, so the view can be kept.
+ */
+export function readBytes (memory: ArrayBuffer, n: number): Buffer {
+  return Buffer.from(memory, streamBaseState[kArrayBufferOffset] as number, n)
 }
 
 /** A new, unconnected TCP handle. */

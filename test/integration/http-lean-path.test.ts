@@ -120,5 +120,45 @@ describe('lean HTTP/1 path', () => {
     expect(text).toContain('\r\nConnection: close\r\n')
     expect(text.endsWith('\r\n\r\nlate')).toBe(true)
   })
-})
 
+  it('16 MiB to a client not reading yet, then a POST that moves the connection to node:http: both answers whole, in order', async () => {
+    const big = 'x'.repeat(16 * 1024 * 1024)
+    const up = await fx.upstream((r) => r.head.startsWith('GET') ? ok(big) : ok(`posted ${r.body.toString()}`))
+    const proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
+    const s = net.connect(proxy.port(), '127.0.0.1')
+    await new Promise<void>((resolve) => s.once('connect', resolve))
+    // Not reading until the GET is forwarded: the proxy's writes to this client fill the socket and wait.
+    s.pause()
+    s.write(get('/big') + 'POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi')
+    await waitFor(() => up.requests.length === 1, 3000, 5, 'GET forwarded')
+    const chunks: Buffer[] = []
+    s.on('data', (c: Buffer) => { chunks.push(c) })
+    s.resume()
+    await new Promise<void>((resolve) => s.once('close', resolve))
+    const text = Buffer.concat(chunks).toString('latin1')
+    expect(statuses(text)).toEqual([200, 200])
+    expect(text.indexOf(big)).toBeGreaterThan(0)
+    expect(text.endsWith('\r\n\r\nposted hi')).toBe(true)
+    expect(text.length).toBeLessThan(big.length + 1024)
+    expect(up.requests.map((q) => q.head.split(' ')[1])).toEqual(['/big', '/p'])
+  })
+
+  it('an idle lean connection is counted until the idle timeout closes it', async () => {
+    const up = await fx.upstream(() => ok('one'))
+    const proxy = await fx.proxy(httpConfig({ servers: [up.address], listener: '    timeouts: { idle: 300ms }' }))
+    const listener = proxy.runtime.listeners[0]!
+    const s = net.connect(proxy.port(), '127.0.0.1')
+    let text = ''
+    let closedAt = 0
+    s.on('data', (c: Buffer) => { text += c.toString('latin1') })
+    s.on('close', () => { closedAt = performance.now() })
+    await new Promise<void>((resolve) => s.once('connect', resolve))
+    s.write(get('/1'))
+    await waitFor(() => text.endsWith('one'), 3000, 5, 'answer')
+    const answeredAt = performance.now()
+    expect(listener.activeConnections()).toBe(1)
+    await waitFor(() => closedAt > 0, 3000, 10, 'closed by the idle timeout')
+    expect(closedAt - answeredAt).toBeGreaterThanOrEqual(250)
+    await waitFor(() => listener.activeConnections() === 0, 1000, 5, 'no longer counted')
+  })
+})
