@@ -162,6 +162,7 @@ async function main (): Promise<void> {
     const add = (t: RunningTarget): void => { running.push(t); targets.push(t) }
     if (wanted('direct')) targets.push({ name: 'direct', url: `http://127.0.0.1:${ports[0] as number}${BENCH_PATH}` })
     if (wanted('tandem')) add(await startTandem(ROOT, dir, ports, PROXY_CPU, 'default'))
+    if (wanted('tandem-quiet')) add(await startTandem(ROOT, dir, ports, PROXY_CPU, 'quiet'))
     if (wanted('tandem-stripped')) add(await startTandem(ROOT, dir, ports, PROXY_CPU, 'stripped'))
     if (wanted('node+undici')) add(await startNodeTarget('node+undici', 'undici-proxy.js', ports))
     if (wanted('http-proxy')) add(await startNodeTarget('http-proxy', 'http-proxy.js', ports))
@@ -213,8 +214,12 @@ async function main (): Promise<void> {
       `${PIN ? ', proxy pinned to one CPU' : ''}, upstream ${upstreamKind} (node ${process.version})\n\n${table(rows)}\n`)
     if (notBound.length > 0) process.stdout.write(`\n(!) not proxy-bound (load core >= ${SATURATED * 100}% busy): ${notBound.map((r) => `${r.target}/${r.mode}`).join(', ')}\n`)
     const t = rows.find((r) => r.mode === 'keep-alive' && r.target === 'tandem')
-    const ts = rows.find((r) => r.mode === 'keep-alive' && r.target === 'tandem-stripped')
-    if (t !== undefined && ts !== undefined) process.stdout.write(`default config vs stripped: ${(t.rps / ts.rps * 100).toFixed(0)}% of the requests/s\n`)
+    for (const other of ['tandem-quiet', 'tandem-stripped']) {
+      const o = rows.find((r) => r.mode === 'keep-alive' && r.target === other)
+      if (t === undefined || o === undefined) continue
+      const cpu = t.cpuUsPerReq !== undefined && o.cpuUsPerReq !== undefined ? `, ${(t.cpuUsPerReq / o.cpuUsPerReq * 100).toFixed(0)}% of the CPU per request` : ''
+      process.stdout.write(`default config vs ${other.slice(7)}: ${(t.rps / o.rps * 100).toFixed(0)}% of the requests/s${cpu}\n`)
+    }
 
     await mkdir(join(ROOT, 'bench', 'results'), { recursive: true })
     const result = {

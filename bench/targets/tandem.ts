@@ -3,6 +3,8 @@
 //   container runtime would), log level info, the admin server with its metrics scraped, active and
 //   passive health, retries, X-Forwarded-* with trusted proxies, host and path routing over
 //   several routes.
+// - `quiet`: the default config with the access log and the admin server (metrics, dashboard)
+//   off: the issue's yardstick for what observability costs.
 // - `stripped`: one route, no access log, no admin or metrics, no health checks: the proxy's core.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -10,19 +12,19 @@ import { freePort, startChild, stopChild, waitReady, type RunningTarget } from '
 
 export const BENCH_HOST = 'www.example.com'
 export const BENCH_PATH = '/app/hello'
-export type TandemVariant = 'default' | 'stripped'
+export type TandemVariant = 'default' | 'quiet' | 'stripped'
 
 function servers (upstreamPorts: readonly number[]): string {
   return upstreamPorts.map((p) => `      - address: 127.0.0.1:${p}\n        maxConnections: 1000`).join('\n')
 }
 
+/** `adminPort` 0: the quiet variant (no admin server, no access log). */
 function defaultConfig (port: number, adminPort: number, upstreamPorts: readonly number[]): string {
-  return `# Written by bench/targets/tandem.ts (default: what operators run)
-admin:
-  listen: 127.0.0.1:${adminPort}
+  return `# Written by bench/targets/tandem.ts (${adminPort === 0 ? 'quiet: default without access log and admin' : 'default: what operators run'})
+${adminPort === 0 ? '' : `admin:\n  listen: 127.0.0.1:${adminPort}`}
 log:
   level: info
-  access: true
+  access: ${adminPort !== 0}
 shutdownTimeout: 2s
 upstreams:
   app:
@@ -91,12 +93,12 @@ export async function startTandem (root: string, dir: string, upstreamPorts: rea
   const port = await freePort()
   const file = join(dir, `tandem-${variant}.yaml`)
   const adminPort = variant === 'default' ? await freePort() : 0
-  await writeFile(file, variant === 'default' ? defaultConfig(port, adminPort, upstreamPorts) : strippedConfig(port, upstreamPorts))
+  await writeFile(file, variant === 'stripped' ? strippedConfig(port, upstreamPorts) : defaultConfig(port, adminPort, upstreamPorts))
   // As the image and the `tandem` command start it (Dockerfile, src/cli.ts's first line).
   const child = startChild(process.execPath, ['--max-semi-space-size=4', join(root, 'dist', 'cli.js'), 'run', '-c', file], cpu)
   child.stdout?.resume() // access lines go down a pipe, as under a container runtime
   const url = `http://127.0.0.1:${port}${BENCH_PATH}`
-  const name = variant === 'default' ? 'tandem' : 'tandem-stripped'
+  const name = variant === 'default' ? 'tandem' : `tandem-${variant}`
   try {
     await waitReady(url, BENCH_HOST, name, child)
     // The admin server builds its metrics on the first scrape; scrape once so the run pays for

@@ -4,23 +4,26 @@ import pino from 'pino'
 
 /** Bytes of log lines that may wait for stdout before new lines are dropped. */
 export const MAX_PENDING = 16 * 1024 * 1024
-/** A batch this large is written at once rather than at the end of the event-loop turn. */
+/** A batch this large is written at once; smaller ones wait up to FLUSH_MS. */
 const BATCH = 16 * 1024
+const FLUSH_MS = 100
 
 export interface LogSink extends pino.DestinationStream {
   flush: (cb?: (err?: Error) => void) => void
 }
 
 /**
- * stdout as a pipe or socket (a container runtime, systemd, a log shipper): the lines of one
- * event-loop turn are written together by libuv on the main thread, without blocking and
- * without the thread-pool round trip that each of sonic-boom's writes makes (on a proxy pinned
- * to one core that round trip cost more CPU than building the line). A reader that stops
- * reading cannot stall the proxy or grow it without bound: past MAX_PENDING, lines are dropped.
+ * stdout as a pipe or socket (a container runtime, systemd, a log shipper): lines gather up to
+ * BATCH or FLUSH_MS (nginx's `access_log … buffer= flush=`) and are written together by libuv on
+ * the main thread, without blocking and without the thread-pool round trip that each of
+ * sonic-boom's writes makes. Writing at every event-loop turn instead cost a pipe write per
+ * handful of requests: about 2 µs of the 45 µs a request costs under load on one core.
+ * A reader that stops reading cannot stall the proxy or grow it without bound: past
+ * MAX_PENDING, lines are dropped.
  */
 export class PipeSink implements LogSink {
   private pending = ''
-  private scheduled = false
+  private timer: NodeJS.Timeout | undefined
   private broken = false
 
   constructor (private readonly out: net.Socket, private readonly onDrop: () => void) {
@@ -35,9 +38,10 @@ export class PipeSink implements LogSink {
     }
     this.pending += line
     if (this.pending.length >= BATCH) this.flushNow()
-    else if (!this.scheduled) {
-      this.scheduled = true
-      setImmediate(this.flushNow)
+    else if (this.timer === undefined) {
+      this.timer = setTimeout(this.flushNow, FLUSH_MS)
+      // A pending flush must not keep the process alive; shutdown flushes explicitly.
+      this.timer.unref()
     }
     return true
   }
@@ -57,7 +61,10 @@ export class PipeSink implements LogSink {
   }
 
   private readonly flushNow = (): void => {
-    this.scheduled = false
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+    }
     if (this.pending === '' || this.broken) return
     const text = this.pending
     this.pending = ''
