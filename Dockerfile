@@ -32,5 +32,5 @@ EXPOSE 8080 8443 9090
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["node", "-e", "fetch(process.env.TANDEM_HEALTH_URL,{signal:AbortSignal.timeout(2000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/dist/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/dist/cli.js"]
 CMD ["run", "-c", "/etc/tandem/tandem.yaml"]

@@ -161,9 +161,9 @@ async function main (): Promise<void> {
     const targets: Target[] = []
     const add = (t: RunningTarget): void => { running.push(t); targets.push(t) }
     if (wanted('direct')) targets.push({ name: 'direct', url: `http://127.0.0.1:${ports[0] as number}${BENCH_PATH}` })
-    if (wanted('tandem')) add(await startTandem(ROOT, dir, ports, PROXY_CPU, 'default'))
-    if (wanted('tandem-quiet')) add(await startTandem(ROOT, dir, ports, PROXY_CPU, 'quiet'))
-    if (wanted('tandem-stripped')) add(await startTandem(ROOT, dir, ports, PROXY_CPU, 'stripped'))
+    if (wanted('tandem')) add(await startTandem(ROOT, dir, ports, PROXY_CPU, 'default', LOAD_CPU))
+    if (wanted('tandem-quiet')) add(await startTandem(ROOT, dir, ports, PROXY_CPU, 'quiet', LOAD_CPU))
+    if (wanted('tandem-stripped')) add(await startTandem(ROOT, dir, ports, PROXY_CPU, 'stripped', LOAD_CPU))
     if (wanted('node+undici')) add(await startNodeTarget('node+undici', 'undici-proxy.js', ports))
     if (wanted('http-proxy')) add(await startNodeTarget('http-proxy', 'http-proxy.js', ports))
     if (wanted('nginx')) {

@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
+import type { Writable } from 'node:stream'
 
 /** A target under load: where to send requests, and how to take it down. */
 export interface RunningTarget {
@@ -52,10 +53,13 @@ export function cpuTimes (cpu: number): { busy: number, total: number } | undefi
   } catch { return undefined }
 }
 
-/** Spawns `cmd args`, under `taskset -c cpu` when taskset exists. stdout is piped, stderr inherited. */
-export function startChild (cmd: string, args: readonly string[], cpu?: number): ChildProcess {
+/**
+ * Spawns `cmd args`, under `taskset -c cpu` when taskset exists. stdout is piped (or goes to
+ * `stdout`, another child's stdin), stderr inherited.
+ */
+export function startChild (cmd: string, args: readonly string[], cpu?: number, stdout?: Writable): ChildProcess {
   const argv = HAS_TASKSET && cpu !== undefined ? ['taskset', '-c', String(cpu), cmd, ...args] : [cmd, ...args]
-  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', stdout ?? 'pipe', 'inherit'] })
   children.add(child)
   child.once('exit', () => { children.delete(child) })
   return child

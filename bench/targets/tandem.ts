@@ -8,7 +8,8 @@
 // - `stripped`: one route, no access log, no admin or metrics, no health checks: the proxy's core.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { freePort, startChild, stopChild, waitReady, type RunningTarget } from './child.js'
+import { spawn } from 'node:child_process'
+import { HAS_TASKSET, freePort, startChild, stopChild, waitReady, type RunningTarget } from './child.js'
 
 export const BENCH_HOST = 'www.example.com'
 export const BENCH_PATH = '/app/hello'
@@ -89,14 +90,18 @@ listeners:
 }
 
 /** Starts tandem from the repo's `dist/` (built by `npm run bench`) pinned to `cpu`. */
-export async function startTandem (root: string, dir: string, upstreamPorts: readonly number[], cpu?: number, variant: TandemVariant = 'default'): Promise<RunningTarget> {
+export async function startTandem (root: string, dir: string, upstreamPorts: readonly number[], cpu?: number, variant: TandemVariant = 'default', drainCpu?: number): Promise<RunningTarget> {
   const port = await freePort()
   const file = join(dir, `tandem-${variant}.yaml`)
   const adminPort = variant === 'default' ? await freePort() : 0
   await writeFile(file, variant === 'stripped' ? strippedConfig(port, upstreamPorts) : defaultConfig(port, adminPort, upstreamPorts))
+  // Access lines go down a pipe to a reader of their own, as to a container runtime's log driver,
+  // on `drainCpu` (the load generator's), so that neither the proxy's core nor this process reads them.
+  const drainArgv = HAS_TASKSET && drainCpu !== undefined ? ['taskset', '-c', String(drainCpu), 'cat'] : ['cat']
+  const drain = spawn(drainArgv[0] as string, drainArgv.slice(1), { stdio: ['pipe', 'ignore', 'inherit'] })
   // As the image and the `tandem` command start it (Dockerfile, src/cli.ts's first line).
-  const child = startChild(process.execPath, ['--max-semi-space-size=4', join(root, 'dist', 'cli.js'), 'run', '-c', file], cpu)
-  child.stdout?.resume() // access lines go down a pipe, as under a container runtime
+  const child = startChild(process.execPath, ['--max-semi-space-size=2', join(root, 'dist', 'cli.js'), 'run', '-c', file], cpu, drain.stdin)
+  child.once('exit', () => { drain.kill() })
   const url = `http://127.0.0.1:${port}${BENCH_PATH}`
   const name = variant === 'default' ? 'tandem' : `tandem-${variant}`
   try {

@@ -238,7 +238,7 @@ export class Aggregator {
   }
 
   private server (upstream: string, address: string): ServerAcc {
-    const key = upstream + '/' + address
+    const key = serverKey(upstream, address)
     const servers = this.current().servers
     let s = servers.get(key)
     if (s === undefined) {
@@ -309,4 +309,26 @@ export function percentile (sorted: readonly number[], p: number): number | null
 function round (x: number, digits: number): number {
   const f = 10 ** digits
   return Math.round(x * f) / f
+}
+
+/**
+ * `upstream/address`, made once per pair: the names are the config's own strings, found by the
+ * hashes V8 keeps in them, and the key is then the same string (hash kept too) request after
+ * request instead of a new one to build and hash each time.
+ */
+const serverKeys = new Map<string, Map<string, string>>()
+
+function serverKey (upstream: string, address: string): string {
+  let byAddress = serverKeys.get(upstream)
+  if (byAddress === undefined) {
+    // Bounded: a reload may bring new names.
+    if (serverKeys.size >= 1024) serverKeys.clear()
+    serverKeys.set(upstream, byAddress = new Map())
+  }
+  let key = byAddress.get(address)
+  if (key === undefined) {
+    if (byAddress.size >= 1024) byAddress.clear()
+    byAddress.set(address, key = upstream + '/' + address)
+  }
+  return key
 }

@@ -41,6 +41,32 @@ function str (v: string): string {
   return PLAIN.test(v) ? `"${v}"` : JSON.stringify(v)
 }
 
+/**
+ * str() for the names a line repeats from the config (listener, route, upstream, server): the
+ * same string objects request after request, so a Map finds them by the hash V8 keeps in each.
+ */
+const named = new Map<string, string>()
+
+function name (v: string): string {
+  let q = named.get(v)
+  if (q === undefined) {
+    // Bounded: names come from the config, but a reload may bring new ones.
+    if (named.size >= 4096) named.clear()
+    named.set(v, q = str(v))
+  }
+  return q
+}
+
+/** Milliseconds rounded to 0.01 as JSON writes them (1.5, not 1.50), by integer arithmetic. */
+function ms (v: number): string | number {
+  if (!(v >= 0 && v < 1e9)) return Number.isFinite(v) ? Math.round(v * 100) / 100 : 'null'
+  const c = Math.round(v * 100)
+  const whole = (c - (c % 100)) / 100
+  const frac = c % 100
+  if (frac === 0) return whole
+  return frac % 10 === 0 ? `${whole}.${frac / 10}` : `${whole}.${frac < 10 ? '0' : ''}${frac}`
+}
+
 function num (v: number): string | number {
   return Number.isFinite(v) ? v : 'null'
 }
@@ -51,13 +77,13 @@ function num (v: number): string | number {
  * access log's whole cost under load.
  */
 function httpLine (e: HttpRequestEnd, time: string, pid: number): string {
-  let line = `{"level":"info","time":"${time}","pid":${pid},"component":"access","type":"http","listener":${str(e.listener)},"route":${str(e.route)},` +
-    `"method":${str(e.method)},"host":${str(e.host)},"path":${str(e.path)},"status":${num(e.status)},"client":${str(e.client)}`
-  if (e.upstream !== undefined) line += `,"upstream":${str(e.upstream)}`
-  if (e.server !== undefined) line += `,"server":${str(e.server)}`
+  let line = `{"level":"info","time":"${time}","pid":${pid},"component":"access","type":"http","listener":${name(e.listener)},"route":${name(e.route)},` +
+    `"method":${name(e.method)},"host":${str(e.host)},"path":${str(e.path)},"status":${num(e.status)},"client":${str(e.client)}`
+  if (e.upstream !== undefined) line += `,"upstream":${name(e.upstream)}`
+  if (e.server !== undefined) line += `,"server":${name(e.server)}`
   line += `,"bytesIn":${num(e.bytesIn)},"bytesOut":${num(e.bytesOut)}`
-  if (e.upstreamMs !== undefined) line += `,"upstreamMs":${Math.round(e.upstreamMs * 100) / 100}`
-  line += `,"totalMs":${Math.round(e.totalMs * 100) / 100}`
+  if (e.upstreamMs !== undefined) line += `,"upstreamMs":${ms(e.upstreamMs)}`
+  line += `,"totalMs":${ms(e.totalMs)}`
   if (e.error !== undefined) line += `,"error":${str(e.error)}`
   if (e.limit !== undefined) line += `,"limit":${str(e.limit)}`
   if (e.retries !== 0) line += `,"retries":${num(e.retries)}`

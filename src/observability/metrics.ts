@@ -5,7 +5,8 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Runtime } from '../runtime/runtime.js'
 import type { Server } from '../upstream/server.js'
-import { FastHistogram, type Series } from './histogram.js'
+import { FastHistogram } from './histogram.js'
+import { HttpStats } from './http-stats.js'
 import {
   channels, type ConfigReload, type HealthCheckResult, type HttpRequestEnd, type PeerRejected, type PeerRoleChange, type ProcessError,
   type RateLimitDenied, type RateLimitStoreError, type ServerFailure, type TcpConnectionEnd,
@@ -36,9 +37,9 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 class Tally {
   private readonly values = new Map<string, { labels: string[], n: number }>()
 
-  /** Up to four label values, in the counter's label order; the array is built on first sight only. */
-  add (n: number, a: string, b: string, c?: string, d?: string): void {
-    const key = c === undefined ? a + '\0' + b : d === undefined ? a + '\0' + b + '\0' + c : a + '\0' + b + '\0' + c + '\0' + d
+  /** Two or three label values, in the counter's label order; the array is built on first sight only. */
+  add (n: number, a: string, b: string, c?: string): void {
+    const key = c === undefined ? a + '\0' + b : a + '\0' + b + '\0' + c
     const v = this.values.get(key)
     if (v !== undefined) {
       v.n += n
@@ -46,7 +47,6 @@ class Tally {
     }
     const labels = [a, b]
     if (c !== undefined) labels.push(c)
-    if (d !== undefined) labels.push(d)
     this.values.set(key, { labels, n })
   }
 
@@ -86,7 +86,6 @@ export function createMetrics (getRuntime: () => Runtime, getPeer: () => PeerGau
   const own = new Registry()
   const registers = [own]
   const tallies = {
-    http: new Tally(),
     tcp: new Tally(),
     tcpBytes: new Tally(),
     failures: new Tally(),
@@ -100,12 +99,17 @@ export function createMetrics (getRuntime: () => Runtime, getPeer: () => PeerGau
     return c
   }
 
-  fromTally('tandem_http_requests_total', 'HTTP requests answered, by listener, route, upstream and status code.',
-    ['listener', 'route', 'upstream', 'code'], tallies.http)
   const duration = new FastHistogram('tandem_http_request_duration_seconds', 'Time from request start to the end of the response, seconds.',
     ['listener', 'route', 'upstream'], DURATION_BUCKETS)
   duration.register(own)
-  const durations = new Map<string, Series>()
+  const http = new HttpStats(duration)
+  const httpRequests: Counter<'listener' | 'route' | 'upstream' | 'code'> = new Counter({
+    name: 'tandem_http_requests_total',
+    help: 'HTTP requests answered, by listener, route, upstream and status code.',
+    labelNames: ['listener', 'route', 'upstream', 'code'],
+    registers,
+    collect () { http.flush(httpRequests) },
+  })
   fromTally('tandem_tcp_connections_total', 'TCP connections closed, by listener and upstream.', ['listener', 'upstream'], tallies.tcp)
   fromTally('tandem_tcp_bytes_total', 'TCP bytes relayed; direction in is client to upstream, out is back.', ['listener', 'direction'], tallies.tcpBytes)
 
@@ -182,15 +186,7 @@ export function createMetrics (getRuntime: () => Runtime, getPeer: () => PeerGau
 
   const onHttp = (m: unknown): void => {
     const e = m as HttpRequestEnd
-    const upstream = e.upstream ?? ''
-    tallies.http.add(1, e.listener, e.route, upstream, String(e.status))
-    const key = e.listener + '\0' + e.route + '\0' + upstream
-    let child = durations.get(key)
-    if (child === undefined) {
-      child = duration.handle(e.listener, e.route, upstream)
-      durations.set(key, child)
-    }
-    child.observe(e.totalMs / 1000)
+    http.record(e.listener, e.route, e.upstream ?? '', e.status, e.totalMs / 1000)
   }
   const onTcp = (m: unknown): void => {
     const e = m as TcpConnectionEnd
