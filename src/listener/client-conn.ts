@@ -60,7 +60,7 @@ export class ClientConn {
     handle[kClient] = this
     handle.onread = onClientRead
     handle.setNoDelay(true)
-    this.timer = setTimeout(this.onTimer, idleMs)
+    this.timer = setTimeout(onClientTimer, idleMs, this)
   }
 
   /** The client's address (IPv4-mapped form unmapped), read once per connection. */
@@ -233,10 +233,11 @@ export class ClientConn {
 
   private arm (ms: number): void {
     clearTimeout(this.timer)
-    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(ms)))
+    this.timer = setTimeout(onClientTimer, Math.max(1, Math.ceil(ms)), this)
   }
 
-  private readonly onTimer = (): void => {
+  /** @internal */
+  onTimer (): void {
     if (this.destroyed) return
     const now = performance.now()
     if (this.lingerUntil !== 0) {
@@ -249,6 +250,10 @@ export class ClientConn {
     else if (this.owner.onIdle()) this.destroy()
     else this.arm(this.idleMs)
   }
+}
+
+function onClientTimer (conn: ClientConn): void {
+  conn.onTimer()
 }
 
 function onClientRead (this: TcpHandle, memory?: ArrayBuffer): undefined {

@@ -131,7 +131,7 @@ export class FastConnection implements ClientSide, ClientConnOwner {
     }
     this.graced = true
     this.host.hold()
-    this.graceTimer = setTimeout(this.onGraceOver, FRESH_GRACE_MS)
+    this.graceTimer = setTimeout(graceOver, FRESH_GRACE_MS, this)
   }
 
   /** Everything is closed at once (the listener is destroyed). */
@@ -175,7 +175,7 @@ export class FastConnection implements ClientSide, ClientConnOwner {
       this.scanFrom = buf.length
       if (this.ended) this.finishConnection()
       else {
-        this.headerTimer ??= setTimeout(this.onHeaderTimeout, this.host.headerTimeout)
+        this.headerTimer ??= setTimeout(headerTimedOut, this.host.headerTimeout, this)
         this.resume()
       }
       return
@@ -200,11 +200,11 @@ export class FastConnection implements ClientSide, ClientConnOwner {
     this.busy = true
     const ex = this.host.request(this, r)
     this.endGrace()
-    if (ex instanceof Promise) void ex.then(this.run, () => { this.answer(500) })
+    if (ex instanceof Promise) void ex.then((e) => { this.run(e) }, () => { this.answer(500) })
     else this.run(ex)
   }
 
-  private readonly run = (ex: RawExchange | undefined): void => {
+  private run (ex: RawExchange | undefined): void {
     if (ex === undefined) {
       this.answered()
       return
@@ -280,7 +280,8 @@ export class FastConnection implements ClientSide, ClientConnOwner {
     return this.detached || !this.busy || this.out.needsDrain
   }
 
-  private readonly onHeaderTimeout = (): void => {
+  /** @internal */
+  onHeaderTimeout (): void {
     this.headerTimer = undefined
     this.detach()
     this.host.headerTimedOut(this)
@@ -294,7 +295,8 @@ export class FastConnection implements ClientSide, ClientConnOwner {
     this.host.settled()
   }
 
-  private readonly onGraceOver = (): void => {
+  /** @internal */
+  onGraceOver (): void {
     if (this.idle && !this.detached) {
       this.detach()
       this.out.destroy()
@@ -319,4 +321,14 @@ export class FastConnection implements ClientSide, ClientConnOwner {
     this.endGrace()
     this.host.closed(this)
   }
+}
+
+// Timer callbacks at module level, the connection passed as the timer's argument: no closure
+// per connection for timers most connections never arm.
+function headerTimedOut (conn: FastConnection): void {
+  conn.onHeaderTimeout()
+}
+
+function graceOver (conn: FastConnection): void {
+  conn.onGraceOver()
 }
