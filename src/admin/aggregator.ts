@@ -118,14 +118,16 @@ export class Aggregator {
   }
 
   httpEnd (e: HttpRequestEnd): void {
-    const l = this.listener(e.listener)
+    // One clock read per event: the second both counts go to.
+    const sec = this.current()
+    const l = this.listener(e.listener, sec)
     const cls = Math.floor(e.status / 100) - 1
     if (cls >= 0 && cls <= 4) l.codes[cls as 0 | 1 | 2 | 3 | 4]++
     l.ended++
     if (e.status >= 500) l.errors++
     this.sampleLatency(l, e.totalMs)
     if (e.upstream !== undefined && e.server !== undefined) {
-      const s = this.server(e.upstream, e.server)
+      const s = this.server(e.upstream, e.server, sec)
       s.requests++
       if (e.upstreamMs !== undefined) {
         s.rtSum += e.upstreamMs
@@ -135,8 +137,9 @@ export class Aggregator {
   }
 
   tcpStart (e: TcpConnectionStart): void {
-    this.listener(e.listener).conns++
-    this.server(e.upstream, e.server).requests++
+    const sec = this.current()
+    this.listener(e.listener, sec).conns++
+    this.server(e.upstream, e.server, sec).requests++
   }
 
   tcpEnd (e: TcpConnectionEnd): void {
@@ -227,8 +230,8 @@ export class Aggregator {
     return point
   }
 
-  private listener (name: string): ListenerAcc {
-    const listeners = this.current().listeners
+  private listener (name: string, sec = this.current()): ListenerAcc {
+    const listeners = sec.listeners
     let l = listeners.get(name)
     if (l === undefined) {
       l = { codes: [0, 0, 0, 0, 0], latencies: [], seen: 0, ended: 0, errors: 0, conns: 0, bytesIn: 0, bytesOut: 0, limited: 0 }
@@ -237,9 +240,9 @@ export class Aggregator {
     return l
   }
 
-  private server (upstream: string, address: string): ServerAcc {
+  private server (upstream: string, address: string, sec = this.current()): ServerAcc {
     const key = serverKey(upstream, address)
-    const servers = this.current().servers
+    const servers = sec.servers
     let s = servers.get(key)
     if (s === undefined) {
       s = { requests: 0, rtSum: 0, rtCount: 0 }
