@@ -7,6 +7,7 @@
  * never has to produce an error answer, and a request it would misread cannot exist: anything it
  * is unsure of goes to the stricter general path.
  */
+import { isToken, requestHeadChars } from './chars.js'
 
 /** More bytes are needed. */
 export const INCOMPLETE = 0
@@ -45,22 +46,7 @@ export class RequestHead {
   }
 }
 
-/** HTAB, visible ASCII and SP, with every CR part of a CRLF (and so no bare LF either). */
-export function plainAscii (buf: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    const c = buf[i] as number
-    if (c >= 32 && c <= 126) continue
-    if (c === 13 && buf[i + 1] === 10) {
-      i++
-      continue
-    }
-    if (c !== 9) return false
-  }
-  return true
-}
-
 const CRLFCRLF = Buffer.from('\r\n\r\n')
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 /** Framing and protocol switches: the general path owns them. */
 const NOT_LEAN = new Set(['content-length', 'transfer-encoding', 'upgrade', 'expect'])
 /** node:http keeps the first of these when repeated (IncomingMessage#_addHeaderLine). */
@@ -106,8 +92,8 @@ export function parseRequestHead (buf: Buffer, start: number, limit: number, sca
   const end = headEnd(buf, start, scanFrom)
   if (end === -1) return buf.length - start > limit || visiblyUnsupported(buf, start, scanFrom) ? UNSUPPORTED : INCOMPLETE
   if (end - start > limit) return UNSUPPORTED
-  if (!plainAscii(buf, start, end - 4)) return UNSUPPORTED
   const head = buf.toString('latin1', start, end - 4)
+  if (!requestHeadChars(head)) return UNSUPPORTED
   let eol = head.indexOf('\r\n')
   if (eol === -1) eol = head.length
   const sp1 = head.indexOf(' ')
@@ -128,7 +114,7 @@ export function parseRequestHead (buf: Buffer, start: number, limit: number, sca
     if (colon === -1 || colon > e) return UNSUPPORTED
     const name = head.slice(pos, colon)
     // Also refuses obs-fold (a line starting with whitespace) and space before the colon.
-    if (!TOKEN.test(name)) return UNSUPPORTED
+    if (!isToken(name)) return UNSUPPORTED
     const value = head.slice(colon + 1, e).trim()
     switch (name.length) {
       // Only these lengths can name a field this parser must look at.

@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http'
 import { HOP_BY_HOP, safeReason } from '../upstream/headers.js'
+import { isToken, responseHeadChars } from './chars.js'
 
 /**
  * The lean path's upstream response-head parser and the client head built from it (pure).
@@ -45,8 +46,6 @@ export class ResponseHeadError extends Error {
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n')
-const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const DIGITS = /^\d{1,15}$/
 
 /**
@@ -60,15 +59,14 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
     return RESPONSE_INCOMPLETE
   }
   if (at + 4 - start > limit) throw new ResponseHeadError('response head too large')
-  if (!headBytes(buf, start, at)) throw new ResponseHeadError('invalid byte in response head')
   const head = buf.toString('latin1', start, at)
+  if (!responseHeadChars(head)) throw new ResponseHeadError('invalid byte in response head')
   let eol = head.indexOf('\r\n')
   if (eol === -1) eol = head.length
-  const m = STATUS_LINE.exec(head.slice(0, eol))
-  if (m === null) throw new ResponseHeadError('invalid status line')
-  const minor = Number(m[1])
-  const status = Number(m[2])
-  if (status < 100) throw new ResponseHeadError('invalid status')
+  const status = statusOf(head, eol)
+  if (status < 100) throw new ResponseHeadError(status === -1 ? 'invalid status line' : 'invalid status')
+  const minor = head.charCodeAt(7) - 48
+  const reason = eol > 12 ? head.slice(13, eol) : ''
   const rawHeaders: string[] = []
   const names: string[] = []
   let connection: string[] | undefined
@@ -85,7 +83,7 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
     const colon = head.indexOf(':', pos)
     if (colon === -1 || colon > e) throw new ResponseHeadError('invalid header line')
     const name = head.slice(pos, colon)
-    if (!TOKEN.test(name)) throw new ResponseHeadError('invalid header name')
+    if (!isToken(name)) throw new ResponseHeadError('invalid header name')
     const value = head.slice(colon + 1, e).trim()
     const lower = name.toLowerCase()
     rawHeaders.push(name, value)
@@ -102,14 +100,23 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
         chunked = value.toLowerCase() === 'chunked'
         if (!chunked) throw new ResponseHeadError('unsupported transfer coding')
         break
-      case 'connection':
-        for (const t of value.toLowerCase().split(',')) {
+      case 'connection': {
+        const v = value.toLowerCase()
+        // The common values, without a split.
+        if (v === 'keep-alive' || v === 'close') {
+          if (v === 'close') close = true
+          else if (minor === 0) close = false
+          ;(connection ??= []).push(v)
+          break
+        }
+        for (const t of v.split(',')) {
           const token = t.trim()
           if (token === 'close') close = true
           else if (token === 'keep-alive' && minor === 0) close = false
           ;(connection ??= []).push(token)
         }
         break
+      }
       case 'keep-alive': {
         const hint = /(?:^|[,\s])timeout=(\d+)/i.exec(value)
         if (hint !== null) keepAliveMs = Number(hint[1]) * 1000
@@ -127,7 +134,7 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
   else framing = 'close'
   return {
     status,
-    reason: m[3] ?? '',
+    reason,
     rawHeaders,
     names,
     connection,
@@ -188,16 +195,20 @@ export function clientHead (r: ResponseHead, extra: readonly string[] | undefine
   return out + '\r\n'
 }
 
-/** No CTL but HTAB, no DEL, every CR part of a CRLF; obs-text (0x80–0xff) is legal in values. */
-function headBytes (buf: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    const c = buf[i] as number
-    if (c >= 32 && c !== 127) continue
-    if (c === 13 && buf[i + 1] === 10) {
-      i++
-      continue
-    }
-    if (c !== 9) return false
+/**
+ * The status of a status line `HTTP/1.0|1 DDD[ reason]` (the first `eol` chars of `head`), or -1
+ * when the line is not one.
+ */
+function statusOf (head: string, eol: number): number {
+  if (eol < 12 || !head.startsWith('HTTP/1.') || head.charCodeAt(8) !== 32) return -1
+  const minor = head.charCodeAt(7)
+  if (minor !== 48 && minor !== 49) return -1
+  if (eol > 12 && head.charCodeAt(12) !== 32) return -1
+  let status = 0
+  for (let i = 9; i < 12; i++) {
+    const d = head.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return -1
+    status = status * 10 + d
   }
-  return true
+  return status
 }

@@ -11,6 +11,15 @@ describe('lean response-head parser', () => {
     expect(r.rawHeaders).toEqual(['Content-Length', '5', 'X-A', '1'])
   })
 
+  it('a status line without a reason, with an empty one, and HTTP/1.0 (not reusable unless it asks to be kept alive)', () => {
+    expect([ok('HTTP/1.1 204\r\n\r\n').status, ok('HTTP/1.1 204\r\n\r\n').reason]).toEqual([204, ''])
+    expect(ok('HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n').reason).toBe('')
+    expect(ok('HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n').reusable).toBe(false)
+    expect(ok('HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n').reusable).toBe(true)
+    expect(ok('HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 0\r\n\r\n').reusable).toBe(false)
+    expect(ok('HTTP/1.1 200 OK\r\nConnection: close, X-A\r\nContent-Length: 0\r\n\r\n').connection).toEqual(['close', 'x-a'])
+  })
+
   it('frames by RFC 9112 §6.3: HEAD, 1xx, 204 and 304 have no body; chunked; otherwise until close', () => {
     expect(ok('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n', true).framing).toBe('none')
     expect(ok('HTTP/1.1 204 No Content\r\n\r\n').framing).toBe('none')
@@ -42,6 +51,14 @@ describe('lean response-head parser', () => {
     ['obs-fold', 'HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\nContent-Length: 0\r\n\r\n'],
     ['a bare LF', 'HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n'],
     ['NUL in a value', 'HTTP/1.1 200 OK\r\nX-A: \x00\r\n\r\n'],
+    ['a bare CR inside a value', 'HTTP/1.1 200 OK\r\nX-A: 1\r2\r\nContent-Length: 0\r\n\r\n'],
+    ['a bare LF inside a value', 'HTTP/1.1 200 OK\r\nX-A: 1\n2\r\nContent-Length: 0\r\n\r\n'],
+    ['CR CR LF', 'HTTP/1.1 200 OK\r\r\nContent-Length: 0\r\n\r\n'],
+    ['a CR just before the blank line', 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\r\n\r\n'],
+    ['DEL in a value', 'HTTP/1.1 200 OK\r\nX-A: \x7f\r\n\r\n'],
+    ['a status line with no space after the status', 'HTTP/1.1 200OK\r\n\r\n'],
+    ['HTTP/1.2', 'HTTP/1.2 200 OK\r\n\r\n'],
+    ['a status with a letter', 'HTTP/1.1 2x0 OK\r\n\r\n'],
     ['a two-digit status', 'HTTP/1.1 20 OK\r\n\r\n'],
     ['HTTP/2', 'HTTP/2 200\r\n\r\n'],
   ]
