@@ -150,16 +150,17 @@ export class HttpListener implements Listener, FastHost {
   }
 
   /**
-   * Unbinds at once. close()'s callback waits for every connection (a tunnel, a hung upstream),
-   * so it is not awaited: the drain and its deadline belong to the caller.
+   * Unbinds (see Listener.stopAccepting for `now`). close()'s callback waits for every
+   * connection (a tunnel, a hung upstream), so it is not awaited: the drain and its deadline
+   * belong to the caller.
    */
-  async stopAccepting (): Promise<void> {
+  async stopAccepting (now = false): Promise<void> {
     this.stopping = true
     // Connections the kernel completed while the loop was busy wait in the accept queue, and
     // closing the socket resets them: one poll first accepts them, to be answered (with
     // `Connection: close`) like those already open. Only the ones that land in the microseconds
     // before close() are reset, as with any server.
-    await new Promise<void>((resolve) => { setImmediate(resolve) })
+    if (!now) await new Promise<void>((resolve) => { setImmediate(resolve) })
     if (this.server.listening) this.server.close()
     // Keep-alive sockets with no request in flight are closed now; busy ones after their response.
     this.server.closeIdleConnections()

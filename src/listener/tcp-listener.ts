@@ -85,9 +85,10 @@ export class TcpListener implements Listener {
     return this.forwards.size
   }
 
-  stopAccepting (): Promise<void> {
+  async stopAccepting (now = false): Promise<void> {
+    // As the HTTP listener: one poll accepts what the kernel queued, which the close would reset.
+    if (!now) await new Promise<void>((resolve) => { setImmediate(resolve) })
     if (this.server.listening) this.server.close()
-    return Promise.resolve()
   }
 
   drained (): Promise<void> {
@@ -96,7 +97,7 @@ export class TcpListener implements Listener {
   }
 
   destroy (): void {
-    void this.stopAccepting()
+    if (this.server.listening) this.server.close()
     for (const forward of [...this.forwards]) forward.destroy('shutdown')
   }
 

@@ -23,8 +23,12 @@ export interface Listener {
   address (): { host: string, port: number }
   /** Client connections open now. */
   activeConnections (): number
-  /** Stops accepting; established connections go on. */
-  stopAccepting (): Promise<void>
+  /**
+   * Stops accepting; established connections go on. What the kernel has queued is accepted
+   * first (closing would reset it), unless `now`: a node losing the active role closes the
+   * socket before this returns, so it takes no connection after.
+   */
+  stopAccepting (now?: boolean): Promise<void>
   /** Resolves when in-flight requests and streams have finished. */
   drained (): Promise<void>
   /** Closes everything still open. */

@@ -123,7 +123,7 @@ export class Runtime {
    */
   unbindListeners (abrupt = false): void {
     for (const l of this.listeners) {
-      if (l.listening) void l.stopAccepting()
+      if (l.listening) void l.stopAccepting(true)
       if (abrupt) l.destroy()
     }
   }
