@@ -38,14 +38,13 @@ export interface ClientConnOwner {
  * net.Socket for good.
  */
 export class ClientConn {
-  /** destroy() was called, or the handle failed: no more I/O. */
+  /** destroy() was called, the handle failed, or it went to a net.Socket: no more I/O here. */
   destroyed = false
   /** The client's FIN has been read. */
   readableEnded = false
   /** end() was called: nothing more may be written. */
   writableEnded = false
   private reading = false
-  private released = false
   /** Write requests still pending, and their bytes (counted whole: an upper bound). */
   private writes = 0
   private pendingBytes = 0
@@ -79,7 +78,7 @@ export class ClientConn {
   }
 
   resume (): void {
-    if (this.reading || this.destroyed || this.released || this.readableEnded) return
+    if (this.reading || this.destroyed || this.readableEnded) return
     this.reading = true
     const err = this.handle.readStart()
     if (err < 0) this.destroy()
@@ -174,7 +173,6 @@ export class ClientConn {
     this.destroyed = true
     this.reading = false
     clearTimeout(this.timer)
-    if (this.released) return
     this.handle.close(onClientClose)
   }
 
@@ -183,7 +181,7 @@ export class ClientConn {
    * still pending stay in the kernel's order ahead of the Socket's own.
    */
   toSocket (): net.Socket {
-    this.released = true
+    // Destroyed as far as this object goes: every later call is a no-op.
     this.reading = false
     this.destroyed = true
     clearTimeout(this.timer)

@@ -55,7 +55,6 @@ export class FastConnection implements ClientSide, ClientConnOwner {
   private last = false
   private ended = false
   private detached = false
-  private paused = false
   private exchange: RawExchange | undefined
   private headerTimer: NodeJS.Timeout | undefined
   /** A closing answer is being flushed: settle once it is out. */
@@ -163,7 +162,7 @@ export class FastConnection implements ClientSide, ClientConnOwner {
     const buf = this.buf
     if (buf === undefined) {
       if (this.ended) this.finishConnection()
-      else this.resume()
+      else this.out.resume()
       return
     }
     if (this.lastSeq !== 0 && this.started >= this.lastSeq) {
@@ -176,7 +175,7 @@ export class FastConnection implements ClientSide, ClientConnOwner {
       if (this.ended) this.finishConnection()
       else {
         this.headerTimer ??= setTimeout(headerTimedOut, this.host.headerTimeout, this)
-        this.resume()
+        this.out.resume()
       }
       return
     }
@@ -228,19 +227,7 @@ export class FastConnection implements ClientSide, ClientConnOwner {
       this.countedTo = end
       if (++this.queued >= MAX_QUEUED && this.lastSeq === 0) this.lastSeq = this.started + MAX_QUEUED
     }
-    if (this.queued > 0 || buf.length - this.off > this.host.maxHeaderSize) this.pause()
-  }
-
-  private pause (): void {
-    if (this.paused) return
-    this.paused = true
-    this.out.pause()
-  }
-
-  private resume (): void {
-    if (!this.paused) return
-    this.paused = false
-    this.out.resume()
+    if (this.queued > 0 || buf.length - this.off > this.host.maxHeaderSize) this.out.pause()
   }
 
   /**
