@@ -17,8 +17,19 @@ const HERE = fileURLToPath(new URL('.', import.meta.url))
 const COUNT = Number(process.env.BENCH_IDLE_CONNECTIONS ?? 10_000)
 const DEADLINE = Date.now() + 60_000
 
-function rssMiB (pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024
+/** RSS in MiB, and its split: anonymous (heap, buffers, sockets' state) and file-backed (the node binary's touched pages). */
+function rss (pid: number): string {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const mib = (field: string): string => (Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]) / 1024).toFixed(0)
+  return `${mib('VmRSS')} MiB (anon ${mib('RssAnon')}, file ${mib('RssFile')})`
+}
+
+/** V8's heap in use, from tandem's own /metrics (prom-client's default process metrics). */
+async function heapMiB (admin: string | undefined): Promise<string> {
+  if (admin === undefined) return '?'
+  const text = await (await fetch(`${admin}/metrics`)).text()
+  const used = (space: string): number => Number(new RegExp(`nodejs_heap_space_size_used_bytes\\{space="${space}"\\} (\\d+)`).exec(text)?.[1] ?? 0)
+  return `heap ${(Number(/nodejs_heap_size_used_bytes (\d+)/.exec(text)?.[1]) / 1048576).toFixed(1)} MiB, code ${(used('code') / 1048576).toFixed(1)}`
 }
 
 /** Opens one connection, sends one request, resolves once the whole answer arrived; keeps it open. */
@@ -45,19 +56,19 @@ async function main (): Promise<void> {
   const port = Number(new URL(tandem.url).port)
   const sockets: net.Socket[] = []
   try {
-    const start = rssMiB(pid)
+    const start = `${rss(pid)}, ${await heapMiB(tandem.admin)}`
     for (let i = 0; i < COUNT && Date.now() < DEADLINE; i += 200) {
       sockets.push(...await Promise.all(Array.from({ length: Math.min(200, COUNT - i) }, async () => await openOne(port))))
     }
-    const loaded = rssMiB(pid)
+    const loaded = rss(pid)
     await new Promise((resolve) => setTimeout(resolve, 2000))
     global.gc?.()
-    const idle = rssMiB(pid)
+    const idle = `${rss(pid)}, ${await heapMiB(tandem.admin)}`
     for (const s of sockets) s.destroy()
     await new Promise((resolve) => setTimeout(resolve, 2000))
-    const after = rssMiB(pid)
-    process.stdout.write(`tandem RSS: ${start.toFixed(0)} MiB at start; ${loaded.toFixed(0)} MiB right after ${sockets.length} connections made one request each; ` +
-      `${idle.toFixed(0)} MiB with them idle 2 s later; ${after.toFixed(0)} MiB 2 s after they closed (node ${process.version})\n`)
+    const after = rss(pid)
+    process.stdout.write(`tandem RSS: ${start} at start; ${loaded} right after ${sockets.length} connections made one request each; ` +
+      `${idle} with them idle 2 s later; ${after} 2 s after they closed (node ${process.version})\n`)
   } finally {
     for (const s of sockets) s.destroy()
     await tandem.stop()

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { util } from './node-builtins.js'
 import { loadConfigFile, parseConfig } from './config/load.js'
 import { configSchema } from './config/schema.js'
 import type { Config } from './config/types.js'
@@ -117,7 +117,7 @@ async function demo (): Promise<void> {
 }
 
 async function main (argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = util.parseArgs({
     args: argv,
     allowPositionals: true,
     options: {

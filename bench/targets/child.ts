@@ -11,6 +11,8 @@ export interface RunningTarget {
   readonly name: string
   readonly url: string
   readonly pid?: number
+  /** tandem's admin server (the default variant), for /metrics. */
+  readonly admin?: string
   stop (): Promise<void>
 }
 

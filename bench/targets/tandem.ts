@@ -113,5 +113,5 @@ export async function startTandem (root: string, dir: string, upstreamPorts: rea
     await stopChild(child, 'SIGKILL')
     throw err
   }
-  return { name, url, pid: child.pid, stop: async () => { await stopChild(child) } }
+  return { name, url, pid: child.pid, admin: adminPort === 0 ? undefined : `http://127.0.0.1:${adminPort}`, stop: async () => { await stopChild(child) } }
 }

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import http from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { http } from '../node-builtins.js'
 import type { AddressInfo } from 'node:net'
 import type { AdminConfig } from '../config/types.js'
 import { reportError } from '../observability/events.js'
@@ -23,8 +24,8 @@ export interface AdminDeps {
 }
 
 interface Request {
-  req: http.IncomingMessage
-  res: http.ServerResponse
+  req: IncomingMessage
+  res: ServerResponse
   params: string[]
 }
 
@@ -44,7 +45,7 @@ const WEIGHT_PATH = /^\/api\/upstreams\/([^/]+)\/servers\/([^/]+)\/(weight)$/
  * endpoint, and JSON errors. Every socket has a timeout; no handler error escapes.
  */
 export class AdminServer {
-  private readonly server: http.Server
+  private readonly server: Server
   private readonly routes: Route[]
   private readonly events: EventStream
   private readonly feed: DashboardFeed
@@ -78,7 +79,7 @@ export class AdminServer {
     })
     // Idle sockets close after a minute; an event stream writes every second, so it stays.
     this.server.timeout = 60_000
-    this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => { void this.onRequest(req, res) })
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => { void this.onRequest(req, res) })
     this.server.on('clientError', (_err: Error, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
       socket.destroy()
@@ -132,7 +133,7 @@ export class AdminServer {
     await closed
   }
 
-  private async onRequest (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async onRequest (req: IncomingMessage, res: ServerResponse): Promise<void> {
     res.on('error', () => { res.destroy() })
     req.on('error', () => { req.destroy() })
     res.setHeader('x-content-type-options', 'nosniff')
@@ -175,7 +176,7 @@ export class AdminServer {
   }
 
   /** Why a mutating request may not proceed, or undefined when it may. */
-  private refuse (req: http.IncomingMessage): Answer | undefined {
+  private refuse (req: IncomingMessage): Answer | undefined {
     // Browsers send Origin on cross-site POSTs; without this a web page could drive a
     // token-less loopback admin API (CSRF). curl and scripts send no Origin.
     const origin = req.headers.origin
@@ -193,14 +194,14 @@ export class AdminServer {
     return { status: 401, body: { error: 'missing or wrong bearer token' } }
   }
 
-  private ready (res: http.ServerResponse): void {
+  private ready (res: ServerResponse): void {
     const role = roleOf(this.deps.runtime())
     if (this.shuttingDown) text(res, 503, 'shutting down')
     else if (role !== 'active') text(res, 503, role)
     else text(res, 200, 'ready')
   }
 
-  private async scrape (res: http.ServerResponse): Promise<void> {
+  private async scrape (res: ServerResponse): Promise<void> {
     const metrics = this.metrics
     if (metrics === undefined) {
       json(res, 503, { error: 'closing' })
@@ -210,7 +211,7 @@ export class AdminServer {
     send(res, 200, metrics.registry.contentType, body)
   }
 
-  private async dashboard (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async dashboard (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
     let file
     try {
@@ -229,7 +230,7 @@ export class AdminServer {
     res.end(req.method === 'HEAD' ? undefined : file.body)
   }
 
-  private async reload (res: http.ServerResponse): Promise<void> {
+  private async reload (res: ServerResponse): Promise<void> {
     if (this.deps.reload === undefined) {
       json(res, 501, { error: 'reload not available yet' })
       return
@@ -277,7 +278,7 @@ function digest (token: string): Buffer {
 }
 
 /** The body as text, or undefined when it exceeds MAX_BODY or the client went away. */
-async function readBody (req: http.IncomingMessage): Promise<string | undefined> {
+async function readBody (req: IncomingMessage): Promise<string | undefined> {
   if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
     req.resume()
     return undefined
@@ -301,15 +302,15 @@ async function readBody (req: http.IncomingMessage): Promise<string | undefined>
   })
 }
 
-function send (res: http.ServerResponse, status: number, type: string, body: string): void {
+function send (res: ServerResponse, status: number, type: string, body: string): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
   res.end(body)
 }
 
-function json (res: http.ServerResponse, status: number, body: unknown): void {
+function json (res: ServerResponse, status: number, body: unknown): void {
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(body) + '\n')
 }
 
-function text (res: http.ServerResponse, status: number, body: string): void {
+function text (res: ServerResponse, status: number, body: string): void {
   send(res, status, 'text/plain; charset=utf-8', body)
 }

@@ -1,4 +1,4 @@
-import http from 'node:http'
+import { http } from '../node-builtins.js'
 
 export interface DemoBackend {
   readonly name: string

@@ -3,7 +3,8 @@
  * attempt by one timer, handles every socket error, destroys its socket before settling, and
  * never rejects: every outcome becomes a ProbeResult.
  */
-import http from 'node:http'
+import type { IncomingMessage } from 'node:http'
+import { http } from '../node-builtins.js'
 import net from 'node:net'
 import { systemClock, type Clock } from '../clock.js'
 
@@ -130,7 +131,7 @@ export function httpProbe (
 }
 
 /** Decides as soon as the expected text shows up, at the byte limit, or at the end of the body. */
-function matchBody (res: http.IncomingMessage, expect: string, status: number, finish: Finish): void {
+function matchBody (res: IncomingMessage, expect: string, status: number, finish: Finish): void {
   const want = Buffer.from(expect, 'utf8')
   const body = Buffer.allocUnsafe(MAX_PROBE_BODY)
   let size = 0

@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http'
+import { http } from '../node-builtins.js'
 import { HOP_BY_HOP, safeReason } from '../upstream/headers.js'
 import { isToken, responseHeadChars } from './chars.js'
 
@@ -181,7 +181,7 @@ export function readFinalHead (pending: Buffer | undefined, chunk: Buffer, limit
  */
 export function clientHead (r: ResponseHead, extra: readonly string[] | undefined, keepAliveSeconds: number | undefined, date: string): string {
   const { rawHeaders: raw, names, connection } = r
-  const reason = r.reason === '' ? (STATUS_CODES[r.status] ?? '') : safeReason(r.status, r.reason)
+  const reason = r.reason === '' ? (http.STATUS_CODES[r.status] ?? '') : safeReason(r.status, r.reason)
   let out = `HTTP/1.1 ${r.status} ${reason}\r\n`
   for (let i = 0; i < names.length; i++) {
     const lower = names[i] as string

@@ -1,4 +1,5 @@
-import http, { type IncomingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
+import { http } from '../node-builtins.js'
 import type { Duplex } from 'node:stream'
 import type { ClientConn } from './client-conn.js'
 import type { HttpListenerConfig, HttpRouteConfig } from '../config/types.js'
@@ -49,7 +50,7 @@ export class HttpAdmission {
    * 429, 503) and returns undefined. A Promise only while a shared (Redis) rate limit decides.
    * `peer` is the socket's remote address (IPv4-mapped form unmapped).
    */
-  prepare (req: RequestLike, out: http.ServerResponse | Duplex | ClientConn, peer: string, startedAt: number, upgrade: boolean): ForwardRequest | Promise<ForwardRequest | undefined> | undefined {
+  prepare (req: RequestLike, out: ServerResponse | Duplex | ClientConn, peer: string, startedAt: number, upgrade: boolean): ForwardRequest | Promise<ForwardRequest | undefined> | undefined {
     const rawUrl = req.url ?? '/'
     const target = requestTarget(rawUrl, req.rawHeaders, req.httpVersionMajor)
     if (!target.ok) return this.reject(req, out, peer, target.code, startedAt, '', req.headers.host ?? '', rawUrl)
@@ -74,7 +75,7 @@ export class HttpAdmission {
   }
 
   /** After the rate limits: a 429, a 404 / 503, or the request to forward. */
-  private admit (req: RequestLike, out: http.ServerResponse | Duplex | ClientConn, verdict: Verdict | undefined, route: HttpRouteConfig | undefined, c: Admitted): ForwardRequest | undefined {
+  private admit (req: RequestLike, out: ServerResponse | Duplex | ClientConn, verdict: Verdict | undefined, route: HttpRouteConfig | undefined, c: Admitted): ForwardRequest | undefined {
     const { startedAt, host, url, client, peer, trusted, upgrade, absolute } = c
     if (verdict?.allowed === false) return this.limited(req, out, verdict, startedAt, route?.name ?? '', host, url, client)
     if (route === undefined) return this.reject(req, out, peer, 'NO_ROUTE', startedAt, '', host, url)
@@ -93,12 +94,12 @@ export class HttpAdmission {
     }
   }
 
-  private limited (req: RequestLike, out: http.ServerResponse | Duplex | ClientConn, v: Verdict, startedAt: number, route: string, host: string, path: string, client: string): undefined {
+  private limited (req: RequestLike, out: ServerResponse | Duplex | ClientConn, v: Verdict, startedAt: number, route: string, host: string, path: string, client: string): undefined {
     answerLimited(req, out, v, { listener: this.config.name, route, host, path, client, totalMs: this.deps.clock.now() - startedAt })
     return undefined
   }
 
-  private reject (req: RequestLike, out: http.ServerResponse | Duplex | ClientConn, peer: string, code: ErrorCode, startedAt: number, route: string, host: string, path: string): undefined {
+  private reject (req: RequestLike, out: ServerResponse | Duplex | ClientConn, peer: string, code: ErrorCode, startedAt: number, route: string, host: string, path: string): undefined {
     const status = ErrorCodes[code]
     if (out instanceof http.ServerResponse) answer(out, status)
     else answerRaw(out, status)

@@ -1,4 +1,5 @@
-import http from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { http } from '../node-builtins.js'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { HttpListenerConfig, ListenerConfig } from '../config/types.js'
@@ -38,7 +39,7 @@ const LEAN = process.env.TANDEM_HTTP_LEAN !== 'off'
 export class HttpListener implements Listener, FastHost {
   readonly name: string
   readonly protocol = 'http' as const
-  private readonly server: http.Server
+  private readonly server: Server
   /** node:http's own connection handler, called for connections handed over. */
   private readonly nodeConnection: (socket: Socket) => void
   private admission: HttpAdmission
@@ -83,7 +84,7 @@ export class HttpListener implements Listener, FastHost {
     // 100 Continue is sent when the request's turn comes (see run), not ahead of requests before it.
     this.server.on('checkContinue', this.onRequest)
     this.server.on('upgrade', this.onUpgrade)
-    this.server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
+    this.server.on('connect', (req: IncomingMessage, socket: Duplex) => {
       answerRaw(socket, 405)
       this.admission.logRefusal(peerOf(socket), 405, 'METHOD_NOT_ALLOWED', 'CONNECT', req.url ?? '')
     })
@@ -115,7 +116,7 @@ export class HttpListener implements Listener, FastHost {
     this.upgrades = new UpgradeForwarder(d.clock, config.timeouts.idle, config.timeouts.response)
     // node:http reads these per connection, so new connections get the new values.
     const t = config.timeouts
-    const server = this.server as http.Server & { maxHeaderSize: number }
+    const server = this.server as Server & { maxHeaderSize: number }
     server.maxHeaderSize = config.maxHeaderSize
     this.server.headersTimeout = t.header
     this.server.keepAliveTimeout = t.idle
@@ -229,7 +230,7 @@ export class HttpListener implements Listener, FastHost {
 
   // --- node:http (the general path) ---
 
-  private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     // An Upgrade that is not tunnelled (h2c …) leaves the parser stopped after its headers, as
     // if the protocol had switched: the connection ends with this answer, the rest is unread.
     if (this.stopping || req.headers.upgrade !== undefined) res.shouldKeepAlive = false
@@ -242,7 +243,7 @@ export class HttpListener implements Listener, FastHost {
   }
 
   /** Called by the connection when this request's turn comes. */
-  private readonly run = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+  private readonly run = (req: IncomingMessage, res: ServerResponse): void => {
     const startedAt = this.deps.clock.now()
     if (this.stopping) res.shouldKeepAlive = false
     if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue()
@@ -280,7 +281,7 @@ export class HttpListener implements Listener, FastHost {
     for (const w of waiters) w()
   }
 
-  private readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // A tunnel is in flight until its client socket closes, so a drain waits for it too.
     this.inflight++
     socket.once('close', this.onSettled)
@@ -296,7 +297,7 @@ export class HttpListener implements Listener, FastHost {
   }
 
   /** Whether node:http should hand this request's socket to onUpgrade (see tunnelAllowed). */
-  private tunnels (req: http.IncomingMessage): boolean {
+  private tunnels (req: IncomingMessage): boolean {
     if (req.headers.upgrade === undefined) return false
     const target = requestTarget(req.url ?? '/', req.rawHeaders, req.httpVersionMajor)
     if (!target.ok) return false

@@ -2,7 +2,8 @@
 // after, the verdict's headers on allowed responses, and the 429 for denied ones. A denied
 // request never reaches an upstream and its body is never read into memory: with a body still
 // coming, the answer closes the connection (nginx does the same), so nothing waits for it.
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import { http } from '../node-builtins.js'
 import type { Duplex } from 'node:stream'
 import { statusText } from '../errors.js'
 import type { ClientConn } from '../listener/client-conn.js'
@@ -63,7 +64,7 @@ export function limitHeaders (v: Verdict): string[] | undefined {
 }
 
 /** Answers 429 with Retry-After and the limit's headers; logs which limit denied. */
-export function answerLimited (req: Pick<IncomingMessage, 'method' | 'headers'> & { readonly complete?: boolean }, out: http.ServerResponse | Duplex | ClientConn, v: Verdict, d: DeniedRequest): void {
+export function answerLimited (req: Pick<IncomingMessage, 'method' | 'headers'> & { readonly complete?: boolean }, out: ServerResponse | Duplex | ClientConn, v: Verdict, d: DeniedRequest): void {
   const limit = v.limit?.name ?? ''
   const body = statusText(429) + '\n'
   const headers = v.limit?.headers(v.result) ?? ['retry-after', '1']

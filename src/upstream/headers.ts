@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http'
+import { http } from '../node-builtins.js'
 
 /**
  * Header rewriting between client and upstream (pure). Works on Node's flat rawHeaders arrays so
@@ -90,7 +90,7 @@ export function upstreamRequestHeaders (raw: readonly string[], info: ForwardedI
  */
 export function safeReason (status: number, reason: string | undefined): string {
   if (reason !== undefined && /^[\t\x20-\x7e]*$/.test(reason)) return reason
-  return STATUS_CODES[status] ?? ''
+  return http.STATUS_CODES[status] ?? ''
 }
 
 /**

@@ -1,4 +1,4 @@
-import { getSystemErrorName } from 'node:util'
+import { util } from '../node-builtins.js'
 import type { UpstreamError } from './retry-policy.js'
 import { dial } from './tcp-dial.js'
 import { writeLatin1, type WriteReq } from './tcp-handle.js'
@@ -183,7 +183,7 @@ function onWritten (this: WriteReq, status: number): void {
 function errnoError (status: number): UpstreamError {
   let code: string
   try {
-    code = getSystemErrorName(status)
+    code = util.getSystemErrorName(status)
   } catch {
     code = 'UND_ERR_SOCKET'
   }

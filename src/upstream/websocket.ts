@@ -1,4 +1,5 @@
-import http from 'node:http'
+import type { IncomingMessage } from 'node:http'
+import { http } from '../node-builtins.js'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import type { Clock } from '../clock.js'
@@ -18,7 +19,7 @@ const EARLY_LIMIT = 64 * 1024
  * condition, so anything else (`h2c` …) is handled as a plain HTTP/1.1 request, its Upgrade
  * header dropped; offering one allowed protocol beside a refused one does not sneak it through.
  */
-export function tunnelAllowed (req: http.IncomingMessage, allowed: readonly string[] = WEBSOCKET_ONLY): boolean {
+export function tunnelAllowed (req: IncomingMessage, allowed: readonly string[] = WEBSOCKET_ONLY): boolean {
   const upgrade = req.headers.upgrade
   if (upgrade === undefined) return false
   let any = false
@@ -41,12 +42,12 @@ export class UpgradeForwarder {
   constructor (private readonly clock: Clock, private readonly idleMs: number, private readonly responseMs: number) {}
 
   /** One access line per upgrade, when the tunnel closes (or the upgrade is refused). */
-  private log (req: http.IncomingMessage, fr: ForwardRequest, status: number, server: string, started: number, bytesIn: number, bytesOut: number): void {
+  private log (req: IncomingMessage, fr: ForwardRequest, status: number, server: string, started: number, bytesIn: number, bytesOut: number): void {
     if (!channels.httpRequestEnd.hasSubscribers) return
     publishHttpEnd({ ...accessFields(req, fr, status, started, this.clock.now()), server, bytesIn, bytesOut })
   }
 
-  forward (req: http.IncomingMessage, client: Duplex, head: Buffer, fr: ForwardRequest): void {
+  forward (req: IncomingMessage, client: Duplex, head: Buffer, fr: ForwardRequest): void {
     const upstream = fr.upstream
     const server = upstream.pick()
     if (server === undefined) return rejectUpgrade(client, 'NO_SERVER_UP')
