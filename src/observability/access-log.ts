@@ -1,4 +1,5 @@
 import type { HttpRequestEnd, TcpConnectionEnd } from './events.js'
+import { JsonBytes } from './json-bytes.js'
 
 /**
  * Access lines, written by hand rather than through pino's object path: one line per request is
@@ -42,52 +43,100 @@ function str (v: string): string {
 }
 
 /**
- * str() for the names a line repeats from the config (listener, route, upstream, server): the
- * same string objects request after request, so a Map finds them by the hash V8 keeps in each.
+ * The names a line repeats from the config (listener, route, method, upstream, server), quoted
+ * and encoded once: the same string objects request after request, so a Map finds them by the
+ * hash V8 keeps in each.
  */
-const named = new Map<string, string>()
+const named = new Map<string, Buffer>()
 
-function name (v: string): string {
+function name (v: string): Buffer {
   let q = named.get(v)
   if (q === undefined) {
     // Bounded: names come from the config, but a reload may bring new ones.
     if (named.size >= 4096) named.clear()
-    named.set(v, q = str(v))
+    named.set(v, q = Buffer.from(str(v), 'utf8'))
   }
   return q
 }
 
-/** Milliseconds rounded to 0.01 as JSON writes them (1.5, not 1.50), by integer arithmetic. */
-function ms (v: number): string | number {
-  if (!(v >= 0 && v < 1e9)) return Number.isFinite(v) ? Math.round(v * 100) / 100 : 'null'
-  const c = Math.round(v * 100)
-  const whole = (c - (c % 100)) / 100
-  const frac = c % 100
-  if (frac === 0) return whole
-  return frac % 10 === 0 ? `${whole}.${frac / 10}` : `${whole}.${frac < 10 ? '0' : ''}${frac}`
-}
+/** Everything before the listener's name, which changes once per millisecond. */
+let prefixFor = ''
+let prefixPid = -1
+let prefix = Buffer.alloc(0)
 
-function num (v: number): string | number {
-  return Number.isFinite(v) ? v : 'null'
+/** Bytes writeHttpLine may take at most for `e`. */
+export function httpLineBound (e: HttpRequestEnd): number {
+  const s = JsonBytes.strBound
+  return 512 + s(e.listener) + s(e.route) + s(e.method) + s(e.host) + s(e.path) + s(e.client) + s(e.upstream) + s(e.server) + s(e.error) + s(e.limit)
 }
 
 /**
  * The HTTP line, field by field in the event's own order (events.ts publishHttpEnd), which is
- * what the generic loop below writes too, for a third of its cost: one line per request is the
- * access log's whole cost under load.
+ * what the generic loop in accessLine writes too: one line per request is the access log's whole
+ * cost under load, so it goes into `w` byte by byte (json-bytes.ts). `w` has httpLineBound(e) of room.
  */
+export function writeHttpLine (w: JsonBytes, e: HttpRequestEnd, time: string, pid: number): void {
+  if (time !== prefixFor || pid !== prefixPid) {
+    prefix = Buffer.from(`{"level":"info","time":"${time}","pid":${pid},"component":"access","type":"http","listener":`, 'utf8')
+    prefixFor = time
+    prefixPid = pid
+  }
+  w.bytes(prefix)
+  w.bytes(name(e.listener))
+  w.raw(',"route":')
+  w.bytes(name(e.route))
+  w.raw(',"method":')
+  w.bytes(name(e.method))
+  w.raw(',"host":')
+  w.str(e.host)
+  w.raw(',"path":')
+  w.str(e.path)
+  w.raw(',"status":')
+  w.num(e.status)
+  w.raw(',"client":')
+  w.str(e.client)
+  if (e.upstream !== undefined) {
+    w.raw(',"upstream":')
+    w.bytes(name(e.upstream))
+  }
+  if (e.server !== undefined) {
+    w.raw(',"server":')
+    w.bytes(name(e.server))
+  }
+  w.raw(',"bytesIn":')
+  w.num(e.bytesIn)
+  w.raw(',"bytesOut":')
+  w.num(e.bytesOut)
+  if (e.upstreamMs !== undefined) {
+    w.raw(',"upstreamMs":')
+    w.ms(e.upstreamMs)
+  }
+  w.raw(',"totalMs":')
+  w.ms(e.totalMs)
+  if (e.error !== undefined) {
+    w.raw(',"error":')
+    w.str(e.error)
+  }
+  if (e.limit !== undefined) {
+    w.raw(',"limit":')
+    w.str(e.limit)
+  }
+  if (e.retries !== 0) {
+    w.raw(',"retries":')
+    w.num(e.retries)
+  }
+  w.raw('}\n')
+}
+
+/** For sinks that take strings (a test's stream, sonic-boom to a file): the bytes, decoded. */
+const scratch = new JsonBytes(Buffer.allocUnsafeSlow(16 * 1024))
+
 function httpLine (e: HttpRequestEnd, time: string, pid: number): string {
-  let line = `{"level":"info","time":"${time}","pid":${pid},"component":"access","type":"http","listener":${name(e.listener)},"route":${name(e.route)},` +
-    `"method":${name(e.method)},"host":${str(e.host)},"path":${str(e.path)},"status":${num(e.status)},"client":${str(e.client)}`
-  if (e.upstream !== undefined) line += `,"upstream":${name(e.upstream)}`
-  if (e.server !== undefined) line += `,"server":${name(e.server)}`
-  line += `,"bytesIn":${num(e.bytesIn)},"bytesOut":${num(e.bytesOut)}`
-  if (e.upstreamMs !== undefined) line += `,"upstreamMs":${ms(e.upstreamMs)}`
-  line += `,"totalMs":${ms(e.totalMs)}`
-  if (e.error !== undefined) line += `,"error":${str(e.error)}`
-  if (e.limit !== undefined) line += `,"limit":${str(e.limit)}`
-  if (e.retries !== 0) line += `,"retries":${num(e.retries)}`
-  return line + '}\n'
+  const bound = httpLineBound(e)
+  const w = bound <= scratch.buf.length ? scratch : new JsonBytes(Buffer.allocUnsafe(bound))
+  w.pos = 0
+  writeHttpLine(w, e, time, pid)
+  return w.buf.toString('utf8', 0, w.pos)
 }
 
 /**

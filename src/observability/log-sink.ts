@@ -1,14 +1,17 @@
 import { fstatSync } from 'node:fs'
 import net from 'node:net'
 import pino from 'pino'
+import { JsonBytes } from './json-bytes.js'
 
 /** Bytes of log lines that may wait for stdout before new lines are dropped. */
 export const MAX_PENDING = 16 * 1024 * 1024
-/** A batch this large is written at once; smaller ones wait up to FLUSH_MS. */
-const BATCH = 16 * 1024
+/** A batch this large is written at once; smaller ones wait up to FLUSH_MS (nginx's buffer=64k). */
+const BATCH = 64 * 1024
 const FLUSH_MS = 100
 /** Room for a batch and the longest line that may still join it. */
 const SLAB = BATCH + 16 * 1024
+/** Slabs whose writes are done wait here for the next batches: a fresh one per batch cost more than its write. */
+const SPARE_SLABS = 2
 
 export interface LogSink extends pino.DestinationStream {
   flush: (cb?: (err?: Error) => void) => void
@@ -27,15 +30,44 @@ export interface LogSink extends pino.DestinationStream {
  * MAX_PENDING, lines are dropped.
  */
 export class PipeSink implements LogSink {
-  /** Lines are encoded into this as they come; a batch's memory goes with its write. */
-  private slab = Buffer.allocUnsafeSlow(SLAB)
+  /** Lines are encoded into this as they come; it goes with its batch to the write, then to `spare`. */
+  private slab: Buffer = Buffer.allocUnsafeSlow(SLAB)
+  private readonly spare: Buffer[] = []
   private used = 0
+  /** What reserve() hands out: the slab from `used` on. */
+  private readonly line = new JsonBytes(this.slab)
   private timer: NodeJS.Timeout | undefined
   private broken = false
 
   constructor (private readonly out: net.Socket, private readonly onDrop: () => void) {
     // The reader went away (EPIPE): nothing more can be written; lines are dropped from now on.
     out.on('error', () => { this.broken = true })
+  }
+
+  /**
+   * Room for a line of at most `bound` bytes, written in place (json-bytes.ts) and then handed
+   * to commit(); undefined when the line is to be dropped (as write() drops it).
+   */
+  reserve (bound: number): JsonBytes | undefined {
+    if (this.broken || this.out.writableLength + this.used > MAX_PENDING) {
+      this.onDrop()
+      return undefined
+    }
+    if (bound > SLAB - this.used) this.flushNow()
+    // Longer than a batch: a buffer of its own, written by commit() after the batch.
+    if (bound > SLAB) return new JsonBytes(Buffer.allocUnsafe(bound))
+    this.line.buf = this.slab
+    this.line.pos = this.used
+    return this.line
+  }
+
+  commit (w: JsonBytes): void {
+    if (w !== this.line) {
+      this.out.write(w.buf.subarray(0, w.pos))
+      return
+    }
+    this.used = w.pos
+    this.batched()
   }
 
   write (line: string): boolean {
@@ -52,13 +84,17 @@ export class PipeSink implements LogSink {
       }
     }
     this.used += this.slab.write(line, this.used, 'utf8')
+    this.batched()
+    return true
+  }
+
+  private batched (): void {
     if (this.used >= BATCH) this.flushNow()
     else if (this.timer === undefined) {
       this.timer = setTimeout(this.flushNow, FLUSH_MS)
       // A pending flush must not keep the process alive; shutdown flushes explicitly.
       this.timer.unref()
     }
-    return true
   }
 
   /** Writes what is pending; `cb` once the kernel has taken everything (or the pipe broke). */
@@ -81,10 +117,12 @@ export class PipeSink implements LogSink {
       this.timer = undefined
     }
     if (this.used === 0 || this.broken) return
-    const batch = this.slab.subarray(0, this.used)
-    this.slab = Buffer.allocUnsafeSlow(SLAB)
+    const slab = this.slab
+    const batch = slab.subarray(0, this.used)
+    this.slab = this.spare.pop() ?? Buffer.allocUnsafeSlow(SLAB)
     this.used = 0
-    this.out.write(batch)
+    // The kernel has the bytes once the write's callback runs; only then may the slab be reused.
+    this.out.write(batch, () => { if (this.spare.length < SPARE_SLABS) this.spare.push(slab) })
   }
 }
 

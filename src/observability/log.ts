@@ -1,9 +1,9 @@
 import pino, { type Logger } from 'pino'
 import type { LogConfig } from '../config/types.js'
 import { systemClock } from '../clock.js'
-import { accessLine, isoClock, type LineSink } from './access-log.js'
+import { accessLine, httpLineBound, isoClock, writeHttpLine, type LineSink } from './access-log.js'
 import { BurstGate } from './burst.js'
-import { stdoutSink } from './log-sink.js'
+import { PipeSink, stdoutSink } from './log-sink.js'
 import { channels, reportError, type HttpRequestEnd, type ProcessError, type RateLimitStoreState, type ServerStateChange, type TcpConnectionEnd } from './events.js'
 
 export type { Logger }
@@ -42,8 +42,18 @@ export function attachLogs (log: Logger, config: LogConfig): () => void {
   const sink = (log as unknown as Record<symbol, LineSink>)[pino.symbols.streamSym] as LineSink
   const time = isoClock()
   const pid = process.pid
+  // PipeSink takes the line in place, byte by byte (json-bytes.ts); any other sink a string.
+  const bytes = sink instanceof PipeSink ? sink : undefined
   const onHttp = (m: unknown): void => {
-    if (access.isLevelEnabled('info')) sink.write(accessLine('http', m as HttpRequestEnd, time(), pid))
+    if (!access.isLevelEnabled('info')) return
+    if (bytes === undefined) {
+      sink.write(accessLine('http', m as HttpRequestEnd, time(), pid))
+      return
+    }
+    const w = bytes.reserve(httpLineBound(m as HttpRequestEnd))
+    if (w === undefined) return
+    writeHttpLine(w, m as HttpRequestEnd, time(), pid)
+    bytes.commit(w)
   }
   const onTcp = (m: unknown): void => {
     if (access.isLevelEnabled('info')) sink.write(accessLine('tcp', m as TcpConnectionEnd, time(), pid))

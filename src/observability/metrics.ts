@@ -2,7 +2,8 @@
 // events accumulate in plain Maps keyed by the label tuple and are copied into prom-client at
 // scrape time, so the hot path is one string join, one Map lookup and one addition. Gauges and the
 // per-server request counter are read from Runtime / Server state in collect(), never pushed.
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { createRequire } from 'node:module'
+import type * as PromClient from 'prom-client'
 import type { Runtime } from '../runtime/runtime.js'
 import type { Server } from '../upstream/server.js'
 import { FastHistogram } from './histogram.js'
@@ -11,6 +12,24 @@ import {
   channels, type ConfigReload, type HealthCheckResult, type HttpRequestEnd, type PeerRejected, type PeerRoleChange, type ProcessError,
   type RateLimitDenied, type RateLimitStoreError, type ServerFailure, type TcpConnectionEnd,
 } from './events.js'
+
+// prom-client's parts, not its index: the index also loads the Pushgateway (https, zlib, tls) and
+// the cluster aggregator (cluster), about 4 MiB of RSS at start that tandem never uses.
+const load = createRequire(import.meta.url)
+const Counter = load('prom-client/lib/counter') as typeof PromClient.Counter
+const Gauge = load('prom-client/lib/gauge') as typeof PromClient.Gauge
+const Registry = load('prom-client/lib/registry') as typeof PromClient.Registry
+/**
+ * prom-client's default process metrics but nodejs_gc_duration_seconds: its observer makes Node
+ * build a PerformanceEntry in JS at every garbage collection, one every ~200 requests under load,
+ * which measured 5–10% of the proxy's CPU per request (bench/http.ts, tandem vs a build without it).
+ */
+const PROCESS_METRICS = ['processCpuTotal', 'processStartTime', 'osMemoryHeap', 'processOpenFileDescriptors', 'processMaxFileDescriptors',
+  'eventLoopLag', 'processResources', 'processHandles', 'processRequests', 'heapSizeAndUsed', 'heapSpacesSizeAndUsed', 'version']
+type DefaultMetric = (registry: Registry, config: { eventLoopMonitoringPrecision: number }) => void
+type Counter<T extends string> = PromClient.Counter<T>
+type Gauge<T extends string> = PromClient.Gauge<T>
+type Registry = PromClient.Registry
 
 export type NodeRole = 'active' | 'standby' | 'fault'
 
@@ -61,13 +80,13 @@ class Tally {
   }
 }
 
-// Default process metrics once per process: prom-client installs a GC observer and an event-loop
-// monitor per call that cannot be removed, so every registry shares these metric objects.
+// Process metrics once per process: prom-client installs an event-loop monitor per call that
+// cannot be removed, so every registry shares these metric objects.
 let processRegistry: Registry | undefined
 function processMetrics (): Registry {
   if (processRegistry === undefined) {
     processRegistry = new Registry()
-    collectDefaultMetrics({ register: processRegistry })
+    for (const name of PROCESS_METRICS) (load(`prom-client/lib/metrics/${name}`) as DefaultMetric)(processRegistry, { eventLoopMonitoringPrecision: 10 })
   }
   return processRegistry
 }

@@ -2,7 +2,7 @@ import { ErrorCodes, type ErrorCode } from '../errors.js'
 import { BodyFraming } from '../http1/body-framing.js'
 import type { RequestHead } from '../http1/request-head.js'
 import { ResponseHeadError, clientHead, readFinalHead, type ResponseHead } from '../http1/response-head.js'
-import { channels, publishHttpEnd } from '../observability/events.js'
+import { channels } from '../observability/events.js'
 import type { ForwardRequest } from './forward-request.js'
 import type { ClientSide, RawForwarder } from './raw-forwarder.js'
 import type { ConnUser, RawConn, RawPool } from './raw-pool.js'
@@ -301,7 +301,9 @@ export class RawExchange implements ConnUser {
   private publish (status: number, error?: string): void {
     if (!channels.httpRequestEnd.hasSubscribers) return
     const fr = this.fr
-    publishHttpEnd({
+    // Built whole here, in publishHttpEnd's field order (one object shape for every subscriber):
+    // the request path's events are not copied.
+    channels.httpRequestEnd.publish({
       listener: fr.listener,
       route: fr.route,
       method: this.head.method,
@@ -311,10 +313,12 @@ export class RawExchange implements ConnUser {
       client: fr.client,
       upstream: fr.upstream.name,
       server: this.server?.address,
+      bytesIn: 0,
       bytesOut: this.body?.payload ?? 0,
       upstreamMs: this.headersMs,
       totalMs: this.fwd.clock.now() - fr.startedAt,
       error,
+      limit: undefined,
       retries: this.attempts - 1,
     })
   }

@@ -4,6 +4,8 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { accessLine } from '../../src/observability/access-log.js'
+import type { HttpRequestEnd } from '../../src/observability/events.js'
 
 const DIST = fileURLToPath(new URL('../../dist/observability/', import.meta.url))
 
@@ -36,7 +38,44 @@ async function run (p: ReturnType<typeof spawn>, readStdout: boolean): Promise<{
   return { out, err, code }
 }
 
+/** The i-th request end: path lengths that cross batch boundaries, strings JSON must escape, one line longer than a batch. */
+function requestEnd (i: number): HttpRequestEnd {
+  const odd = ['ü', '/😀', '\u0000', '"\\', '\ud800'][i % 5] as string
+  const path = i === 777 ? '/' + 'p'.repeat(100_000) : '/' + 'x'.repeat(i % 300) + (i % 7 === 0 ? odd : '')
+  return {
+    listener: 'public', route: i % 3 === 0 ? '' : 'app', method: 'GET', host: i % 11 === 0 ? odd : 'www.example.com', path, status: 200 + (i % 4),
+    client: '127.0.0.1', upstream: i % 5 === 0 ? undefined : 'web', server: i % 5 === 0 ? undefined : '127.0.0.1:8081', bytesIn: 0, bytesOut: i * 1013,
+    upstreamMs: i % 2 === 0 ? undefined : i / 97, totalMs: i / 89, error: i % 13 === 0 ? 'UPSTREAM_TIMEOUT' : undefined, limit: undefined, retries: i % 3,
+  }
+}
+
+/** A child whose access log (on the pipe) writes `count` request ends. */
+function accessChild (count: number): ReturnType<typeof spawn> {
+  const script = `
+    import { createLogger, attachLogs } from '${DIST}log.js'
+    import { publishHttpEnd } from '${DIST}events.js'
+    const requestEnd = ${requestEnd.toString()}
+    const log = createLogger({ level: 'info', access: true })
+    attachLogs(log, { level: 'info', access: true })
+    for (let i = 0; i < ${count}; i++) publishHttpEnd(requestEnd(i))
+    log.flush(() => { process.exit(0) })
+  `
+  return spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
 describe('log sink on a pipe', () => {
+  it('access lines written in place on the pipe are, byte for byte, the lines accessLine() writes', async () => {
+    const r = await run(accessChild(3000), true)
+    expect(r.code).toBe(0)
+    const lines = r.out.split('\n')
+    expect(lines.pop()).toBe('')
+    expect(lines).toHaveLength(3000)
+    lines.forEach((line, i) => {
+      const { time, pid } = JSON.parse(line) as { time: string, pid: number }
+      expect(line + '\n').toBe(accessLine('http', requestEnd(i), time, pid))
+    })
+  }, 30_000)
+
   it('50,000 lines arrive whole and in order, none dropped', async () => {
     const r = await run(child(50_000, 100), true)
     expect(r.code).toBe(0)

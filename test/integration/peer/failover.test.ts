@@ -31,7 +31,12 @@ function retryingClient (ports: [number, number], maxMs: number): { stop: () => 
       errors.push(`${port}: status ${r.status} ${r.body.trim()}`)
       return 'failed'
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') return 'refused'
+      const e = err as NodeJS.ErrnoException
+      // A reset before the connection was even up is a refusal too: the request never left the
+      // client. The kernel resets handshakes still queued when a listener closes (the node that
+      // hands over closes its listener as the other takes the role, and cannot drain a queue the
+      // kernel keeps filling); a client behind a virtual IP retries it like ECONNREFUSED.
+      if (e.code === 'ECONNREFUSED' || (e.code === 'ECONNRESET' && e.syscall === 'connect')) return 'refused'
       errors.push(`${port}: ${(err as Error).message}`)
       return 'failed'
     }

@@ -21,6 +21,33 @@ describe('accessLine', () => {
     expect(parsed.error).toBe('NO_ROUTE')
   })
 
+  it('writes numbers as JSON does: large byte counts, milliseconds rounded to 0.01, non-finite as null', () => {
+    const base = { listener: 'l', route: 'r', method: 'GET', host: 'h', path: '/', status: 200, client: 'c', bytesIn: 0, retries: 0 }
+    const cases: Array<[number, number, string]> = [
+      [5_000_000_000, 12345.678, '"bytesOut":5000000000,"upstreamMs":0.01,"totalMs":12345.68'],
+      [0, 1.999, '"bytesOut":0,"upstreamMs":0.01,"totalMs":2'],
+      [7, 2.1, '"bytesOut":7,"upstreamMs":0.01,"totalMs":2.1'],
+      [10, 0.05, '"bytesOut":10,"upstreamMs":0.01,"totalMs":0.05'],
+      [1.5, Number.NaN, '"bytesOut":1.5,"upstreamMs":0.01,"totalMs":null'],
+      [-1, 2e9, '"bytesOut":-1,"upstreamMs":0.01,"totalMs":2000000000'],
+    ]
+    for (const [bytesOut, totalMs, fields] of cases) {
+      const line = accessLine('http', { ...base, bytesOut, upstreamMs: 0.005, totalMs }, 't', 1)
+      expect(line).toContain(fields)
+      expect(() => JSON.parse(line) as unknown).not.toThrow()
+    }
+  })
+
+  it('strings that are not plain ASCII round-trip through JSON exactly, also past the scratch buffer', () => {
+    const tricky = ['ü', '/😀', '\u0000\u001f', '\u007f', '\ud800', '"\\', '\u2028', 'a'.repeat(20_000) + '\n']
+    for (const s of tricky) {
+      const line = accessLine('http', { listener: s, route: s, method: 'GET', host: s, path: s, status: 200, client: s, upstream: s, server: s, bytesIn: 0, bytesOut: 0, totalMs: 1, error: s, limit: s, retries: 1 }, 't', 1)
+      expect(line.endsWith('}\n')).toBe(true)
+      const parsed = JSON.parse(line) as Record<string, unknown>
+      for (const k of ['listener', 'route', 'host', 'path', 'client', 'upstream', 'server', 'error', 'limit']) expect(parsed[k]).toBe(s)
+    }
+  })
+
   it('formats the time once per millisecond', () => {
     let now = 1_000
     const t = isoClock(() => now)
