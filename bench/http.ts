@@ -213,13 +213,23 @@ async function main (): Promise<void> {
     process.stdout.write(`\nHTTP, small GET, ${CONNECTIONS} connections, median of ${ROUNDS} interleaved rounds of ${DURATION} s` +
       `${PIN ? ', proxy pinned to one CPU' : ''}, upstream ${upstreamKind} (node ${process.version})\n\n${table(rows)}\n`)
     if (notBound.length > 0) process.stdout.write(`\n(!) not proxy-bound (load core >= ${SATURATED * 100}% busy): ${notBound.map((r) => `${r.target}/${r.mode}`).join(', ')}\n`)
+    // Also per round: tandem and its variants run one after the other, so a round's ratio sees
+    // the same machine; on a VM whose speed drifts between rounds this median is the steadier figure.
     const t = rows.find((r) => r.mode === 'keep-alive' && r.target === 'tandem')
+    const tSamples = samples.get('tandem\0keep-alive') ?? []
     for (const other of ['tandem-quiet', 'tandem-stripped']) {
       const o = rows.find((r) => r.mode === 'keep-alive' && r.target === other)
       if (t === undefined || o === undefined) continue
       const cpu = t.cpuUsPerReq !== undefined && o.cpuUsPerReq !== undefined ? `, ${(t.cpuUsPerReq / o.cpuUsPerReq * 100).toFixed(0)}% of the CPU per request` : ''
-      process.stdout.write(`default config vs ${other.slice(7)}: ${(t.rps / o.rps * 100).toFixed(0)}% of the requests/s${cpu}\n`)
+      const oSamples = samples.get(`${other}\0keep-alive`) ?? []
+      const paired = tSamples.flatMap((s, i) => {
+        const os = oSamples[i]
+        return os === undefined || s.cpuUsPerReq === undefined || os.cpuUsPerReq === undefined ? [] : [s.cpuUsPerReq / os.cpuUsPerReq]
+      })
+      const perRound = paired.length === 0 ? '' : `; per round ${paired.map((r) => `${(r * 100).toFixed(0)}%`).join(' ')}, median ${(median(paired) * 100).toFixed(0)}% of the CPU`
+      process.stdout.write(`default config vs ${other.slice(7)}: ${(t.rps / o.rps * 100).toFixed(0)}% of the requests/s${cpu}${perRound}\n`)
     }
+
 
     await mkdir(join(ROOT, 'bench', 'results'), { recursive: true })
     const result = {

@@ -6,60 +6,10 @@
 // for percentiles and everything else happens once a second in tick().
 import type { Clock } from '../clock.js'
 import type { HttpRequestEnd, TcpConnectionEnd, TcpConnectionStart } from '../observability/events.js'
+import { idleListener, listenerPoint, round, type DashboardEvent, type EventKind, type ListenerAcc, type ListenerPoint, type Point, type Sample, type ServerPoint } from './points.js'
 
-/** One listener's second. Rates are per second; latencies in ms, null when nothing was answered. */
-export interface ListenerPoint {
-  /** HTTP responses by status class: 1xx..5xx (a 4xx/5xx the proxy made itself counts too). */
-  codes: [number, number, number, number, number]
-  p50: number | null
-  p95: number | null
-  p99: number | null
-  /** 5xx responses (HTTP) or failed connections (TCP) over all ended; null when none ended. */
-  errorRate: number | null
-  /** Open client connections when the second closed. */
-  active: number
-  /** TCP connections opened. */
-  conns: number
-  /** TCP bytes, client to upstream and back; counted when a connection closes, as the metric is. */
-  bytesIn: number
-  bytesOut: number
-  /** Requests or connections refused by a rate limit. */
-  limited: number
-}
-
-export interface ServerPoint {
-  /** HTTP requests answered plus TCP connections opened. */
-  requests: number
-  /** This server's part of its upstream's requests in this second, 0..1; null when the upstream had none. */
-  share: number | null
-  /** Mean time to response headers (HTTP); null without samples. */
-  responseMs: number | null
-}
-
-export interface Point {
-  /** Unix seconds at the start of the second. */
-  t: number
-  listeners: Record<string, ListenerPoint>
-  /** Keyed `upstream/address`. */
-  servers: Record<string, ServerPoint>
-}
-
-export type EventKind = 'server' | 'role' | 'sync' | 'reload' | 'ratelimit'
-
-export interface DashboardEvent {
-  /** Unix milliseconds. */
-  t: number
-  kind: EventKind
-  /** ok: back to normal; warn: needs a look; bad: lost capacity or redundancy. */
-  level: 'ok' | 'warn' | 'bad'
-  text: string
-}
-
-/** What tick() reads from the running proxy: every listener and server, so idle ones get points too. */
-export interface Sample {
-  listeners: ReadonlyArray<{ name: string, active: number }>
-  servers: ReadonlyArray<{ upstream: string, address: string }>
-}
+export { percentile } from './points.js'
+export type { DashboardEvent, EventKind, ListenerPoint, Point, Sample, ServerPoint } from './points.js'
 
 export interface AggregatorOptions {
   clock: Clock
@@ -74,18 +24,6 @@ export interface AggregatorOptions {
 /** A listener's denials must follow this many quiet seconds to be reported as a new spike. */
 const QUIET_SECONDS = 5
 const TCP_ERRORS = new Set<TcpConnectionEnd['end']>(['connect-failed', 'no-server', 'upstream-reset', 'rejected'])
-
-interface ListenerAcc {
-  codes: [number, number, number, number, number]
-  latencies: number[]
-  seen: number
-  ended: number
-  errors: number
-  conns: number
-  bytesIn: number
-  bytesOut: number
-  limited: number
-}
 
 interface ServerAcc { requests: number, rtSum: number, rtCount: number }
 
@@ -280,38 +218,6 @@ export class Aggregator {
     const j = Math.floor(this.random() * l.seen)
     if (j < this.maxSamples) l.latencies[j] = ms
   }
-}
-
-function idleListener (active: number): ListenerPoint {
-  return { codes: [0, 0, 0, 0, 0], p50: null, p95: null, p99: null, errorRate: null, active, conns: 0, bytesIn: 0, bytesOut: 0, limited: 0 }
-}
-
-function listenerPoint (acc: ListenerAcc, active: number): ListenerPoint {
-  const sorted = acc.latencies.sort((a, b) => a - b)
-  return {
-    codes: acc.codes,
-    p50: percentile(sorted, 0.5),
-    p95: percentile(sorted, 0.95),
-    p99: percentile(sorted, 0.99),
-    errorRate: acc.ended === 0 ? null : round(acc.errors / acc.ended, 4),
-    active,
-    conns: acc.conns,
-    bytesIn: acc.bytesIn,
-    bytesOut: acc.bytesOut,
-    limited: acc.limited,
-  }
-}
-
-/** Nearest-rank percentile of ascending `sorted`; null when empty. */
-export function percentile (sorted: readonly number[], p: number): number | null {
-  if (sorted.length === 0) return null
-  const rank = Math.max(1, Math.ceil(p * sorted.length))
-  return round(sorted[rank - 1] ?? 0, 2)
-}
-
-function round (x: number, digits: number): number {
-  const f = 10 ** digits
-  return Math.round(x * f) / f
 }
 
 /**
