@@ -1,6 +1,6 @@
-import { fstatSync } from 'node:fs'
+import { fstatSync, writeSync } from 'node:fs'
 import net from 'node:net'
-import pino from 'pino'
+import type pino from 'pino'
 import { JsonBytes } from './json-bytes.js'
 
 /** Bytes of log lines that may wait for stdout before new lines are dropped. */
@@ -17,19 +17,29 @@ export interface LogSink extends pino.DestinationStream {
   flush: (cb?: (err?: Error) => void) => void
 }
 
+/** Where BatchSink writes its batches: a net.Socket on a pipe, or syncOut() for a file or terminal. */
+export interface BatchOut {
+  /** Bytes handed to write() and not yet taken by the kernel. */
+  readonly writableLength: number
+  /** `done` once the kernel has the bytes (or they are lost): the buffer may then be reused. */
+  write: (batch: Buffer, done: () => void) => unknown
+  on: (event: 'error', listener: () => void) => unknown
+  once: (event: 'drain' | 'close', listener: () => void) => unknown
+}
+
 /**
- * stdout as a pipe or socket (a container runtime, systemd, a log shipper): lines gather up to
- * BATCH or FLUSH_MS (nginx's `access_log … buffer= flush=`) and are written together by libuv on
- * the main thread, without blocking and without the thread-pool round trip that each of
- * sonic-boom's writes makes. Writing at every event-loop turn instead cost a pipe write per
- * handful of requests: about 2 µs of the 45 µs a request costs under load on one core. Each line
+ * The log's lines on stdout (a pipe or socket under a container runtime, systemd or a log
+ * shipper; or a file or terminal, through syncOut): lines gather up to BATCH or FLUSH_MS
+ * (nginx's `access_log … buffer= flush=`) and are written together on the main thread, without
+ * the thread-pool round trip that each of sonic-boom's writes makes. Writing at every event-loop
+ * turn instead cost a pipe write per handful of requests: about 2 µs of the 45 µs a request costs under load on one core. Each line
  * is encoded into the batch's buffer as it comes, while it is still in the cache: a batch kept
  * as one long string was flattened and encoded only at the write, which profiled at three times
  * the cost, and its parts outlived young-generation collections.
  * A reader that stops reading cannot stall the proxy or grow it without bound: past
  * MAX_PENDING, lines are dropped.
  */
-export class PipeSink implements LogSink {
+export class BatchSink implements LogSink {
   /** Lines are encoded into this as they come; it goes with its batch to the write, then to `spare`. */
   private slab: Buffer = Buffer.allocUnsafeSlow(SLAB)
   private readonly spare: Buffer[] = []
@@ -39,7 +49,7 @@ export class PipeSink implements LogSink {
   private timer: NodeJS.Timeout | undefined
   private broken = false
 
-  constructor (private readonly out: net.Socket, private readonly onDrop: () => void) {
+  constructor (private readonly out: BatchOut, private readonly onDrop: () => void) {
     // The reader went away (EPIPE): nothing more can be written; lines are dropped from now on.
     out.on('error', () => { this.broken = true })
   }
@@ -63,7 +73,7 @@ export class PipeSink implements LogSink {
 
   commit (w: JsonBytes): void {
     if (w !== this.line) {
-      this.out.write(w.buf.subarray(0, w.pos))
+      this.out.write(w.buf.subarray(0, w.pos), noop)
       return
     }
     this.used = w.pos
@@ -79,7 +89,7 @@ export class PipeSink implements LogSink {
     if (line.length * 3 > SLAB - this.used) {
       this.flushNow()
       if (line.length * 3 > SLAB) {
-        this.out.write(line)
+        this.out.write(Buffer.from(line, 'utf8'), noop)
         return true
       }
     }
@@ -126,9 +136,43 @@ export class PipeSink implements LogSink {
   }
 }
 
+function noop (): void {}
+
+/** How long a write to a terminal that is not taking bytes (EAGAIN) may wait before its batch is dropped. */
+const STALLED_MS = 100
+
 /**
- * The log's destination on fd 1: PipeSink for a pipe or socket; otherwise (a file, a terminal,
- * /dev/null) sonic-boom, gathering lines up to 4 KiB and writing them at least every 100 ms.
+ * fd 1 as a file or terminal, which takes a write at once (page cache, tty): each batch is
+ * written synchronously, as nginx writes its logs, with no thread-pool round trip. A batch that
+ * cannot be written (a full disk, a terminal stalled past STALLED_MS) is dropped and counted.
+ */
+export function syncOut (fd: number, onDrop: () => void): BatchOut {
+  const pause = new Int32Array(new SharedArrayBuffer(4))
+  return {
+    writableLength: 0,
+    write (batch, done) {
+      let off = 0
+      for (let waited = 0; off < batch.length;) {
+        try {
+          off += writeSync(fd, batch, off)
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || waited++ >= STALLED_MS) {
+            onDrop()
+            break
+          }
+          Atomics.wait(pause, 0, 0, 1)
+        }
+      }
+      done()
+    },
+    on: noop,
+    once: noop,
+  }
+}
+
+/**
+ * The log's destination on fd 1, batched either way: written by libuv without blocking to a
+ * pipe or socket (Docker, systemd, a log shipper), synchronously to a file or terminal.
  */
 export function stdoutSink (onDrop: () => void): LogSink {
   let stat: ReturnType<typeof fstatSync> | undefined
@@ -137,11 +181,7 @@ export function stdoutSink (onDrop: () => void): LogSink {
     const out = new net.Socket({ fd: 1, readable: false, writable: true })
     // The process's lifetime is not the log's to decide; shutdown flushes explicitly.
     out.unref()
-    return new PipeSink(out, onDrop)
+    return new BatchSink(out, onDrop)
   }
-  // A file or terminal takes a write at once (page cache, tty), so each batch is written
-  // synchronously, as nginx writes its logs: no thread-pool round trip per write either.
-  const boom = pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: 100, maxLength: MAX_PENDING })
-  boom.on('drop', onDrop)
-  return boom as unknown as LogSink
+  return new BatchSink(syncOut(1, onDrop), onDrop)
 }

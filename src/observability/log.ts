@@ -3,7 +3,7 @@ import type { LogConfig } from '../config/types.js'
 import { systemClock } from '../clock.js'
 import { accessLine, httpLineBound, isoClock, writeHttpLine, type LineSink } from './access-log.js'
 import { BurstGate } from './burst.js'
-import { PipeSink, stdoutSink } from './log-sink.js'
+import { BatchSink, stdoutSink } from './log-sink.js'
 import { channels, reportError, type HttpRequestEnd, type ProcessError, type RateLimitStoreState, type ServerStateChange, type TcpConnectionEnd } from './events.js'
 
 export type { Logger }
@@ -42,8 +42,8 @@ export function attachLogs (log: Logger, config: LogConfig): () => void {
   const sink = (log as unknown as Record<symbol, LineSink>)[pino.symbols.streamSym] as LineSink
   const time = isoClock()
   const pid = process.pid
-  // PipeSink takes the line in place, byte by byte (json-bytes.ts); any other sink a string.
-  const bytes = sink instanceof PipeSink ? sink : undefined
+  // BatchSink takes the line in place, byte by byte (json-bytes.ts); any other sink a string.
+  const bytes = sink instanceof BatchSink ? sink : undefined
   const onHttp = (m: unknown): void => {
     if (!access.isLevelEnabled('info')) return
     if (bytes === undefined) {

@@ -1,7 +1,11 @@
-// The log's stdout sink (src/observability/log-sink.ts) on a real pipe, in a child process whose
-// fd 1 is the pipe: every line arrives, in order, after flush; a reader that stops reading makes
+// The log's stdout sink (src/observability/log-sink.ts) on a real pipe or file, in a child process
+// whose fd 1 is it: every line arrives, in order, after flush; a reader that stops reading makes
 // the child drop (and count) lines instead of growing without bound.
 import { spawn } from 'node:child_process'
+import { closeSync, openSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { accessLine } from '../../src/observability/access-log.js'
@@ -50,7 +54,7 @@ function requestEnd (i: number): HttpRequestEnd {
 }
 
 /** A child whose access log (on the pipe) writes `count` request ends. */
-function accessChild (count: number): ReturnType<typeof spawn> {
+function accessChild (count: number, stdout: 'pipe' | number = 'pipe'): ReturnType<typeof spawn> {
   const script = `
     import { createLogger, attachLogs } from '${DIST}log.js'
     import { publishHttpEnd } from '${DIST}events.js'
@@ -60,20 +64,41 @@ function accessChild (count: number): ReturnType<typeof spawn> {
     for (let i = 0; i < ${count}; i++) publishHttpEnd(requestEnd(i))
     log.flush(() => { process.exit(0) })
   `
-  return spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+  return spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', stdout, 'pipe'] })
 }
+
+/** Each line equals what accessLine() writes for the request end of its index, with the line's own time and pid. */
+function expectAccessLines (out: string, count: number): void {
+  const lines = out.split('\n')
+  expect(lines.pop()).toBe('')
+  expect(lines).toHaveLength(count)
+  lines.forEach((line, i) => {
+    const { time, pid } = JSON.parse(line) as { time: string, pid: number }
+    expect(line + '\n').toBe(accessLine('http', requestEnd(i), time, pid))
+  })
+}
+
+describe('log sink on a file', () => {
+  it('access lines to a file are batched and written in place the same way, all of them, in order', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tandem-log-'))
+    const file = join(dir, 'access.log')
+    const fd = openSync(file, 'w')
+    try {
+      const r = await run(accessChild(3000, fd), false)
+      expect(r.code).toBe(0)
+      expectAccessLines(await readFile(file, 'utf8'), 3000)
+    } finally {
+      closeSync(fd)
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, 30_000)
+})
 
 describe('log sink on a pipe', () => {
   it('access lines written in place on the pipe are, byte for byte, the lines accessLine() writes', async () => {
     const r = await run(accessChild(3000), true)
     expect(r.code).toBe(0)
-    const lines = r.out.split('\n')
-    expect(lines.pop()).toBe('')
-    expect(lines).toHaveLength(3000)
-    lines.forEach((line, i) => {
-      const { time, pid } = JSON.parse(line) as { time: string, pid: number }
-      expect(line + '\n').toBe(accessLine('http', requestEnd(i), time, pid))
-    })
+    expectAccessLines(r.out, 3000)
   }, 30_000)
 
   it('50,000 lines arrive whole and in order, none dropped', async () => {
