@@ -81,62 +81,58 @@ export function writeHttpLine (w: JsonBytes, e: HttpRequestEnd, time: string, pi
     prefixFor = time
     prefixPid = pid
   }
-  w.bytes(prefix)
-  w.bytes(name(e.listener))
-  w.raw(',"route":')
-  w.bytes(name(e.route))
-  w.raw(',"method":')
-  w.bytes(name(e.method))
-  w.raw(',"host":')
-  w.str(e.host)
-  w.raw(',"path":')
-  w.str(e.path)
-  w.raw(',"status":')
-  w.num(e.status)
-  w.raw(',"client":')
-  w.str(e.client)
-  if (e.upstream !== undefined) {
-    w.raw(',"upstream":')
-    w.bytes(name(e.upstream))
-  }
-  if (e.server !== undefined) {
-    w.raw(',"server":')
-    w.bytes(name(e.server))
-  }
-  w.raw(',"bytesIn":')
-  w.num(e.bytesIn)
-  w.raw(',"bytesOut":')
-  w.num(e.bytesOut)
-  if (e.upstreamMs !== undefined) {
-    w.raw(',"upstreamMs":')
-    w.ms(e.upstreamMs)
-  }
-  w.raw(',"totalMs":')
-  w.ms(e.totalMs)
-  if (e.error !== undefined) {
-    w.raw(',"error":')
-    w.str(e.error)
-  }
-  if (e.limit !== undefined) {
-    w.raw(',"limit":')
-    w.str(e.limit)
-  }
-  if (e.retries !== 0) {
-    w.raw(',"retries":')
-    w.num(e.retries)
-  }
+  w.bytes('', prefix)
+  w.bytes('', name(e.listener))
+  w.bytes(',"route":', name(e.route))
+  w.bytes(',"method":', name(e.method))
+  w.str(',"host":', e.host)
+  w.str(',"path":', e.path)
+  w.num(',"status":', e.status)
+  w.str(',"client":', e.client)
+  if (e.upstream !== undefined) w.bytes(',"upstream":', name(e.upstream))
+  if (e.server !== undefined) w.bytes(',"server":', name(e.server))
+  w.num(',"bytesIn":', e.bytesIn)
+  w.num(',"bytesOut":', e.bytesOut)
+  if (e.upstreamMs !== undefined) w.ms(',"upstreamMs":', e.upstreamMs)
+  w.ms(',"totalMs":', e.totalMs)
+  if (e.error !== undefined) w.str(',"error":', e.error)
+  if (e.limit !== undefined) w.str(',"limit":', e.limit)
+  if (e.retries !== 0) w.num(',"retries":', e.retries)
   w.raw('}\n')
 }
 
-/** For sinks that take strings (a test's stream, sonic-boom to a file): the bytes, decoded. */
-const scratch = new JsonBytes(Buffer.allocUnsafeSlow(16 * 1024))
+/** Where access lines are written in place: room for one line, then the line handed back. */
+export interface LineBytes {
+  /** Room for `bound` bytes; undefined when the line is to be dropped. */
+  reserve (bound: number): JsonBytes | undefined
+  commit (w: JsonBytes): void
+}
+
+/** LineBytes for a sink that takes strings (a stream given to createLogger): each line decoded from scratch bytes. */
+export class StringLines implements LineBytes {
+  private readonly scratch = new JsonBytes(Buffer.allocUnsafeSlow(16 * 1024))
+
+  constructor (private readonly sink: LineSink) {}
+
+  reserve (bound: number): JsonBytes {
+    const w = bound <= this.scratch.buf.length ? this.scratch : new JsonBytes(Buffer.allocUnsafe(bound))
+    w.pos = 0
+    return w
+  }
+
+  commit (w: JsonBytes): void {
+    this.sink.write(w.buf.toString('utf8', 0, w.pos))
+  }
+}
+
+let decoded = ''
+const asString = new StringLines({ write: (line) => { decoded = line } })
 
 function httpLine (e: HttpRequestEnd, time: string, pid: number): string {
-  const bound = httpLineBound(e)
-  const w = bound <= scratch.buf.length ? scratch : new JsonBytes(Buffer.allocUnsafe(bound))
-  w.pos = 0
+  const w = asString.reserve(httpLineBound(e))
   writeHttpLine(w, e, time, pid)
-  return w.buf.toString('utf8', 0, w.pos)
+  asString.commit(w)
+  return decoded
 }
 
 /**

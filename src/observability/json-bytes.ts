@@ -3,7 +3,8 @@
  * byte, with no string built, joined, flattened and encoded on the way. One access line per
  * request made that string work the access log's largest cost (about 10% of a request's CPU in
  * the default config, bench/http.ts tandem vs tandem-quiet); written this way it leaves no
- * garbage. The caller makes sure the buffer has room (`bound` estimates).
+ * garbage. The caller makes sure the buffer has room (`strBound` estimates). Each value writer
+ * takes the ASCII that goes before the value (`,"key":`, or '' for none).
  */
 export class JsonBytes {
   constructor (public buf: Buffer, public pos = 0) {}
@@ -16,13 +17,15 @@ export class JsonBytes {
     this.pos = p
   }
 
-  bytes (src: Uint8Array): void {
+  bytes (key: string, src: Uint8Array): void {
+    this.raw(key)
     this.buf.set(src, this.pos)
     this.pos += src.length
   }
 
   /** A JSON string: printable ASCII is copied as it is; anything else goes through JSON.stringify. */
-  str (s: string): void {
+  str (key: string, s: string): void {
+    this.raw(key)
     const b = this.buf
     const start = this.pos
     let p = start
@@ -40,7 +43,8 @@ export class JsonBytes {
   }
 
   /** A number as JSON writes it (non-finite: null); integers digit by digit. */
-  num (v: number): void {
+  num (key: string, v: number): void {
+    this.raw(key)
     if (!(v >= 0 && v <= 0xffffffff && v === Math.floor(v))) {
       this.raw(Number.isFinite(v) ? String(v) : 'null')
       return
@@ -58,14 +62,15 @@ export class JsonBytes {
   }
 
   /** Milliseconds rounded to 0.01 as JSON writes them (1.5, not 1.50). */
-  ms (v: number): void {
+  ms (key: string, v: number): void {
+    this.raw(key)
     if (!(v >= 0 && v < 1e9)) {
       this.raw(Number.isFinite(v) ? String(Math.round(v * 100) / 100) : 'null')
       return
     }
     const c = Math.round(v * 100)
     const frac = c % 100
-    this.num((c - frac) / 100)
+    this.num('', (c - frac) / 100)
     if (frac === 0) return
     const b = this.buf
     b[this.pos++] = 0x2e

@@ -1,6 +1,7 @@
 import { fstatSync, writeSync } from 'node:fs'
 import net from 'node:net'
 import type pino from 'pino'
+import type { LineBytes } from './access-log.js'
 import { JsonBytes } from './json-bytes.js'
 
 /** Bytes of log lines that may wait for stdout before new lines are dropped. */
@@ -39,7 +40,7 @@ export interface BatchOut {
  * A reader that stops reading cannot stall the proxy or grow it without bound: past
  * MAX_PENDING, lines are dropped.
  */
-export class BatchSink implements LogSink {
+export class BatchSink implements LogSink, LineBytes {
   /** Lines are encoded into this as they come; it goes with its batch to the write, then to `spare`. */
   private slab: Buffer = Buffer.allocUnsafeSlow(SLAB)
   private readonly spare: Buffer[] = []

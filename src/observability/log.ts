@@ -1,7 +1,7 @@
 import pino, { type Logger } from 'pino'
 import type { LogConfig } from '../config/types.js'
 import { systemClock } from '../clock.js'
-import { accessLine, httpLineBound, isoClock, writeHttpLine, type LineSink } from './access-log.js'
+import { StringLines, accessLine, httpLineBound, isoClock, writeHttpLine, type LineBytes, type LineSink } from './access-log.js'
 import { BurstGate } from './burst.js'
 import { BatchSink, stdoutSink } from './log-sink.js'
 import { channels, reportError, type HttpRequestEnd, type ProcessError, type RateLimitStoreState, type ServerStateChange, type TcpConnectionEnd } from './events.js'
@@ -42,18 +42,16 @@ export function attachLogs (log: Logger, config: LogConfig): () => void {
   const sink = (log as unknown as Record<symbol, LineSink>)[pino.symbols.streamSym] as LineSink
   const time = isoClock()
   const pid = process.pid
-  // BatchSink takes the line in place, byte by byte (json-bytes.ts); any other sink a string.
-  const bytes = sink instanceof BatchSink ? sink : undefined
+  // HTTP lines are written in place: into the batch itself on stdout (BatchSink), decoded to a
+  // string for any other sink.
+  const lines: LineBytes = sink instanceof BatchSink ? sink : new StringLines(sink)
   const onHttp = (m: unknown): void => {
     if (!access.isLevelEnabled('info')) return
-    if (bytes === undefined) {
-      sink.write(accessLine('http', m as HttpRequestEnd, time(), pid))
-      return
-    }
-    const w = bytes.reserve(httpLineBound(m as HttpRequestEnd))
+    const e = m as HttpRequestEnd
+    const w = lines.reserve(httpLineBound(e))
     if (w === undefined) return
-    writeHttpLine(w, m as HttpRequestEnd, time(), pid)
-    bytes.commit(w)
+    writeHttpLine(w, e, time(), pid)
+    lines.commit(w)
   }
   const onTcp = (m: unknown): void => {
     if (access.isLevelEnabled('info')) sink.write(accessLine('tcp', m as TcpConnectionEnd, time(), pid))

@@ -14,7 +14,7 @@ import {
 } from './events.js'
 
 // prom-client's parts, not its index: the index also loads the Pushgateway (https, zlib, tls) and
-// the cluster aggregator (cluster), about 4 MiB of RSS at start that tandem never uses.
+// the cluster aggregator, about 3 MiB of RSS at start that tandem never uses (bench/idle-rss).
 const load = createRequire(import.meta.url)
 const Counter = load('prom-client/lib/counter') as typeof PromClient.Counter
 const Gauge = load('prom-client/lib/gauge') as typeof PromClient.Gauge
