@@ -32,11 +32,11 @@ function retryingClient (ports: [number, number], maxMs: number): { stop: () => 
       return 'failed'
     } catch (err) {
       const e = err as NodeJS.ErrnoException
-      // A reset before the connection was even up is a refusal too: the request never left the
-      // client. The kernel resets handshakes still queued when a listener closes (the node that
-      // hands over closes its listener as the other takes the role, and cannot drain a queue the
-      // kernel keeps filling); a client behind a virtual IP retries it like ECONNREFUSED.
-      if (e.code === 'ECONNREFUSED' || (e.code === 'ECONNRESET' && e.syscall === 'connect')) return 'refused'
+      // A reset before any answer on a fresh connection is a refusal too: the node handing over
+      // closes its listener as the other takes the role, and the kernel resets the handshakes
+      // still in its accept queue, completed (read ECONNRESET) or not (connect ECONNRESET).
+      // No answer had begun, so a client behind a virtual IP retries the GET as after ECONNREFUSED.
+      if (e.code === 'ECONNREFUSED' || (e.code === 'ECONNRESET' && (e.syscall === 'connect' || e.syscall === 'read'))) return 'refused'
       errors.push(`${port}: ${(err as Error).message}`)
       return 'failed'
     }
