@@ -1,7 +1,9 @@
 // RSS of tandem (the default, operator config) holding 10,000 idle keep-alive client connections,
 // each of which made one request: the figure that says whether a node can sit behind a large
 // fleet of idle browsers. Prints RSS at start, with the connections open and idle, and after they
-// close. Loopback only, bounded (one request per connection, 60 s deadline).
+// close. Then the same clients against two references started the same way: a bare node:net
+// server answering fixed bytes (the floor: what Node itself spends per connection) and a
+// node:http hello server. Loopback only, bounded (one request per connection, 60 s per target).
 // Env: BENCH_IDLE_CONNECTIONS (10000).
 import { mkdtemp, rm } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
@@ -15,7 +17,6 @@ import { BENCH_HOST, BENCH_PATH, startTandem } from './targets/tandem.js'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const HERE = fileURLToPath(new URL('.', import.meta.url))
 const COUNT = Number(process.env.BENCH_IDLE_CONNECTIONS ?? 10_000)
-const DEADLINE = Date.now() + 60_000
 
 /** RSS in MiB, and its split: anonymous (heap, buffers, sockets' state) and file-backed (the node binary's touched pages). */
 function rss (pid: number): string {
@@ -47,31 +48,58 @@ async function openOne (port: number): Promise<net.Socket> {
   })
 }
 
+interface Probe { name: string, pid: number, port: number, admin?: string }
+
+/** RSS of the process as counts, in MiB. */
+function rssMiB (pid: number): { rss: number, anon: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kib = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1])
+  return { rss: kib('VmRSS') / 1024, anon: kib('RssAnon') / 1024 }
+}
+
+/** Opens COUNT connections (one request each), holds them idle 2 s, closes them; prints one row. */
+async function measure (p: Probe): Promise<void> {
+  const sockets: net.Socket[] = []
+  const deadline = Date.now() + 60_000
+  try {
+    const start = `${rss(p.pid)}${p.admin === undefined ? '' : `, ${await heapMiB(p.admin)}`}`
+    const before = rssMiB(p.pid)
+    for (let i = 0; i < COUNT && Date.now() < deadline; i += 200) {
+      sockets.push(...await Promise.all(Array.from({ length: Math.min(200, COUNT - i) }, async () => await openOne(p.port))))
+    }
+    const loaded = rss(p.pid)
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    const idle = `${rss(p.pid)}${p.admin === undefined ? '' : `, ${await heapMiB(p.admin)}`}`
+    const held = rssMiB(p.pid)
+    for (const s of sockets) s.destroy()
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    const perConn = (held.rss - before.rss) * 1024 / Math.max(1, sockets.length)
+    process.stdout.write(`${p.name} RSS: ${start} at start; ${loaded} right after ${sockets.length} connections made one request each; ` +
+      `${idle} with them idle 2 s later (${perConn.toFixed(1)} KiB per connection); ${rss(p.pid)} 2 s after they closed\n`)
+  } finally {
+    for (const s of sockets) s.destroy()
+  }
+}
+
 async function main (): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'tandem-idle-'))
   const up = startChild(process.execPath, [join(HERE, 'targets', 'upstream.js'), '2'])
   const { ports } = await readHandshake<{ ports: number[] }>(up, 'upstream')
-  const tandem = await startTandem(ROOT, dir, ports, undefined, 'default')
-  const pid = tandem.pid as number
-  const port = Number(new URL(tandem.url).port)
-  const sockets: net.Socket[] = []
   try {
-    const start = `${rss(pid)}, ${await heapMiB(tandem.admin)}`
-    for (let i = 0; i < COUNT && Date.now() < DEADLINE; i += 200) {
-      sockets.push(...await Promise.all(Array.from({ length: Math.min(200, COUNT - i) }, async () => await openOne(port))))
+    const tandem = await startTandem(ROOT, dir, ports, undefined, 'default')
+    try {
+      await measure({ name: 'tandem (default config)', pid: tandem.pid as number, port: Number(new URL(tandem.url).port), admin: tandem.admin })
+    } finally { await tandem.stop() }
+    // The same clients against Node alone, started as tandem is (same node, same flags).
+    for (const [name, script, args] of [['floor: bare node:net server, fixed answer', 'idle-floor.js', []], ['node:http hello server', 'upstream.js', ['1']]] as const) {
+      const child = startChild(process.execPath, ['--max-semi-space-size=2', join(HERE, 'targets', script), ...args])
+      try {
+        const hs = await readHandshake<{ port?: number, ports?: number[] }>(child, name)
+        await measure({ name, pid: child.pid as number, port: hs.port ?? hs.ports?.[0] ?? 0 })
+      } finally { await stopChild(child) }
     }
-    const loaded = rss(pid)
-    await new Promise((resolve) => setTimeout(resolve, 2000))
-    global.gc?.()
-    const idle = `${rss(pid)}, ${await heapMiB(tandem.admin)}`
-    for (const s of sockets) s.destroy()
-    await new Promise((resolve) => setTimeout(resolve, 2000))
-    const after = rss(pid)
-    process.stdout.write(`tandem RSS: ${start} at start; ${loaded} right after ${sockets.length} connections made one request each; ` +
-      `${idle} with them idle 2 s later; ${after} 2 s after they closed (node ${process.version})\n`)
+    process.stdout.write(`(node ${process.version}, --max-semi-space-size=2 for all three)\n`)
   } finally {
-    for (const s of sockets) s.destroy()
-    await tandem.stop()
     await stopChild(up)
     await rm(dir, { recursive: true, force: true })
   }
