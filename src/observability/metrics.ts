@@ -8,6 +8,7 @@ import type { Runtime } from '../runtime/runtime.js'
 import type { Server } from '../upstream/server.js'
 import { FastHistogram } from './histogram.js'
 import { HttpStats } from './http-stats.js'
+import { processMetrics } from './process-metrics.js'
 import {
   channels, type ConfigReload, type HealthCheckResult, type HttpRequestEnd, type PeerRejected, type PeerRoleChange, type ProcessError,
   type RateLimitDenied, type RateLimitStoreError, type ServerFailure, type TcpConnectionEnd,
@@ -19,14 +20,6 @@ const load = createRequire(import.meta.url)
 const Counter = load('prom-client/lib/counter') as typeof PromClient.Counter
 const Gauge = load('prom-client/lib/gauge') as typeof PromClient.Gauge
 const Registry = load('prom-client/lib/registry') as typeof PromClient.Registry
-/**
- * prom-client's default process metrics but nodejs_gc_duration_seconds: its observer makes Node
- * build a PerformanceEntry in JS at every garbage collection, one every ~200 requests under load,
- * which measured 5–10% of the proxy's CPU per request (bench/http.ts, tandem vs a build without it).
- */
-const PROCESS_METRICS = ['processCpuTotal', 'processStartTime', 'osMemoryHeap', 'processOpenFileDescriptors', 'processMaxFileDescriptors',
-  'eventLoopLag', 'processResources', 'processHandles', 'processRequests', 'heapSizeAndUsed', 'heapSpacesSizeAndUsed', 'version']
-type DefaultMetric = (registry: Registry, config: { eventLoopMonitoringPrecision: number }) => void
 type Counter<T extends string> = PromClient.Counter<T>
 type Gauge<T extends string> = PromClient.Gauge<T>
 type Registry = PromClient.Registry
@@ -78,17 +71,6 @@ class Tally {
       counter.inc(obj, n)
     }
   }
-}
-
-// Process metrics once per process: prom-client installs an event-loop monitor per call that
-// cannot be removed, so every registry shares these metric objects.
-let processRegistry: Registry | undefined
-function processMetrics (): Registry {
-  if (processRegistry === undefined) {
-    processRegistry = new Registry()
-    for (const name of PROCESS_METRICS) (load(`prom-client/lib/metrics/${name}`) as DefaultMetric)(processRegistry, { eventLoopMonitoringPrecision: 10 })
-  }
-  return processRegistry
 }
 
 /**

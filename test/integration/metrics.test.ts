@@ -145,6 +145,42 @@ listeners:
     }
   })
 
+  it('counts the process CPU since it started, user plus system in process_cpu_seconds_total', async () => {
+    const t = await start(`
+admin: { listen: 127.0.0.1:0 }
+log: { level: silent, access: false }
+upstreams:
+  web:
+    servers: [{ address: 127.0.0.1:${await closedPort()} }]
+listeners:
+  - name: public
+    protocol: http
+    listen: 127.0.0.1:0
+    routes:
+      - match: { pathPrefix: / }
+        upstream: web
+`)
+    const cpu = (text: string): [number, number, number] => ['user_', 'system_', ''].map((k) => sample(text, `process_cpu_${k}seconds_total`) ?? -1) as [number, number, number]
+    const before = process.cpuUsage()
+    const [user, system, total] = cpu(await t.metrics())
+    const after = process.cpuUsage()
+    // The test process is the tandem process: its CPU before the first scrape is counted, none from after it.
+    expect(user).toBeGreaterThanOrEqual(before.user / 1e6)
+    expect(user).toBeLessThanOrEqual(after.user / 1e6)
+    expect(system).toBeGreaterThanOrEqual(before.system / 1e6)
+    expect(system).toBeLessThanOrEqual(after.system / 1e6)
+    expect(total).toBeCloseTo(user + system, 6)
+    const spin = Date.now() + 50
+    while (Date.now() < spin) { /* burn user CPU, so the second scrape has more to count */ }
+    const before2 = process.cpuUsage()
+    const [user2, system2, total2] = cpu(await t.metrics())
+    const after2 = process.cpuUsage()
+    expect(user2).toBeGreaterThan(user)
+    expect(user2).toBeGreaterThanOrEqual(before2.user / 1e6)
+    expect(user2).toBeLessThanOrEqual(after2.user / 1e6)
+    expect(total2).toBeCloseTo(user2 + system2, 6)
+  })
+
   it('counts TCP connections and bytes each way', async () => {
     const echo = await echoServer()
     const web = await startUpstream({ name: 'web' })
