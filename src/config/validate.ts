@@ -2,10 +2,9 @@
 // Config, or every problem lands in `problems` (pure). The later passes assume the schema's
 // shapes; when the schema finds errors they run on a copy with the rejected parts pruned, so a
 // file's cross-reference errors show together with its schema errors.
-import { Ajv } from 'ajv'
+import { createRequire } from 'node:module'
 import type { ErrorObject, ValidateFunction } from 'ajv'
 import type { Config } from './types.js'
-import { configSchema } from './schema.js'
 import { normalise } from './normalise.js'
 import { lint } from './lint.js'
 import { didYouMean } from './suggest.js'
@@ -15,19 +14,9 @@ import { pruneRejected } from './prune.js'
 
 let compiled: ValidateFunction | undefined
 
+/** The schema's validator, compiled ahead of time by validator-source.ts (no ajv compiler at run time). */
 function validator (): ValidateFunction {
-  if (compiled !== undefined) return compiled
-  const ajv = new Ajv({
-    allErrors: true,
-    verbose: true,
-    allowUnionTypes: true,
-    strict: true,
-    logger: { log () {}, warn (...args: unknown[]) { throw new Error(`config schema: ${args.join(' ')}`) }, error (...args: unknown[]) { throw new Error(`config schema: ${args.join(' ')}`) } },
-  })
-  // Annotation only: VS Code shows it, and messageFor() below prefers it.
-  ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' })
-  compiled = ajv.compile(configSchema)
-  return compiled
+  return compiled ??= createRequire(import.meta.url)('./schema-validator.cjs') as ValidateFunction
 }
 
 const typeWords: Record<string, string> = {
