@@ -9,7 +9,7 @@ import { HttpForwarder } from '../upstream/http-forward.js'
 import type { HttpPools } from '../upstream/pools.js'
 import { RawExchange } from '../upstream/raw-exchange.js'
 import { RawForwarder } from '../upstream/raw-forwarder.js'
-import { acceptHandles, type AcceptedHandle } from '../upstream/tcp-handle.js'
+import { acceptHandles, afterAcceptPoll, type AcceptedHandle } from '../upstream/tcp-handle.js'
 import { UpgradeForwarder, tunnelAllowed } from '../upstream/websocket.js'
 import { unmapV4 } from './client-ip.js'
 import { FastConnection, type FastHost } from './fast-connection.js'
@@ -161,7 +161,7 @@ export class HttpListener implements Listener, FastHost {
     // closing the socket resets them: one poll first accepts them, to be answered (with
     // `Connection: close`) like those already open. Only the ones that land in the microseconds
     // before close() are reset, as with any server.
-    if (!now) await new Promise<void>((resolve) => { setImmediate(resolve) })
+    if (!now) await afterAcceptPoll()
     if (this.server.listening) this.server.close()
     // Keep-alive sockets with no request in flight are closed now; busy ones after their response.
     this.server.closeIdleConnections()

@@ -3,7 +3,7 @@ import type { ListenerConfig, TcpListenerConfig, TcpRouteConfig } from '../confi
 import { channels, reportError, type TcpEnd } from '../observability/events.js'
 import { TcpLimit } from '../ratelimit/tcp.js'
 import { TcpForward, type TcpForwardOptions } from '../upstream/tcp-forward.js'
-import { acceptHandles, formatPeer, peerOf, type AcceptedHandle } from '../upstream/tcp-handle.js'
+import { acceptHandles, afterAcceptPoll, formatPeer, peerOf, type AcceptedHandle } from '../upstream/tcp-handle.js'
 import type { Upstream } from '../upstream/upstream.js'
 import { createSniMatcher, parseClientHello } from './sni.js'
 import type { Listener, ListenerDeps } from './types.js'
@@ -87,7 +87,7 @@ export class TcpListener implements Listener {
 
   async stopAccepting (now = false): Promise<void> {
     // As the HTTP listener: one poll accepts what the kernel queued, which the close would reset.
-    if (!now) await new Promise<void>((resolve) => { setImmediate(resolve) })
+    if (!now) await afterAcceptPoll()
     if (this.server.listening) this.server.close()
   }
 

@@ -39,7 +39,8 @@ export function createPeer (config: PeerConfig, runtime: () => Runtime, log: Log
       if (role !== 'active') {
         // Not serving from this instant: /readyz and the listening sockets agree.
         r.role = role
-        if (config.standby === 'closed' || abrupt === true) r.unbindListeners(abrupt)
+        // A hand-over serves what already reached this node; a fault takes nothing more.
+        if (config.standby === 'closed' || abrupt === true) await r.unbindListeners(abrupt === true ? 'abrupt' : role === 'fault' ? 'now' : 'queued')
         return
       }
       // Binds whatever is unbound (with standby: open, only after an abrupt stop).

@@ -7,6 +7,7 @@ import type { Listener, ListenerDeps } from '../listener/types.js'
 import { RateLimiters } from '../ratelimit/limiters.js'
 import { HttpPools } from '../upstream/pools.js'
 import { Upstream } from '../upstream/upstream.js'
+import { afterAcceptPoll } from '../upstream/tcp-handle.js'
 import { runShutdown } from './shutdown.js'
 
 export interface RuntimeOptions {
@@ -112,19 +113,28 @@ export class Runtime {
     try {
       for (const l of this.listeners) if (!l.listening) await l.listen()
     } catch (err) {
-      this.unbindListeners()
+      void this.unbindListeners()
       throw err
     }
   }
 
   /**
-   * Stops accepting at once (the listening sockets close before this returns); connections
-   * already accepted finish as they are, unless `abrupt` (they are cut too).
+   * Stops accepting; connections already accepted finish as they are. `how`:
+   * - 'queued' (a hand-over): the connections the kernel completed while this node was active
+   *   and still holds in its accept queue are accepted first, in one poll, and answered as those
+   *   already open, since closing the socket would reset them; the sockets close after that poll
+   *   unless the node became active again meanwhile;
+   * - 'now' (fault: an isolated node must take nothing more): the sockets close before this returns;
+   * - 'abrupt': as 'now', and the open connections are cut too (a frozen node must not answer).
    */
-  unbindListeners (abrupt = false): void {
+  async unbindListeners (how: 'queued' | 'now' | 'abrupt' = 'now'): Promise<void> {
+    if (how === 'queued') {
+      await afterAcceptPoll()
+      if (this.role === 'active') return
+    }
     for (const l of this.listeners) {
       if (l.listening) void l.stopAccepting(true)
-      if (abrupt) l.destroy()
+      if (how === 'abrupt') l.destroy()
     }
   }
   // --- end pair ----------------------------------------------------------------------------------

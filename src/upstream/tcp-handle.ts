@@ -197,3 +197,12 @@ export function acceptHandles (server: net.Server, onHandle: (handle: AcceptedHa
     if (handle !== null) onHandle(handle as AcceptedHandle)
   })
 }
+
+/**
+ * Resolves after the event loop has polled for I/O once, so that a listening socket has
+ * accepted what the kernel queued. One setImmediate is not enough: called from an I/O callback
+ * it runs in the same turn's check phase, before any poll; the second one runs after the next poll.
+ */
+export async function afterAcceptPoll (): Promise<void> {
+  await new Promise<void>((resolve) => { setImmediate(() => { setImmediate(resolve) }) })
+}

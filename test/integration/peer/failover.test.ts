@@ -33,8 +33,9 @@ function retryingClient (ports: [number, number], maxMs: number): { stop: () => 
     } catch (err) {
       const e = err as NodeJS.ErrnoException
       // A reset before any answer on a fresh connection is a refusal too: the node handing over
-      // closes its listener as the other takes the role, and the kernel resets the handshakes
-      // still in its accept queue, completed (read ECONNRESET) or not (connect ECONNRESET).
+      // accepts what its kernel queued, polls once and closes its listener (handover-queue.test.ts);
+      // a handshake that lands between that poll and the close is reset, completed (read
+      // ECONNRESET) or not (connect ECONNRESET), as with any server that closes its socket.
       // No answer had begun, so a client behind a virtual IP retries the GET as after ECONNREFUSED.
       if (e.code === 'ECONNREFUSED' || (e.code === 'ECONNRESET' && (e.syscall === 'connect' || e.syscall === 'read'))) return 'refused'
       errors.push(`${port}: ${(err as Error).message}`)
