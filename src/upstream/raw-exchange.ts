@@ -67,10 +67,12 @@ export class RawExchange implements ConnUser {
     this.attempts++
     this.attemptStart = this.fwd.clock.now()
     this.fr.upstream.acquire(server)
-    this.timer = setTimeout(this.onResponseTimeout, this.fwd.timeouts.response)
     this.pool = this.fwd.pools.raw(server, this.fr.upstream.config)
     this.awaiting = true
     this.pool.acquire(this, fresh)
+    // A pooled connection came at once and carries the response deadline itself (RawConn.send);
+    // one that has to be waited for (queued, connecting) is timed here until it comes.
+    if (this.awaiting) this.timer = setTimeout(this.onResponseTimeout, this.fwd.timeouts.response)
   }
 
   connected (conn: RawConn): void {
@@ -80,7 +82,13 @@ export class RawExchange implements ConnUser {
       return
     }
     this.conn = conn
-    conn.send(this.reqHead)
+    let dueMs = this.fwd.timeouts.response
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+      dueMs -= this.fwd.clock.now() - this.attemptStart
+    }
+    conn.send(this.reqHead, dueMs)
   }
 
   connectFailed (err: UpstreamError): void {
@@ -101,6 +109,10 @@ export class RawExchange implements ConnUser {
       return
     }
     this.upstreamFailed(err, this.pending !== undefined || this.response !== undefined)
+  }
+
+  responseTimedOut (): void {
+    this.onResponseTimeout()
   }
 
   stalled (): void {
@@ -145,7 +157,6 @@ export class RawExchange implements ConnUser {
   }
 
   private onResponse (r: ResponseHead, buf: Buffer): void {
-    clearTimeout(this.timer)
     this.response = r
     this.body = new BodyFraming(r.framing, r.length)
     this.headersMs = this.fwd.clock.now() - this.attemptStart
@@ -220,7 +231,10 @@ export class RawExchange implements ConnUser {
 
   /** Ends the attempt's accounting; `outcome` undefined judges nobody. */
   private endAttempt (outcome: Outcome | undefined): void {
-    clearTimeout(this.timer)
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+    }
     if (this.awaiting) {
       this.abandoned = true
       this.pool?.cancel(this)

@@ -25,6 +25,8 @@ export interface ConnUser {
   closed: (err: UpstreamError, clean: boolean) => void
   /** No byte came for the watch time (see watch) while held. */
   stalled: () => void
+  /** The response head was not there by the time send() gave. */
+  responseTimedOut: () => void
 }
 
 const MARGIN_MS = 500
@@ -32,8 +34,10 @@ const kRaw = Symbol('tandem.rawConn')
 
 /**
  * One upstream connection. Its one timer is never reset per request: when it fires it checks
- * what the connection is doing (connecting, idle since when, last read while held) and either
- * acts or arms itself for the rest of the time, so a reused connection costs no timer calls.
+ * what the connection is doing (connecting, idle since when, a response head due, last read while
+ * held) and either acts or arms itself for the rest of the time, so a reused connection costs no
+ * timer calls. The timer fires at least every pool idle time (4 s), so a response deadline later
+ * than that (the default is 60 s) never re-arms it.
  */
 export class RawConn implements DialOwner {
   /** Requests this connection has carried to the end (the exchange counts them). */
@@ -43,6 +47,10 @@ export class RawConn implements DialOwner {
   private connecting = true
   private error: UpstreamError | undefined
   private timer: NodeJS.Timeout
+  /** performance.now() when the timer fires. */
+  private timerAt: number
+  /** While held: performance.now() by which the response head is due (0: none). */
+  private dueBy = 0
   /** performance.now() when it went idle, or -1 while held. */
   private idleSince = -1
   private idleMs = 0
@@ -52,20 +60,28 @@ export class RawConn implements DialOwner {
   constructor (host: string, port: number, private readonly connectMs: number, private readonly pool: RawPool) {
     this.conn = dial(host, port, this)
     this.timer = setTimeout(this.onTimer, connectMs)
+    this.timerAt = performance.now() + connectMs
   }
 
   get destroyed (): boolean {
     return this.conn.closed
   }
 
-  /** Sends a request head; a failure shows as closed() (the socket is reset). */
-  send (head: string): void {
+  /**
+   * Sends a request head whose response head is due within `dueMs` (else the user hears
+   * responseTimedOut); a failure shows as closed() (the socket is reset).
+   */
+  send (head: string, dueMs: number): void {
+    const now = performance.now()
+    this.dueBy = now + Math.max(1, dueMs)
+    if (this.dueBy < this.timerAt) this.arm(this.dueBy - now)
     const r = writeLatin1(this.conn.handle, head, onWritten, kRaw, this)
     if (r < 0) this.connFailed(this.conn, r)
   }
 
   /** From now until released, `ms` without a byte read is a stall. */
   watch (ms: number): void {
+    this.dueBy = 0
     this.watchMs = ms
     if (ms < this.pool.idleMs) this.arm(ms)
   }
@@ -87,6 +103,7 @@ export class RawConn implements DialOwner {
     this.user = user
     this.idleSince = -1
     this.watchMs = 0
+    this.dueBy = 0
   }
 
   /** @internal Now idle in the pool for up to `ms`. */
@@ -95,6 +112,7 @@ export class RawConn implements DialOwner {
     this.idleSince = performance.now()
     this.idleMs = ms
     this.watchMs = 0
+    this.dueBy = 0
     // A backend's Keep-Alive hint shorter than the pool's own: close in time, ahead of its FIN.
     if (ms < this.pool.idleMs) this.arm(ms)
   }
@@ -148,7 +166,9 @@ export class RawConn implements DialOwner {
 
   private arm (ms: number): void {
     clearTimeout(this.timer)
-    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(ms)))
+    const after = Math.max(1, Math.ceil(ms))
+    this.timer = setTimeout(this.onTimer, after)
+    this.timerAt = performance.now() + after
   }
 
   private readonly onTimer = (): void => {
@@ -163,6 +183,14 @@ export class RawConn implements DialOwner {
       const left = this.idleSince + this.idleMs - now
       if (left <= 0) this.conn.close()
       else this.arm(left)
+      return
+    }
+    if (this.dueBy > 0) {
+      const left = this.dueBy - now
+      if (left > 0) return this.arm(Math.min(left, this.pool.idleMs))
+      this.dueBy = 0
+      this.user?.responseTimedOut()
+      if (!this.conn.closed) this.arm(this.pool.idleMs)
       return
     }
     if (this.watchMs > 0) {

@@ -32,6 +32,23 @@ describe('timeouts', () => {
     expect(r.ms).toBeGreaterThanOrEqual(2400)
   })
 
+  // The lean path's response deadline rides on the pooled upstream connection's own timer, which
+  // fires every 4 s (the pool idle time): a shorter deadline re-arms it, a longer one is met when
+  // it fires. Both must give 504 on time on a reused connection.
+  for (const [response, ms] of [['1500ms', 1500], ['5s', 5000]] as const) {
+    it(`a reused upstream connection that stops answering gives 504 at the response timeout (${response})`, async () => {
+      up = await fx.upstream((r) => r.indexOnConnection === 0 ? ok('first') : 'hang')
+      proxy = await fx.proxy(httpConfig({ servers: [up.address], upstream: '    retries: 0', listener: `    timeouts: { idle: 1s, response: ${response} }` }))
+      const first = await rawExchange(proxy.port(), 'GET /1 HTTP/1.1\r\nHost: a\r\n\r\n', { until: (t) => t.endsWith('first'), timeoutMs: 5000 })
+      expect(statuses(first.text)).toEqual([200])
+      const r = await rawExchange(proxy.port(), 'GET /2 HTTP/1.1\r\nHost: a\r\n\r\n', { until: (t) => /^HTTP\/1\.1 \d{3} [^]*\r\n\r\n/.test(t), timeoutMs: ms + 5000 })
+      expect(statuses(r.text)).toEqual([504])
+      expect(r.ms).toBeGreaterThanOrEqual(ms - 100)
+      expect(r.ms).toBeLessThan(ms + 2000)
+      expect(up.requests.map((q) => [q.connection, q.indexOnConnection])).toEqual([[1, 0], [1, 1]])
+    })
+  }
+
   it('the idle timeout still closes a client that stops sending its body: 408', async () => {
     up = await fx.upstream(() => ok('never'))
     proxy = await fx.proxy(httpConfig({ servers: [up.address], listener: '    timeouts: { idle: 1s, response: 10s }' }))
