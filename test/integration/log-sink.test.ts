@@ -122,3 +122,27 @@ describe('log sink on a pipe', () => {
     expect(Number(/rss (\d+)/.exec(r.err)?.[1])).toBeLessThan(200)
   }, 30_000)
 })
+
+describe('syncOut (a file or terminal): a destination that stops taking bytes', () => {
+  it('a batch that meets EAGAIN for 100 ms is dropped and counted once; the write returns', async () => {
+    // A non-blocking pipe whose reader never reads stands in for a stalled terminal (Ctrl-S):
+    // writeSync fills the pipe, then meets EAGAIN until the wait runs out.
+    const { syncOut } = await import('../../src/observability/log-sink.js')
+    const reader = spawn('sleep', ['30'], { stdio: ['pipe', 'ignore', 'ignore'] })
+    try {
+      const fd = (reader.stdin as unknown as { _handle: { fd: number } })._handle.fd
+      expect(fd).toBeGreaterThan(2)
+      let drops = 0
+      let done = 0
+      const out = syncOut(fd, () => { drops++ })
+      const started = performance.now()
+      out.write(Buffer.alloc(1024 * 1024, 0x61), () => { done++ })
+      const ms = performance.now() - started
+      expect({ drops, done }).toEqual({ drops: 1, done: 1 })
+      expect(ms).toBeGreaterThanOrEqual(100)
+      expect(ms).toBeLessThan(2000)
+    } finally {
+      reader.kill('SIGKILL')
+    }
+  })
+})
