@@ -161,14 +161,16 @@ listeners:
         upstream: web
 `)
     const cpu = (text: string): [number, number, number] => ['user_', 'system_', ''].map((k) => sample(text, `process_cpu_${k}seconds_total`) ?? -1) as [number, number, number]
+    // The counters add up deltas in seconds: allow the float rounding of the sums.
+    const EPS = 1e-6
     const before = process.cpuUsage()
     const [user, system, total] = cpu(await t.metrics())
     const after = process.cpuUsage()
     // The test process is the tandem process: its CPU before the first scrape is counted, none from after it.
-    expect(user).toBeGreaterThanOrEqual(before.user / 1e6)
-    expect(user).toBeLessThanOrEqual(after.user / 1e6)
-    expect(system).toBeGreaterThanOrEqual(before.system / 1e6)
-    expect(system).toBeLessThanOrEqual(after.system / 1e6)
+    expect(user).toBeGreaterThanOrEqual(before.user / 1e6 - EPS)
+    expect(user).toBeLessThanOrEqual(after.user / 1e6 + EPS)
+    expect(system).toBeGreaterThanOrEqual(before.system / 1e6 - EPS)
+    expect(system).toBeLessThanOrEqual(after.system / 1e6 + EPS)
     expect(total).toBeCloseTo(user + system, 6)
     const spin = Date.now() + 50
     while (Date.now() < spin) { /* burn user CPU, so the second scrape has more to count */ }
@@ -176,8 +178,8 @@ listeners:
     const [user2, system2, total2] = cpu(await t.metrics())
     const after2 = process.cpuUsage()
     expect(user2).toBeGreaterThan(user)
-    expect(user2).toBeGreaterThanOrEqual(before2.user / 1e6)
-    expect(user2).toBeLessThanOrEqual(after2.user / 1e6)
+    expect(user2).toBeGreaterThanOrEqual(before2.user / 1e6 - EPS)
+    expect(user2).toBeLessThanOrEqual(after2.user / 1e6 + EPS)
     expect(total2).toBeCloseTo(user2 + system2, 6)
   })
 
