@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { httpConfig, startProxy, type RunningTandem } from '../../helpers/tandem.js'
+import { echo, readAll, startTcpServer } from '../../helpers/tcp.js'
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.js'
 
 const REQUEST = 'GET /queued HTTP/1.1\r\nHost: app.test\r\n\r\n'
@@ -89,6 +90,36 @@ describe('losing the active role with connections in the accept queue', () => {
     expect(got.error).toBeUndefined()
     expect(got.bytes).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nu1$/)
     expect(await refused(port)).toBe('ECONNREFUSED')
+  })
+
+  it('a hand-over forwards a queued TCP connection too (L4 listener)', async () => {
+    const up = await startTcpServer(echo)
+    try {
+      proxy = await startProxy(`
+log: { level: silent, access: false }
+upstreams:
+  echo:
+    servers: [{ address: ${up.address} }]
+listeners:
+  - name: l4
+    protocol: tcp
+    listen: 127.0.0.1:0
+    upstream: echo
+`)
+      const port = proxy.port()
+      const socket = await queuedConnection(port)
+      proxy.runtime.role = 'standby'
+      const unbound = proxy.runtime.unbindListeners('queued')
+      const got = readAll(socket)
+      socket.end('ping through the hand-over')
+      expect((await got).toString('latin1')).toBe('ping through the hand-over')
+      await unbound
+      expect(await refused(port)).toBe('ECONNREFUSED')
+    } finally {
+      await proxy?.stop()
+      proxy = undefined
+      await up.close()
+    }
   })
 
   it('a node that became active again before the poll stays bound', async () => {
