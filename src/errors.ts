@@ -16,6 +16,8 @@ export const ErrorCodes = {
   NO_SERVER_UP: 503,
   /** This process ran out of descriptors or memory: the server is not to blame. */
   PROXY_OVERLOADED: 503,
+  /** A pair's standby (or fault) node with `standby: open`: bound, but only the active serves. */
+  NOT_ACTIVE: 503,
   UPSTREAM_TIMEOUT: 504,
   UPSTREAM_CONNECT_TIMEOUT: 504,
 } as const

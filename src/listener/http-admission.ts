@@ -68,6 +68,13 @@ export class HttpAdmission {
     return this.admit(req, out, verdict, route, c)
   }
 
+  /** Answers a request with `code`'s status without routing it (a node that is not active). */
+  refuse (req: RequestLike, out: ServerResponse | Duplex | ClientConn, peer: string, code: ErrorCode, startedAt: number): undefined {
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    return this.reject(req, out, peer, code, startedAt, '', req.headers.host ?? '', q === -1 ? url : url.slice(0, q))
+  }
+
   /** An access event for a request refused before it could be routed (parse errors, CONNECT). */
   logRefusal (peer: string, status: number, error: string, method = '', path = ''): void {
     if (!channels.httpRequestEnd.hasSubscribers) return

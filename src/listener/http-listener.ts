@@ -51,6 +51,8 @@ export class HttpListener implements Listener, FastHost {
   private readonly lean = new Set<FastConnection>()
   private inflight = 0
   private stopping = false
+  /** Off while this node of a pair is not active and stays bound (Listener.serve). */
+  private serving = true
   private idleWaiters: Array<() => void> = []
 
   constructor (private config: HttpListenerConfig, private deps: HttpListenerDeps) {
@@ -98,7 +100,7 @@ export class HttpListener implements Listener, FastHost {
   }
 
   get closing (): boolean {
-    return this.stopping
+    return this.stopping || !this.serving
   }
 
   get maxHeaderSize (): number { return this.config.maxHeaderSize }
@@ -163,10 +165,19 @@ export class HttpListener implements Listener, FastHost {
     // before close() are reset, as with any server.
     if (!now) await afterAcceptPoll()
     if (this.server.listening) this.server.close()
-    // Keep-alive sockets with no request in flight are closed now; busy ones after their response.
+    this.closeIdle()
+    await new Promise<void>((resolve) => { setImmediate(resolve) })
+  }
+
+  serve (on: boolean): void {
+    this.serving = on
+    if (!on) this.closeIdle()
+  }
+
+  /** Keep-alive connections with no request in flight close now; busy ones after their response. */
+  private closeIdle (): void {
     this.server.closeIdleConnections()
     for (const c of this.lean) c.close()
-    await new Promise<void>((resolve) => { setImmediate(resolve) })
   }
 
   async drained (): Promise<void> {
@@ -184,6 +195,7 @@ export class HttpListener implements Listener, FastHost {
 
   request (conn: FastConnection, head: RequestHead): RawExchange | undefined | Promise<RawExchange | undefined> {
     this.inflight++
+    if (!this.serving) return this.admission.refuse(head, conn.out, conn.peer, 'NOT_ACTIVE', this.deps.clock.now())
     const fr = this.admission.prepare(head, conn.out, conn.peer, this.deps.clock.now(), false)
     if (fr === undefined) return undefined
     const raw = this.raw
@@ -233,7 +245,7 @@ export class HttpListener implements Listener, FastHost {
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     // An Upgrade that is not tunnelled (h2c …) leaves the parser stopped after its headers, as
     // if the protocol had switched: the connection ends with this answer, the rest is unread.
-    if (this.stopping || req.headers.upgrade !== undefined) res.shouldKeepAlive = false
+    if (this.closing || req.headers.upgrade !== undefined) res.shouldKeepAlive = false
     const conn = this.connections.get(req.socket)
     if (conn === undefined) {
       res.destroy()
@@ -245,7 +257,11 @@ export class HttpListener implements Listener, FastHost {
   /** Called by the connection when this request's turn comes. */
   private readonly run = (req: IncomingMessage, res: ServerResponse): void => {
     const startedAt = this.deps.clock.now()
-    if (this.stopping) res.shouldKeepAlive = false
+    if (this.closing) res.shouldKeepAlive = false
+    if (!this.serving) {
+      this.admission.refuse(req, res, peerOf(req.socket), 'NOT_ACTIVE', startedAt)
+      return
+    }
     if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue()
     const fr = this.admission.prepare(req, res, peerOf(req.socket), startedAt, false)
     if (fr instanceof Promise) void fr.then((f) => { if (f !== undefined && !res.destroyed) this.forwarder.forward(req, res, f) })
@@ -272,10 +288,7 @@ export class HttpListener implements Listener, FastHost {
 
   private readonly onSettled = (): void => {
     if (--this.inflight > 0) return
-    if (this.stopping) {
-      this.server.closeIdleConnections()
-      for (const c of this.lean) c.close()
-    }
+    if (this.closing) this.closeIdle()
     const waiters = this.idleWaiters
     this.idleWaiters = []
     for (const w of waiters) w()
@@ -287,6 +300,10 @@ export class HttpListener implements Listener, FastHost {
     socket.once('close', this.onSettled)
     const start = (): void => {
       const startedAt = this.deps.clock.now()
+      if (!this.serving) {
+        this.admission.refuse(req, socket, peerOf(socket), 'NOT_ACTIVE', startedAt)
+        return
+      }
       const fr = this.admission.prepare(req, socket, peerOf(socket), startedAt, true)
       if (fr instanceof Promise) void fr.then((f) => { if (f !== undefined && !socket.destroyed) this.upgrades.forward(req, socket, head, f) })
       else if (fr !== undefined) this.upgrades.forward(req, socket, head, fr)

@@ -25,6 +25,8 @@ export class TcpListener implements Listener {
   private routeFor: (serverName: string | undefined) => TcpRouteConfig | undefined
   private waiters: Array<() => void> = []
   private limit: TcpLimit | undefined
+  /** Off while this node of a pair is not active and stays bound (Listener.serve). */
+  private serving = true
 
   constructor (private config: TcpListenerConfig, private deps: ListenerDeps) {
     this.name = config.name
@@ -91,6 +93,10 @@ export class TcpListener implements Listener {
     if (this.server.listening) this.server.close()
   }
 
+  serve (on: boolean): void {
+    this.serving = on
+  }
+
   drained (): Promise<void> {
     if (this.forwards.size === 0) return Promise.resolve()
     return new Promise((resolve) => this.waiters.push(resolve))
@@ -102,18 +108,20 @@ export class TcpListener implements Listener {
   }
 
   private accept (handle: AcceptedHandle): void {
+    if (!this.serving) return this.refuse(handle, 'not-active')
     const max = this.config.maxConnections
-    if (max > 0 && this.forwards.size >= max) return this.rejectOverLimit(handle)
+    if (max > 0 && this.forwards.size >= max) return this.refuse(handle)
     // The rate limit decides before anything else happens to the connection (no upstream connect).
     const limit = this.limit
     const admitted = limit?.admit(handle) ?? true
-    if (admitted === false) return this.rejectOverLimit(handle, 'rate-limited', limit?.name)
+    if (admitted === false) return this.refuse(handle, 'rate-limited', limit?.name)
     if (admitted !== true) {
       // A shared (Redis) decision; the listener may have stopped meanwhile.
       void admitted.then((ok) => {
-        if (!ok) this.rejectOverLimit(handle, 'rate-limited', limit?.name)
-        else if (this.server.listening) this.start(handle)
-        else this.rejectOverLimit(handle, 'shutdown')
+        if (!ok) this.refuse(handle, 'rate-limited', limit?.name)
+        else if (!this.server.listening) this.refuse(handle, 'shutdown')
+        else if (!this.serving) this.refuse(handle, 'not-active')
+        else this.start(handle)
       })
       return
     }
@@ -128,7 +136,7 @@ export class TcpListener implements Listener {
   }
 
   /** Existing streams are untouched; the newcomer is closed at once and counted. */
-  private rejectOverLimit (handle: AcceptedHandle, end: TcpEnd = 'rejected', limit?: string): void {
+  private refuse (handle: AcceptedHandle, end: TcpEnd = 'rejected', limit?: string): void {
     if (channels.tcpConnectionEnd.hasSubscribers) {
       const peer = peerOf(handle)
       channels.tcpConnectionEnd.publish({

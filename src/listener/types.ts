@@ -29,6 +29,13 @@ export interface Listener {
    * socket before this returns, so it takes no connection after.
    */
   stopAccepting (now?: boolean): Promise<void>
+  /**
+   * Off on a pair's node that is not active while its socket stays bound (`standby: open`):
+   * new HTTP requests are answered 503 (NOT_ACTIVE) with `Connection: close`, new TCP
+   * connections are closed at once, and keep-alive connections close (idle ones now, busy ones
+   * after their response). Streams and tunnels already open go on. On from construction.
+   */
+  serve (on: boolean): void
   /** Resolves when in-flight requests and streams have finished. */
   drained (): Promise<void>
   /** Closes everything still open. */

@@ -37,6 +37,7 @@ export type TcpEnd =
   | 'rate-limited' // over the listener's rateLimit
   | 'preread-failed'
   | 'shutdown'
+  | 'not-active' // a pair's standby or fault node (`standby: open`) takes no stream
 
 export interface TcpConnectionEnd {
   listener: string

@@ -40,10 +40,10 @@ export function createPeer (config: PeerConfig, runtime: () => Runtime, log: Log
         // Not serving from this instant: /readyz and the listening sockets agree.
         r.role = role
         // A hand-over serves what already reached this node; a fault takes nothing more.
-        if (config.standby === 'closed' || abrupt === true) await r.unbindListeners(abrupt === true ? 'abrupt' : role === 'fault' ? 'now' : 'queued')
+        await r.standDown(abrupt === true ? 'abrupt' : role === 'fault' ? 'now' : 'queued', config.standby === 'open')
         return
       }
-      // Binds whatever is unbound (with standby: open, only after an abrupt stop).
+      // Binds whatever is unbound (standby: closed) and serves.
       await r.bindListeners()
       if (r.role !== 'active') {
         const held = holdReportedDown(servers, r.upstreams.values(), r.clock.now(), TAKEOVER_HOLD_MS)

@@ -94,7 +94,11 @@ export class Runtime {
       if (old !== undefined && !this.adopted.has(old)) await old.stopAccepting()
     }
     try {
-      for (const l of fresh) await l.listen()
+      // A pair's standby with `standby: open` binds without serving (see Listener.serve).
+      for (const l of fresh) {
+        l.serve(this.role === 'active')
+        await l.listen()
+      }
     } catch (err) {
       await Promise.all(fresh.map(async (l) => { await l.stopAccepting(); l.destroy() }))
       this.limiters.stop(this.previous?.limiters.redis)
@@ -108,32 +112,38 @@ export class Runtime {
   }
 
   // --- pair (peer/): listeners follow the role -------------------------------------------------
-  /** Binds every listener not bound yet; on a failure unbinds them all and throws. */
+  /** Binds every listener not bound yet and serves on all; on a failure unbinds them all and throws. */
   async bindListeners (): Promise<void> {
     try {
-      for (const l of this.listeners) if (!l.listening) await l.listen()
+      for (const l of this.listeners) {
+        if (!l.listening) await l.listen()
+        l.serve(true)
+      }
     } catch (err) {
-      void this.unbindListeners()
+      void this.standDown()
       throw err
     }
   }
 
   /**
-   * Stops accepting; connections already accepted finish as they are. `how`:
+   * Stops serving: unbinds (`standby: closed`), or with `keepBound` (`standby: open`) keeps the
+   * sockets and refuses on them (Listener.serve); in both, idle keep-alive connections close now
+   * and busy ones after their response. `how`:
    * - 'queued' (a hand-over): the connections the kernel completed while this node was active
    *   and still holds in its accept queue are accepted first, in one poll, and answered as those
-   *   already open, since closing the socket would reset them; the sockets close after that poll
+   *   already open, since closing the socket would reset them; serving stops after that poll
    *   unless the node became active again meanwhile;
-   * - 'now' (fault: an isolated node must take nothing more): the sockets close before this returns;
+   * - 'now' (fault: an isolated node must take nothing more): serving stops before this returns;
    * - 'abrupt': as 'now', and the open connections are cut too (a frozen node must not answer).
    */
-  async unbindListeners (how: 'queued' | 'now' | 'abrupt' = 'now'): Promise<void> {
+  async standDown (how: 'queued' | 'now' | 'abrupt' = 'now', keepBound = false): Promise<void> {
     if (how === 'queued') {
       await afterAcceptPoll()
       if (this.role === 'active') return
     }
     for (const l of this.listeners) {
-      if (l.listening) void l.stopAccepting(true)
+      if (keepBound) l.serve(false)
+      else if (l.listening) void l.stopAccepting(true)
       if (how === 'abrupt') l.destroy()
     }
   }

@@ -60,3 +60,18 @@ ${o.listener ?? ''}
 ${o.routes ?? '      - match: { pathPrefix: / }\n        upstream: web'}
 `
 }
+
+/** One upstream `echo` (at `address`) behind one TCP listener `l4` on 127.0.0.1:0. */
+export function tcpConfig (address: string): string {
+  return `
+log: { level: silent, access: false }
+upstreams:
+  echo:
+    servers: [{ address: ${address} }]
+listeners:
+  - name: l4
+    protocol: tcp
+    listen: 127.0.0.1:0
+    upstream: echo
+`
+}

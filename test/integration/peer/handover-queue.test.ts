@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { httpConfig, startProxy, type RunningTandem } from '../../helpers/tandem.js'
+import { httpConfig, startProxy, tcpConfig, type RunningTandem } from '../../helpers/tandem.js'
 import { echo, readAll, startTcpServer } from '../../helpers/tcp.js'
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.js'
 
@@ -70,7 +70,7 @@ describe('losing the active role with connections in the accept queue', () => {
     const port = proxy.port()
     const socket = await queuedConnection(port)
     proxy.runtime.role = 'standby'
-    const unbound = proxy.runtime.unbindListeners('queued')
+    const unbound = proxy.runtime.standDown('queued')
     const got = await answer(socket)
     await unbound
     expect(got.error).toBeUndefined()
@@ -95,21 +95,11 @@ describe('losing the active role with connections in the accept queue', () => {
   it('a hand-over forwards a queued TCP connection too (L4 listener)', async () => {
     const up = await startTcpServer(echo)
     try {
-      proxy = await startProxy(`
-log: { level: silent, access: false }
-upstreams:
-  echo:
-    servers: [{ address: ${up.address} }]
-listeners:
-  - name: l4
-    protocol: tcp
-    listen: 127.0.0.1:0
-    upstream: echo
-`)
+      proxy = await startProxy(tcpConfig(up.address))
       const port = proxy.port()
       const socket = await queuedConnection(port)
       proxy.runtime.role = 'standby'
-      const unbound = proxy.runtime.unbindListeners('queued')
+      const unbound = proxy.runtime.standDown('queued')
       const got = readAll(socket)
       socket.end('ping through the hand-over')
       expect((await got).toString('latin1')).toBe('ping through the hand-over')
@@ -125,7 +115,7 @@ listeners:
   it('a node that became active again before the poll stays bound', async () => {
     proxy = await startProxy(httpConfig({ servers: [`127.0.0.1:${upstream.port}`] }))
     proxy.runtime.role = 'standby'
-    const unbound = proxy.runtime.unbindListeners('queued')
+    const unbound = proxy.runtime.standDown('queued')
     proxy.runtime.role = 'active'
     await unbound
     expect(proxy.runtime.listeners[0]?.listening).toBe(true)
@@ -139,7 +129,7 @@ listeners:
     const socket = await queuedConnection(port)
     const seen = upstream.count
     proxy.runtime.role = 'fault'
-    await proxy.runtime.unbindListeners('now')
+    await proxy.runtime.standDown('now')
     const got = await answer(socket)
     expect(got).toEqual({ bytes: '', error: 'ECONNRESET' })
     expect(upstream.count).toBe(seen)
