@@ -78,6 +78,11 @@ export class FastConnection implements ClientSide, ClientConnOwner {
     return !this.busy && this.buf === undefined
   }
 
+  /** Accepted just before its listener stopped serving, and held for its first request (see close). */
+  get heldForFirst (): boolean {
+    return this.graced && this.started === 1
+  }
+
   keepsAlive (): boolean {
     return !this.last && !this.host.closing && !this.ended
   }

@@ -195,7 +195,8 @@ export class HttpListener implements Listener, FastHost {
 
   request (conn: FastConnection, head: RequestHead): RawExchange | undefined | Promise<RawExchange | undefined> {
     this.inflight++
-    if (!this.serving) return this.admission.refuse(head, conn.out, conn.peer, 'NOT_ACTIVE', this.deps.clock.now())
+    // A connection that reached this node while it served gets its first request answered.
+    if (!this.serving && !conn.heldForFirst) return this.admission.refuse(head, conn.out, conn.peer, 'NOT_ACTIVE', this.deps.clock.now())
     const fr = this.admission.prepare(head, conn.out, conn.peer, this.deps.clock.now(), false)
     if (fr === undefined) return undefined
     const raw = this.raw

@@ -100,6 +100,19 @@ describe('a node that is not active with standby: open (in process)', () => {
     }
   })
 
+  it('a connection accepted while active, its request not sent yet, is answered once with Connection: close', async () => {
+    proxy = await startProxy(httpConfig({ servers: [`127.0.0.1:${upstream.port}`] }))
+    const early = await connected(proxy.port())
+    await waitFor(() => proxy!.runtime.listeners[0]!.activeConnections() === 1, 2000, 2, 'the connection accepted')
+    await standby(proxy)
+    const got = await exchange(early, 'GET /early HTTP/1.1\r\nHost: app.test\r\n\r\n')
+    expect(got).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(got.toLowerCase()).toContain('\r\nconnection: close\r\n')
+    expect(got.endsWith('\r\n\r\nu1')).toBe(true)
+    const late = await exchange(await connected(proxy.port()), 'GET /late HTTP/1.1\r\nHost: app.test\r\n\r\n')
+    expect(late.startsWith(REFUSED)).toBe(true)
+  })
+
   it('serves again once active (bindListeners), on the same socket', async () => {
     proxy = await startProxy(httpConfig({ servers: [`127.0.0.1:${upstream.port}`] }))
     const port = proxy.port()
