@@ -116,16 +116,25 @@ async function demo (): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n')
 }
 
+function parseCommandLine (argv: string[]): { values: { config?: string | undefined, help?: boolean | undefined, version?: boolean | undefined }, positionals: string[] } {
+  try {
+    return util.parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    })
+  } catch (err) {
+    // A bad command line is a usage error (exit 2, as the help says), not a runtime failure.
+    return fail(2, `tandem: ${(err as Error).message}\n${USAGE}`)
+  }
+}
+
 async function main (argv: string[]): Promise<void> {
-  const { values, positionals } = util.parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'v' },
-    },
-  })
+  const { values, positionals } = parseCommandLine(argv)
   if (values.version === true) { process.stdout.write(VERSION + '\n'); return }
   const command = positionals[0] ?? (values.config !== undefined ? 'run' : undefined)
   if (command === 'help') { process.stdout.write(helpText(positionals[1]) + '\n'); return }
@@ -136,7 +145,11 @@ async function main (argv: string[]): Promise<void> {
       const file = values.config ?? positionals[1]
       if (file === undefined) fail(2, `tandem ${command}: missing -c FILE\n${USAGE}`)
       const config = await load(file)
-      if (command === 'check') { process.stdout.write(`${file}: ok\n`); return }
+      if (command === 'check') {
+        for (const w of config.warnings ?? []) process.stderr.write(w + '\n')
+        process.stdout.write(`${file}: ok\n`)
+        return
+      }
       await run(config)
       return
     }

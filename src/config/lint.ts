@@ -1,7 +1,7 @@
 // Checks across values of a normalised Config (pure): references to upstreams and rate limits,
 // addresses bound twice, duplicate names, and settings that are surely a mistake (a health
-// timeout not shorter than its interval, an all-backup pool, a route an earlier one shadows).
-// Shadowing is flagged only when certain, whatever the router's exact matching rules.
+// timeout longer than its interval, an all-backup pool). A route an earlier one shadows is a
+// warning, flagged only when certain, whatever the router's exact matching rules.
 import type { Config, HostPort, RouteMatch } from './types.js'
 import type { Problems } from './positions.js'
 import { pointer } from './positions.js'
@@ -129,8 +129,9 @@ function checkUpstreams (config: Config, problems: Problems): void {
       problems.add(base + pointer('servers'), 'every server is a backup; mark at least one with backup: false')
     }
     const h = u.health
-    if (h !== undefined && h.interval > 0 && h.timeout >= h.interval) {
-      problems.add(base + pointer('health', 'timeout'), `must be shorter than interval (timeout ${fmtMs(h.timeout)}, interval ${fmtMs(h.interval)})`)
+    // The next probe starts after the previous one settles, so a timeout up to the interval is fine.
+    if (h !== undefined && h.interval > 0 && h.timeout > h.interval) {
+      problems.add(base + pointer('health', 'timeout'), `must not be longer than interval (timeout ${fmtMs(h.timeout)}, interval ${fmtMs(h.interval)})`)
     }
   }
 }
@@ -145,7 +146,8 @@ function checkShadowing (config: Config, problems: Problems): void {
           ? routeCovers(a.match as RouteMatch, b.match as RouteMatch)
           : hostCovers((a.match as { sni: string }).sni, (b.match as { sni: string }).sni)
         if (shadowed) {
-          problems.add(pointer('listeners', i, 'routes', j), `never matches: route "${a.name}" (routes[${k}]) comes first and matches everything it would`)
+          // A warning, not an error: first match wins, so the config means something definite.
+          problems.warn(pointer('listeners', i, 'routes', j), `never matches: route "${a.name}" (routes[${k}]) comes first and matches everything it would`)
           break
         }
       }

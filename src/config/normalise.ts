@@ -117,13 +117,15 @@ class Normaliser {
       if (hi < lo) this.problems.add(base + pointer('expectStatus'), `range ${h.expectStatus} is empty (${lo} > ${hi})`)
       expectStatus = [lo, hi]
     }
+    const interval = this.duration(h.interval, 2000, base + pointer('interval'))
     return {
       type: h.type ?? 'tcp',
       path: h.path ?? '/',
       expectStatus,
       ...(h.expectBody === undefined ? {} : { expectBody: String(h.expectBody) }),
-      interval: this.duration(h.interval, 2000, base + pointer('interval')),
-      timeout: this.duration(h.timeout, 1000, base + pointer('timeout')),
+      interval,
+      // 1s, or the interval when shorter: a fast `interval` alone is a valid config.
+      timeout: this.duration(h.timeout, Math.min(1000, interval), base + pointer('timeout')),
       rise: h.rise ?? 2,
       fall: h.fall ?? 3,
     }

@@ -57,6 +57,7 @@ export type At = 'key' | 'value' | 'parent'
 /** Collects errors for one file; sorted and de-duplicated on the way out. */
 export class Problems {
   private readonly list: Array<{ where: Where, path: string, message: string, ptr: string }> = []
+  private readonly notes: Array<{ where: Where, path: string, message: string, ptr: string }> = []
   private readonly silenced = new Set<string>()
 
   constructor (readonly file: string, readonly positions: PositionMap) {}
@@ -67,6 +68,16 @@ export class Problems {
       ? this.positions.key(ptr)
       : this.positions.value(at === 'parent' ? ptr.slice(0, Math.max(0, ptr.lastIndexOf('/'))) : ptr)
     this.list.push({ where, path: this.positions.display(ptr), message, ptr })
+  }
+
+  /** A warning: valid, but probably not what was meant; the config is still accepted. */
+  warn (ptr: string, message: string): void {
+    this.notes.push({ where: this.positions.value(ptr), path: this.positions.display(ptr), message: `warning: ${message}`, ptr })
+  }
+
+  /** Warnings as `FILE:LINE:COL: path: warning: message`, in file order. */
+  warnings (): string[] {
+    return located(this.file, this.notes).map((e) => e.message)
   }
 
   /** Adds at an explicit position (YAML syntax errors have no pointer). */
@@ -80,17 +91,22 @@ export class Problems {
   get size (): number { return this.list.length }
 
   errors (): ConfigError[] {
-    const sorted = [...this.list].sort((a, b) =>
-      a.where.line - b.where.line || a.where.col - b.where.col ||
-      (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) || (a.message < b.message ? -1 : a.message > b.message ? 1 : 0))
-    const seen = new Set<string>()
-    const out: ConfigError[] = []
-    for (const e of sorted) {
-      const err = new ConfigError(this.file, e.where.line, e.where.col, e.path, e.message)
-      if (seen.has(err.message)) continue
-      seen.add(err.message)
-      out.push(err)
-    }
-    return out
+    return located(this.file, this.list)
   }
+}
+
+/** In file order, each distinct line once. */
+function located (file: string, list: ReadonlyArray<{ where: Where, path: string, message: string }>): ConfigError[] {
+  const sorted = [...list].sort((a, b) =>
+    a.where.line - b.where.line || a.where.col - b.where.col ||
+    (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) || (a.message < b.message ? -1 : a.message > b.message ? 1 : 0))
+  const seen = new Set<string>()
+  const out: ConfigError[] = []
+  for (const e of sorted) {
+    const err = new ConfigError(file, e.where.line, e.where.col, e.path, e.message)
+    if (seen.has(err.message)) continue
+    seen.add(err.message)
+    out.push(err)
+  }
+  return out
 }

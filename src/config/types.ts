@@ -164,6 +164,8 @@ export interface Config {
   readonly file: string
   /** sha256 of the file's bytes, hex. */
   readonly hash: string
+  /** Valid but probably not meant (a route an earlier one shadows): `FILE:LINE:COL: path: warning: …`. */
+  readonly warnings?: readonly string[]
   readonly admin?: AdminConfig
   readonly log: LogConfig
   /** Milliseconds to keep accepting after SIGTERM/SIGINT while /readyz is 503. */

@@ -157,5 +157,7 @@ export function validateConfig (
   }
   const config = normalise(raw as Record<string, unknown>, problems, meta)
   lint(config, problems)
-  return problems.size > 0 ? undefined : deepFreeze(config)
+  if (problems.size > 0) return undefined
+  const warnings = problems.warnings()
+  return deepFreeze(warnings.length === 0 ? config : { ...config, warnings })
 }

@@ -34,11 +34,10 @@ export function createLogger (config: LogConfig, dest?: pino.DestinationStream):
  * Access lines are written when a request or TCP connection ends, one plain object each.
  */
 export function attachLogs (log: Logger, config: LogConfig): () => void {
-  const access = log.child({ component: 'access' })
   const upstreams = log.child({ component: 'upstream' })
   const ratelimit = log.child({ component: 'ratelimit' })
-  // Access lines bypass pino's object path (see access-log.ts) but go to the same destination,
-  // after pino's own level check.
+  // Access lines bypass pino's object path (see access-log.ts) but go to the same destination.
+  // `log.access` alone decides them, as nginx's access_log beside its error_log level.
   const sink = (log as unknown as Record<symbol, LineSink>)[pino.symbols.streamSym] as LineSink
   const time = isoClock()
   const pid = process.pid
@@ -46,7 +45,6 @@ export function attachLogs (log: Logger, config: LogConfig): () => void {
   // string for any other sink.
   const lines: LineBytes = sink instanceof BatchSink ? sink : new StringLines(sink)
   const onHttp = (m: unknown): void => {
-    if (!access.isLevelEnabled('info')) return
     const e = m as HttpRequestEnd
     const w = lines.reserve(httpLineBound(e))
     if (w === undefined) return
@@ -54,7 +52,7 @@ export function attachLogs (log: Logger, config: LogConfig): () => void {
     lines.commit(w)
   }
   const onTcp = (m: unknown): void => {
-    if (access.isLevelEnabled('info')) sink.write(accessLine('tcp', m as TcpConnectionEnd, time(), pid))
+    sink.write(accessLine('tcp', m as TcpConnectionEnd, time(), pid))
   }
   const onState = (m: unknown): void => {
     const e = m as ServerStateChange

@@ -32,6 +32,7 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
   const log = createLogger(config.log)
   let detach = attachLogs(log, config.log)
   let runtime = new Runtime(config)
+  for (const warning of config.warnings ?? []) log.warn({ warning }, 'config warning')
   let admin: AdminServer | undefined
   let reloading: Promise<Answer> | undefined
   let stopping: Promise<void> | undefined
@@ -54,6 +55,7 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
       return { status: 400, body: { errors } }
     }
     try {
+      for (const warning of next.warnings ?? []) log.warn({ warning }, 'config warning')
       const { runtime: started, summary, retired } = await reloadRuntime(runtime, next)
       runtime = started
       detach()

@@ -54,6 +54,26 @@ describe('tandem CLI', () => {
     ])
   })
 
+  it('check accepts a route an earlier one shadows (first match wins) with a located warning on stderr', async () => {
+    const text = httpConfig({ servers: ['127.0.0.1:9'], routes: '      - match: { pathPrefix: / }\n        upstream: web\n      - match: { pathPrefix: /api }\n        upstream: web' })
+    const line = text.split('\n').indexOf('      - match: { pathPrefix: /api }') + 1
+    const file = writeConfig(text)
+    const run = runCli(['check', '-c', file])
+    runs.push(run)
+    expect(await run.exited).toBe(0)
+    expect(run.stdout).toBe(`${file}: ok\n`)
+    expect(run.stderr).toBe(`${file}:${line}:9: listeners[0].routes[1]: warning: never matches: route "route-1" (routes[0]) comes first and matches everything it would\n`)
+  })
+
+  it('a bad command line (unknown option, -c without a file) exits 2 with the usage', async () => {
+    for (const args of [['--bogus'], ['run', '-c']]) {
+      const r = runCli(args)
+      runs.push(r)
+      expect(await r.exited, args.join(' ')).toBe(2)
+      expect(r.stderr, args.join(' ')).toMatch(/^tandem: .+\n[^]*usage:\n/)
+    }
+  })
+
   it('--help and COMMAND --help list options, signals, environment and exit codes', async () => {
     const general = runCli(['--help'])
     runs.push(general)
@@ -108,6 +128,20 @@ describe('tandem CLI', () => {
     expect(run.stdout).toContain('"level":"info"')
     expect(run.stdout).not.toMatch(/"level":\d/)
     expect(typeof line.totalMs).toBe('number')
+  })
+
+  it('log.access writes access lines whatever log.level says (level: warn)', async () => {
+    const u = await startUpstream({ name: 'u' })
+    upstreams = [u]
+    const port = await closedPort()
+    const text = httpConfig({ servers: [u.address], log: '{ level: warn, access: true }' }).replace('127.0.0.1:0', `127.0.0.1:${port}`)
+    const run = runCli(['run', '-c', writeConfig(text)])
+    runs.push(run)
+    await waitFor(async () => (await request(`http://127.0.0.1:${port}/logged`).then(async (r) => { await r.body.text(); return r.statusCode }, () => 0)) === 200, 10_000, 20, 'tandem serving')
+    const m = await run.waitForOutput(/^\{.*"component":"access".*$/m)
+    expect(JSON.parse(m[0])).toMatchObject({ method: 'GET', path: '/logged', status: 200, upstream: 'web' })
+    // The level still holds for everything else: no info line such as "tandem started".
+    expect(run.stdout).not.toContain('"tandem started"')
   })
 
   it('SIGHUP and POST /api/reload apply a changed file; an invalid one is refused and the old config serves', async () => {

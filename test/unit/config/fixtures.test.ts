@@ -23,3 +23,17 @@ describe('invalid fixtures report exactly their expected errors', () => {
     expect((err as ConfigErrors).errors.map((e) => e.message)).toEqual(expected)
   })
 })
+
+// Each warning-*.yaml fixture is valid and states its exact warnings in `# warning: LINE:COL: …` lines.
+const warned = readdirSync(DIR).filter((f) => f.startsWith('warning-') && f.endsWith('.yaml')).sort()
+
+describe('warning fixtures load, with exactly their expected warnings', () => {
+  it.each(warned)('%s', async (name) => {
+    const file = `${DIR}/${name}`
+    const expected = readFileSync(file, 'utf8').split('\n')
+      .filter((l) => l.startsWith('# warning: '))
+      .map((l) => `${file}:${l.slice('# warning: '.length)}`)
+    expect(expected.length).toBeGreaterThan(0)
+    expect((await loadConfigFile(file)).warnings).toEqual(expected)
+  })
+})

@@ -179,21 +179,37 @@ describe('security rules', () => {
 })
 
 describe('surely a mistake', () => {
-  it('a health timeout not shorter than its interval', () => {
+  it('a health timeout longer than its interval', () => {
     const text = yaml(
       'upstreams:',
       '  web:',
       '    servers: [{ address: 127.0.0.1:8081 }]',
-      '    health: { interval: 1s, timeout: 1000 }',
+      '    health: { interval: 1s, timeout: 1001 }',
       '  api:',
       '    servers: [{ address: 127.0.0.1:8082 }]',
-      '    health: { interval: 500ms }',
+      '    health: { interval: 500ms, timeout: 2s }',
       ...MINIMAL.slice(4),
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:4:38: upstreams.web.health.timeout: must be shorter than interval (timeout 1s, interval 1s)',
-      't.yaml:7:13: upstreams.api.health.timeout: must be shorter than interval (timeout 1s, interval 500ms)',
+      't.yaml:4:38: upstreams.web.health.timeout: must not be longer than interval (timeout 1001ms, interval 1s)',
+      't.yaml:7:41: upstreams.api.health.timeout: must not be longer than interval (timeout 2s, interval 500ms)',
     ])
+  })
+
+  it('a fast interval alone is valid: the timeout defaults to 1s or the interval when shorter', () => {
+    const text = yaml(
+      'upstreams:',
+      '  web:',
+      '    servers: [{ address: 127.0.0.1:8081 }]',
+      '    health: { interval: 500ms }',
+      '  api:',
+      '    servers: [{ address: 127.0.0.1:8082 }]',
+      '    health: { interval: 1s, timeout: 1s }',
+      ...MINIMAL.slice(4),
+    )
+    const config = parse(text)
+    expect(config.upstreams.web?.health).toMatchObject({ interval: 500, timeout: 500 })
+    expect(config.upstreams.api?.health).toMatchObject({ interval: 1000, timeout: 1000 })
   })
 
   it('a pool whose servers are all backup', () => {

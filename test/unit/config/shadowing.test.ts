@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest'
 import { hostCovers, routeCovers } from '../../../src/config/lint.js'
 import type { RouteMatch } from '../../../src/config/types.js'
-import { errorsOf, parse, yaml, MINIMAL } from './helpers.js'
+import { parse, yaml, MINIMAL } from './helpers.js'
 
 describe('route shadowing: flagged only when certain', () => {
   it.each<[string, RouteMatch, RouteMatch]>([
@@ -56,9 +56,10 @@ describe('route shadowing: flagged only when certain', () => {
       '      - match: { host: a.example.com, pathPrefix: /x }',
       '        upstream: web',
     )
-    expect(errorsOf(text)).toEqual([
-      't.yaml:13:9: listeners[0].routes[1]: never matches: route "api" (routes[0]) comes first and matches everything it would',
-      't.yaml:17:9: listeners[0].routes[3]: never matches: route "route-3" (routes[2]) comes first and matches everything it would',
+    // A warning: the config is valid (first match wins) and runs as written.
+    expect(parse(text).warnings).toEqual([
+      't.yaml:13:9: listeners[0].routes[1]: warning: never matches: route "api" (routes[0]) comes first and matches everything it would',
+      't.yaml:17:9: listeners[0].routes[3]: warning: never matches: route "route-3" (routes[2]) comes first and matches everything it would',
     ])
   })
 
@@ -70,7 +71,9 @@ describe('route shadowing: flagged only when certain', () => {
       '      - { upstream: web, match: { host: "*.example.com" } }',
       '      - { upstream: web, match: { pathPrefix: / } }',
     )
-    expect(parse(text).listeners[0]?.routes.map((r) => r.name)).toEqual(['route-1', 'route-2', 'route-3', 'route-4'])
+    const config = parse(text)
+    expect(config.listeners[0]?.routes.map((r) => r.name)).toEqual(['route-1', 'route-2', 'route-3', 'route-4'])
+    expect(config.warnings).toBeUndefined()
   })
 
   it('reports a shadowed SNI route', () => {
@@ -83,8 +86,8 @@ describe('route shadowing: flagged only when certain', () => {
       '      - { match: { sni: www.example.com }, upstream: web }',
       '      - { match: { sni: www.example.org }, upstream: web }',
     )
-    expect(errorsOf(text)).toEqual([
-      't.yaml:10:9: listeners[0].routes[1]: never matches: route "route-1" (routes[0]) comes first and matches everything it would',
+    expect(parse(text).warnings).toEqual([
+      't.yaml:10:9: listeners[0].routes[1]: warning: never matches: route "route-1" (routes[0]) comes first and matches everything it would',
     ])
   })
 })
