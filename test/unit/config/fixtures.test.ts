@@ -5,6 +5,11 @@ import { loadConfigFile } from '../../../src/config/load.js'
 
 // Each invalid-*.yaml fixture states its exact errors in leading `# expect: LINE:COL: path: message` lines.
 const DIR = 'test/fixtures/config'
+/** The fixture's own lines starting with `prefix`, as `FILE:` + the rest. */
+function stated (file: string, prefix: string): string[] {
+  return readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith(prefix)).map((l) => `${file}:${l.slice(prefix.length)}`)
+}
+
 const invalid = readdirSync(DIR).filter((f) => f.startsWith('invalid-') && f.endsWith('.yaml')).sort()
 
 describe('invalid fixtures report exactly their expected errors', () => {
@@ -14,9 +19,7 @@ describe('invalid fixtures report exactly their expected errors', () => {
 
   it.each(invalid)('%s', async (name) => {
     const file = `${DIR}/${name}`
-    const expected = readFileSync(file, 'utf8').split('\n')
-      .filter((l) => l.startsWith('# expect: '))
-      .map((l) => `${file}:${l.slice('# expect: '.length)}`)
+    const expected = stated(file, '# expect: ')
     expect(expected.length).toBeGreaterThan(0)
     const err = await loadConfigFile(file, { TANDEM_FIXTURE_PORT: '' }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(ConfigErrors)
@@ -30,9 +33,7 @@ const warned = readdirSync(DIR).filter((f) => f.startsWith('warning-') && f.ends
 describe('warning fixtures load, with exactly their expected warnings', () => {
   it.each(warned)('%s', async (name) => {
     const file = `${DIR}/${name}`
-    const expected = readFileSync(file, 'utf8').split('\n')
-      .filter((l) => l.startsWith('# warning: '))
-      .map((l) => `${file}:${l.slice('# warning: '.length)}`)
+    const expected = stated(file, '# warning: ')
     expect(expected.length).toBeGreaterThan(0)
     expect((await loadConfigFile(file)).warnings).toEqual(expected)
   })
