@@ -32,6 +32,9 @@ export interface TransportOptions {
   readonly heartbeat: number
 }
 
+/** Unauthenticated state connections held at once; a newer one closes the oldest. */
+const MAX_PENDING = 4
+
 /** At most one auth-failure hint per this many ms per source (a flood cannot amplify). */
 const HINT_INTERVAL = 250
 
@@ -40,7 +43,14 @@ export class PeerTransport {
   private readonly udp: dgram.Socket
   private readonly tcp: net.Server
   private readonly udpVerifier: Verifier
+  /**
+   * One for every state connection, so a frame recorded on one is a replay on the next (the
+   * sequence is the sender's, across connections).
+   */
+  private readonly stateVerifier: Verifier
   private inbound: net.Socket | undefined
+  /** State connections not authenticated yet: they replace `inbound` only with a valid frame. */
+  private readonly pending = new Set<net.Socket>()
   private outbound: net.Socket | undefined
   private outboundReady = false
   private connecting = false
@@ -51,6 +61,7 @@ export class PeerTransport {
   constructor (private readonly opts: TransportOptions, private readonly on: TransportHandlers) {
     this.signer = new Signer(opts.id, opts.secret)
     this.udpVerifier = new Verifier(opts.id, opts.secret, MAX_DATAGRAM)
+    this.stateVerifier = new Verifier(opts.id, opts.secret, MAX_FRAME)
     this.udp = dgram.createSocket({ type: opts.listen.host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false })
     this.udp.on('message', (data, rinfo) => { this.onDatagram(data, rinfo) })
     this.udp.on('error', (err) => { this.on.error(err, 'udp') })
@@ -141,6 +152,7 @@ export class PeerTransport {
     this.closed = true
     this.outbound?.destroy()
     this.inbound?.destroy()
+    for (const socket of this.pending) socket.destroy()
     await Promise.all([
       new Promise<void>((resolve) => { this.tcp.close(() => { resolve() }) }),
       new Promise<void>((resolve) => { try { this.udp.close(() => { resolve() }) } catch { resolve() } }),
@@ -172,10 +184,18 @@ export class PeerTransport {
   }
 
   private onInbound (socket: net.Socket): void {
-    // One state connection at a time: a new one (the active reconnected) replaces the old.
-    this.inbound?.destroy()
-    this.inbound = socket
-    const verifier = new Verifier(this.opts.id, this.opts.secret, MAX_FRAME)
+    // One state connection at a time: a new one (the active reconnected) replaces the old once
+    // its first frame authenticates, so a bare connect cannot cut the live one. A few may wait.
+    const oldest = this.pending.size >= MAX_PENDING ? this.pending.values().next().value : undefined
+    if (oldest !== undefined) {
+      this.pending.delete(oldest)
+      oldest.destroy()
+    }
+    this.pending.add(socket)
+    // Its first frame is a slice of the snapshot (or a change batch): it must come within this.
+    const firstFrame = setTimeout(() => { if (this.pending.has(socket)) socket.destroy() }, Math.max(2000, 10 * this.opts.heartbeat))
+    firstFrame.unref()
+    const verifier = this.stateVerifier
     socket.setNoDelay(true)
     // The active sends at least every second; a silent connection is a dead one.
     socket.setTimeout(Math.max(5000, 10 * this.opts.heartbeat))
@@ -206,8 +226,10 @@ export class PeerTransport {
           need = 4
           header = true
           const d = verifier.decode(Buffer.from(part))
-          if (d.ok === true && d.message.k === 'state') this.on.state(d.message)
-          else if (d.ok !== true) {
+          if (d.ok === true && d.message.k === 'state') {
+            if (this.inbound !== socket) this.adopt(socket)
+            this.on.state(d.message)
+          } else if (d.ok !== true) {
             this.on.rejected(d.ok === 'hint' ? 'malformed' : d.reason, d.ok === false ? d.claimed : undefined)
             socket.destroy()
             return
@@ -216,10 +238,20 @@ export class PeerTransport {
       }
     })
     socket.once('close', () => {
+      clearTimeout(firstFrame)
+      this.pending.delete(socket)
       if (this.inbound === socket) {
         this.inbound = undefined
         this.on.stateLost()
       }
     })
+  }
+
+  /** An authenticated connection becomes the state connection; the one it replaces closes. */
+  private adopt (socket: net.Socket): void {
+    this.pending.delete(socket)
+    const old = this.inbound
+    this.inbound = socket
+    old?.destroy()
   }
 }
