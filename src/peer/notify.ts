@@ -1,7 +1,8 @@
 /*
  * onChange: the user's hook on role changes (move a virtual IP, as keepalived's notify scripts).
- * Calls run one at a time in the order asked, never overlapping; a call still running after the
- * timeout is killed with its whole process group; output and failures are logged and never stop
+ * Calls run one at a time in the order asked, never overlapping; a call ends when the script
+ * exits (what it left running in the background goes on); one still running after the timeout
+ * is killed with its whole process group; output and failures are logged and never stop
  * the node. Runs in child processes, so a slow hook never delays a heartbeat.
  */
 import { spawn } from 'node:child_process'
@@ -23,6 +24,8 @@ export interface NotifyResult {
 
 /** Output kept per call for the log. */
 const MAX_OUTPUT = 4096
+/** After the script exits, how long its output pipes may stay open (held by a background job). */
+const OUTPUT_GRACE_MS = 100
 
 export class Notifier {
   private queue: Promise<void> = Promise.resolve()
@@ -76,8 +79,13 @@ export class Notifier {
         timedOut = true
         try { process.kill(-(child.pid as number), 'SIGKILL') } catch { child.kill('SIGKILL') }
       }, this.timeoutMs)
+      let finished = false
       const done = (code: number | null, signal: string | null): void => {
+        if (finished) return
+        finished = true
         clearTimeout(timer)
+        child.stdout.destroy()
+        child.stderr.destroy()
         const r: NotifyResult = { newRole, oldRole, code, signal, timedOut, output: output.trim() }
         const fields = { command: this.command, newRole, oldRole, code, signal, output: r.output }
         if (timedOut) this.log.error({ ...fields, timeoutMs: this.timeoutMs }, 'onChange killed after onChangeTimeout')
@@ -87,7 +95,13 @@ export class Notifier {
         resolve(r)
       }
       child.once('error', (err) => { output += String(err.message); done(null, null) })
-      child.once('close', done)
+      // The call ends when the script exits, not when every process holding its output has closed
+      // it: a backgrounded `arping … &` keeps running without holding up the next call. What is
+      // still in the pipes is read for a moment first.
+      child.once('exit', (code, signal) => {
+        const late = setTimeout(() => { done(code, signal) }, OUTPUT_GRACE_MS)
+        child.once('close', () => { clearTimeout(late); done(code, signal) })
+      })
     })
   }
 }

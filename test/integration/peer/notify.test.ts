@@ -38,6 +38,24 @@ describe('onChange notifier', () => {
     expect(await after.run('standby', 'fault')).toMatchObject({ code: 0, output: 'standby fault lb-a', timedOut: false })
   })
 
+  it('a call ends when the script exits, though a background job it started holds its output open', async () => {
+    // Was: the call waited for the pipes to close, was killed at the timeout with the job, and
+    // held every later call back that long (an `arping … &` in a notify script).
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-notify-'))
+    const pidFile = join(dir, 'bg.pid')
+    const errors: string[] = []
+    const n = new Notifier(`echo moved; sleep 5 & echo $! > ${pidFile}; exit 0; #`, 'lb-a', 3000, { ...quiet, error: (_o: object, m: string) => { errors.push(m) } })
+    const t0 = Date.now()
+    const r = await n.run('active', 'standby')
+    expect(Date.now() - t0).toBeLessThan(1500)
+    expect(r).toMatchObject({ code: 0, timedOut: false, output: 'moved' })
+    expect(errors).toEqual([])
+    const bg = Number(readFileSync(pidFile, 'utf8'))
+    // The background job goes on (only a timed-out call's group is killed).
+    expect(() => process.kill(bg, 0)).not.toThrow()
+    process.kill(bg, 'SIGKILL')
+  })
+
   it('a failing command is logged, not thrown', async () => {
     const errors: string[] = []
     const r = await new Notifier('exit 3', 'lb-a', 2000, { ...quiet, error: (_o: object, m: string) => { errors.push(m) } }).run('active', 'init')
