@@ -241,6 +241,11 @@ class Normaliser {
     if (Buffer.byteLength(secret) < 16) {
       this.problems.add(pointer('peer', 'secret'), `must be at least 16 bytes (it is ${Buffer.byteLength(secret)})`)
     }
+    // The lease lives deadAfter heartbeats and is renewed every heartbeat; the active gives the
+    // role up while one heartbeat of it is left, so one lease of a single heartbeat never serves.
+    if (p.deadAfter === 1 && /^rediss?:\/\//.test(String(p.witness))) {
+      this.problems.add(pointer('peer', 'deadAfter'), 'must be at least 2 with a Redis witness (the lease must outlast a missed renewal)')
+    }
     return {
       id: p.id,
       listen: this.hostPort(p.listen as string, pointer('peer', 'listen'), true),

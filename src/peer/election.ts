@@ -245,10 +245,13 @@ export class Election {
       if (this.handingOver) return this.settle(now, 'standby', 'step-down')
       if (now < this.relistenUntil) return this.same()
       if (peer.handover && peer.role === 'standby') return this.activate(now, 'handover')
-      if (peer.role === 'fault') return this.activate(now, this.starting ? 'start' : 'elected')
       // Neither serves: the election winner takes the role unless it just yielded it.
-      if (!this.yielding && (wins(this.cfg, peer) || peer.yielding)) return this.activate(now, this.starting ? 'start' : 'elected')
-      return this.settle(now, 'standby', this.starting ? 'start' : 'elected')
+      const leads = peer.role === 'fault' || (!this.yielding && (wins(this.cfg, peer) || peer.yielding))
+      if (!leads) return this.settle(now, 'standby', this.starting ? 'start' : 'elected')
+      // A starting node listens for the whole dead time before it may become active, even with its
+      // peer heard: an active peer's heartbeat may still be on the way.
+      if (this.starting && now < this.graceUntil) return this.same()
+      return this.activate(now, this.starting ? 'start' : 'elected')
     }
     // The peer is silent.
     if (this.current === 'active') return this.fenced(now)

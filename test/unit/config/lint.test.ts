@@ -176,6 +176,15 @@ describe('security rules', () => {
     ])
     expect(parse(peer(', secret: 0123456789abcdef')).peer?.secret).toBe('0123456789abcdef')
   })
+
+  it('a Redis witness needs deadAfter 2 or more (a one-heartbeat lease never lets a node serve)', () => {
+    const peer = (rest: string): string => yaml(...MINIMAL, `peer: { id: a, listen: "127.0.0.1:7946", peers: ["127.0.0.1:7947"], secret: 0123456789abcdef, ${rest} }`)
+    expect(errorsOf(peer('deadAfter: 1, witness: "redis://127.0.0.1:6379"'))).toEqual([
+      't.yaml:11:106: peer.deadAfter: must be at least 2 with a Redis witness (the lease must outlast a missed renewal)',
+    ])
+    expect(parse(peer('deadAfter: 2, witness: "redis://127.0.0.1:6379"')).peer?.deadAfter).toBe(2)
+    expect(parse(peer('deadAfter: 1, witness: "127.0.0.1:7000"')).peer?.deadAfter).toBe(1)
+  })
 })
 
 describe('surely a mistake', () => {

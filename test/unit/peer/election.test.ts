@@ -47,8 +47,15 @@ const scenarios: Scenario[] = [
     ],
   },
   {
-    name: 'both starting: the higher priority wins at once',
-    steps: [{ at: 10, heard: { starting: true }, expect: 'active', reason: 'start' }],
+    // The spec: a starting node listens for deadAfter × heartbeat before it may become active,
+    // its peer heard or not (it once took the role at the first heartbeat of a starting peer).
+    name: 'both starting: the higher priority wins once it has listened for the dead time',
+    steps: [
+      { at: 10, heard: { starting: true }, expect: 'standby' },
+      { at: 210, heard: { starting: true }, expect: 'standby' },
+      { at: 299, tick: true, expect: 'standby' },
+      { at: 300, tick: true, expect: 'active', reason: 'start' },
+    ],
   },
   {
     name: 'both starting: the lower priority waits',
