@@ -128,6 +128,16 @@ export class Election {
 
   leaseHeld (now: number): boolean { return this.leaseUntil > now }
 
+  /**
+   * When the peer's silence next changes a decision (the standby's takeover, the active's fence),
+   * so that a timer there makes it exact rather than a tick late.
+   */
+  silenceDeadline (): number | undefined {
+    const peer = this.peerValue
+    if (this.lastHeard === undefined || peer === undefined) return undefined
+    return this.lastHeard + (this.current === 'active' ? this.fence : this.dead + this.patience(peer))
+  }
+
   peerAlive (now: number): boolean {
     return this.lastHeard !== undefined && now - this.lastHeard < this.dead
   }

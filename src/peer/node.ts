@@ -55,6 +55,8 @@ export class PeerNode {
   private readonly notifier: Notifier | undefined
   private readonly linkHeard: Array<number | undefined>
   private tickTimer: NodeJS.Timeout | undefined
+  /** Fires at the election's silence deadline (the ticks alone would decide up to a quarter heartbeat late). */
+  private deadlineTimer: NodeJS.Timeout | undefined
   private beatTimer: NodeJS.Timeout | undefined
   private applying: Promise<void> = Promise.resolve()
   private applied: Role | undefined
@@ -90,6 +92,7 @@ export class PeerNode {
           id: m.id, term: m.term, priority: m.prio, preempt: m.preempt, role: m.role, starting: m.starting,
           handover: m.handover, yielding: m.yielding, inSync: m.inSync, conflict: m.conflict,
         }))
+        this.armDeadline()
       },
       state: (m) => {
         if (this.election.role === 'active') return
@@ -191,9 +194,17 @@ export class PeerNode {
     this.closed = true
     clearInterval(this.tickTimer)
     clearInterval(this.beatTimer)
+    clearTimeout(this.deadlineTimer)
     await this.witness?.stop()
     await this.transport.close()
     await this.notifier?.idle()
+  }
+
+  private armDeadline (): void {
+    clearTimeout(this.deadlineTimer)
+    const at = this.election.silenceDeadline()
+    if (at === undefined || this.closed) return
+    this.deadlineTimer = setTimeout(() => { this.handle(this.election.tick(this.clock.now())) }, Math.max(0, at - this.clock.now()) + 1)
   }
 
   private beat (): void {

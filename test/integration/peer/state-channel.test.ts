@@ -23,16 +23,25 @@ afterEach(async () => {
 
 async function standby (): Promise<{ port: number, seen: Seen }> {
   const seen: Seen = { states: [], lost: 0, rejected: [] }
-  transport = new PeerTransport({ id: 'lb-b', secret: SECRET, listen: { host: '127.0.0.1', port: 0, text: '127.0.0.1:0' }, peers: [], heartbeat: 200 }, {
-    heartbeat () {},
-    state (m) { seen.states.push(m) },
-    stateLost () { seen.lost++ },
-    rejected (reason) { seen.rejected.push(reason) },
-    hint () {},
-    error () {},
-  })
-  await transport.start()
-  return { port: transport.address().port, seen }
+  // TCP binds the port UDP got; on a busy machine a TCP socket may hold that number already.
+  for (let attempt = 1; ; attempt++) {
+    const t = new PeerTransport({ id: 'lb-b', secret: SECRET, listen: { host: '127.0.0.1', port: 0, text: '127.0.0.1:0' }, peers: [], heartbeat: 200 }, {
+      heartbeat () {},
+      state (m) { seen.states.push(m) },
+      stateLost () { seen.lost++ },
+      rejected (reason) { seen.rejected.push(reason) },
+      hint () {},
+      error () {},
+    })
+    try {
+      await t.start()
+      transport = t
+      return { port: t.address().port, seen }
+    } catch (err) {
+      await t.close().catch(() => {})
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 5) throw err
+    }
+  }
 }
 
 function frame (body: Buffer): Buffer {

@@ -350,6 +350,22 @@ describe('election', () => {
     expect(e.tick(300).transition).toEqual({ from: 'init', to: 'active', term: 1, reason: 'start' })
   })
 
+  it('the silence deadline is the exact instant of the takeover (standby) and of the fence (active)', () => {
+    // The node arms a timer there: with ticks alone a TCP-witness takeover could land up to a
+    // quarter heartbeat past (deadAfter + 1) × heartbeat.
+    const e = new Election({ ...base, priority: 50, witness: 'tcp' }, 0)
+    e.witness(0, true)
+    e.witness(1, true)
+    expect(e.silenceDeadline()).toBeUndefined()
+    e.heard(10, hb({ role: 'active', term: 1 }))
+    expect(e.silenceDeadline()).toBe(10 + 3 * HB + HB)
+    for (let t = 25; t < 400; t += 25) e.witness(t, true)
+    expect(e.tick(409).role).toBe('standby')
+    expect(e.tick(410).role).toBe('active')
+    e.heard(500, hb({ role: 'standby', term: 1 }))
+    expect(e.silenceDeadline()).toBe(500 + 2 * HB)
+  })
+
   it('wins: priority, then the lower id', () => {
     expect(wins({ priority: 2, id: 'z' }, { priority: 1, id: 'a' })).toBe(true)
     expect(wins({ priority: 1, id: 'a' }, { priority: 1, id: 'b' })).toBe(true)
