@@ -14,7 +14,7 @@ const SIGNALS = `Signals:
   SIGHUP           reload the config file (as POST /api/reload): an invalid file is refused and
                    the running config keeps serving
   SIGTERM, SIGINT  /readyz turns 503 at once; listeners keep accepting for shutdownDelay, then
-                   stop; in-flight requests and streams get up to shutdownTimeout; exit 0`
+                   stop; in-flight requests and streams get up to shutdownTimeout more; exit 0`
 
 const COMMANDS: Record<string, string> = {
   run: `usage: tandem run -c FILE     (also: tandem -c FILE)

@@ -279,8 +279,6 @@ export function normalise (raw: Raw, problems: Problems, meta: { file: string, h
   }
   const shutdownDelay = n.duration(raw.shutdownDelay, 0, pointer('shutdownDelay'), SHUTDOWN_DELAY)
   const shutdownTimeout = n.duration(raw.shutdownTimeout, 30_000, pointer('shutdownTimeout'), SHUTDOWN_TIMEOUT)
-  // The deadline counts from the signal, so a longer delay would close everything while still accepting.
-  if (shutdownDelay > shutdownTimeout) problems.add(pointer('shutdownDelay'), `must not be longer than shutdownTimeout (${showMs(shutdownTimeout)})`)
   let redis: RedisStoreConfig | undefined
   const r = raw.rateLimitStore?.redis as Raw | undefined
   if (r !== undefined) {

@@ -279,7 +279,7 @@ export const configSchema: Readonly<Record<string, unknown>> = {
     admin,
     log,
     shutdownDelay: duration('After SIGTERM/SIGINT, keep accepting this long while /readyz is 503, so an outer load balancer sees the node leave first.', '0s'),
-    shutdownTimeout: duration('From SIGTERM/SIGINT, how long until work still in flight (requests, WebSocket tunnels, TCP streams) is closed.', '30s'),
+    shutdownTimeout: duration('After shutdownDelay, how long work still in flight (requests, WebSocket tunnels, TCP streams) may finish before it is closed.', '30s'),
     upstreams: {
       type: 'object',
       minProperties: 1,

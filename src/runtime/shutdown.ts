@@ -1,14 +1,16 @@
 // The graceful shutdown sequence of the spec ("Signals"), in one place so its order reads top to
 // bottom: not ready at once, keep accepting for `delayMs`, stop accepting, drain until the
-// deadline, close the rest. The deadline is `timeoutMs` after the signal, never after a step
-// that may itself take long, so a hung upstream or an open tunnel cannot stretch it.
+// deadline, close the rest. The deadline is `timeoutMs` after the delay ends (the spec: keep
+// accepting for shutdownDelay, then let in-flight work finish for up to shutdownTimeout), fixed
+// then and never moved by a step that takes long: a hung hand-over, upstream or tunnel cannot
+// stretch it.
 import type { Clock } from '../clock.js'
 
 /** What the sequence drives; each step is owned by the process (serve.ts) or the Runtime. */
 export interface ShutdownSteps {
   /** Milliseconds to keep accepting after the signal while /readyz is 503 (`shutdownDelay`). */
   readonly delayMs: number
-  /** Milliseconds from the signal until whatever is still open is closed (`shutdownTimeout`). */
+  /** Milliseconds after the delay until whatever is still open is closed (`shutdownTimeout`). */
   readonly timeoutMs: number
   readonly clock: Clock
   /** /readyz answers 503 from now on; called at once. */
@@ -52,16 +54,15 @@ async function within<T> (p: Promise<T>, ms: number, wait: Required<ShutdownStep
 
 /**
  * Runs the sequence once; `startedAt` is the signal's time on `steps.clock`. Every step after
- * notReady() is bounded by the deadline, so this resolves no later than about `timeoutMs` after
- * the signal plus what closeRest() takes (it only destroys).
+ * the delay is bounded by the deadline, so this resolves no later than about `delayMs +
+ * timeoutMs` after the signal plus what closeRest() takes (it only destroys).
  */
 export async function runShutdown (steps: ShutdownSteps, startedAt = steps.clock.now()): Promise<ShutdownResult> {
   const wait = steps.wait ?? sleep
-  const deadline = startedAt + steps.timeoutMs
+  const deadline = startedAt + steps.delayMs + steps.timeoutMs
   const left = (): number => deadline - steps.clock.now()
   steps.notReady()
-  const delay = Math.min(steps.delayMs, left())
-  if (delay > 0) await wait(delay, new AbortController().signal)
+  if (steps.delayMs > 0) await wait(steps.delayMs, new AbortController().signal)
   if (steps.beforeDrain !== undefined) await within(steps.beforeDrain(), left(), wait, undefined)
   await within(steps.stopAccepting(), left(), wait, undefined)
   const clean = await within(steps.drained().then(() => true), left(), wait, false)

@@ -183,6 +183,17 @@ describe('shutdown keeps its deadline under each kind of open work', () => {
     expect(await run.exited).toBe(0)
   })
 
+  it('shutdownTimeout counts after shutdownDelay (which may be longer): a hung request is cut at delay + timeout', async () => {
+    const { run, ports } = await startProxy('shutdownDelay: 1000ms\nshutdownTimeout: 800ms')
+    const pending = get(ports.http, '/hang').then(() => 'answered', (err: Error & { code?: string }) => err.code ?? err.message)
+    await waitFor(() => seen === 1, 5000, 10, 'request at the upstream')
+    const { code, ms } = await terminate(run)
+    expect(code).toBe(0)
+    expect(ms).toBeGreaterThanOrEqual(1800 - 100)
+    expect(ms).toBeLessThan(1800 + SLACK)
+    expect(await pending).toBe('ECONNRESET')
+  })
+
   it('a second signal during shutdown exits at once with code 1', async () => {
     const { run, ports } = await startProxy('shutdownTimeout: 30s')
     const s = net.connect(ports.tcp, '127.0.0.1')
