@@ -60,12 +60,19 @@ export function answerRaw (out: Duplex | ClientConn, status: number, headers?: s
   lingerClose(out)
 }
 
-/** node:http parse errors → the status that explains them. */
-export function statusForParseError (code: string | undefined): number {
+/** A request line whose only fault can be its method: a token, a target, an HTTP version. */
+const WELL_FORMED_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ [\x21-\x7e]+ HTTP\/\d\.\d\r\n/
+
+/**
+ * node:http parse errors → the status that explains them. llhttp reports any bad start of a
+ * request as an invalid method: only a well-formed request line with a method it does not know
+ * is 501 (RFC 9110 15.6.2); garbage (`hello world`) is a malformed request, 400.
+ */
+export function statusForParseError (code: string | undefined, rawPacket?: Buffer): number {
   switch (code) {
     case 'HPE_HEADER_OVERFLOW': return 431
     case 'ERR_HTTP_REQUEST_TIMEOUT': case 'HPE_HEADERS_TIMEOUT': return 408
-    case 'HPE_INVALID_METHOD': return 501
+    case 'HPE_INVALID_METHOD': return rawPacket !== undefined && WELL_FORMED_LINE.test(rawPacket.toString('latin1', 0, 8192)) ? 501 : 400
     default: return 400
   }
 }

@@ -280,7 +280,7 @@ export class HttpListener implements Listener, FastHost {
       socket.destroy()
       return
     }
-    const status = statusForParseError(err.code)
+    const status = statusForParseError(err.code, (err as { rawPacket?: Buffer }).rawPacket)
     const conn = this.connections.get(socket as Socket)
     if (conn === undefined) answerRaw(socket, status)
     else if (!conn.parseError(status)) return

@@ -65,6 +65,10 @@ describe('malformed requests', () => {
     ['a chunk size overflow', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n', 400],
     ['no Host in HTTP/1.1', 'GET / HTTP/1.1\r\n\r\n', 400],
     ['an unknown method', 'BREW / HTTP/1.1\r\nHost: a\r\n\r\n', 501],
+    // llhttp calls these an invalid method too; they are not request lines at all.
+    ['a line that is not a request line', 'hello world\r\n\r\n', 400],
+    ['a bare word', 'GARBAGE\r\n\r\n', 400],
+    ['a method with a control byte', 'GE\x01T / HTTP/1.1\r\nHost: a\r\n\r\n', 400],
     ['an unknown scheme in absolute form', 'GET ftp://a.example/x HTTP/1.1\r\nHost: a\r\n\r\n', 400],
   ])('%s: a clear answer, not a silent close, and nothing forwarded', async (_name, bytes, status) => {
     const { port } = await setup()
