@@ -183,6 +183,33 @@ listeners:
     expect(total2).toBeCloseTo(user2 + system2, 6)
   })
 
+  it('nodejs_gc_duration_seconds counts collections by kind, as prom-client names it', async () => {
+    const t = await start(`
+admin: { listen: 127.0.0.1:0 }
+log: { level: silent, access: false }
+upstreams:
+  web:
+    servers: [{ address: 127.0.0.1:${await closedPort()} }]
+listeners:
+  - name: public
+    protocol: http
+    listen: 127.0.0.1:0
+    routes:
+      - match: { pathPrefix: / }
+        upstream: web
+`)
+    const minor = (text: string): number => sample(text, 'nodejs_gc_duration_seconds_count', { kind: 'minor' }) ?? 0
+    const first = await t.metrics()
+    expect(first).toContain('# TYPE nodejs_gc_duration_seconds histogram\n')
+    // Short-lived garbage, the young generation's work: scavenges (minor) must follow.
+    let keep: unknown[] = []
+    for (let i = 0; i < 2_000_000; i++) { keep.push({ i }); if (keep.length > 10_000) keep = [] }
+    const second = await t.metrics()
+    expect(minor(second)).toBeGreaterThan(minor(first))
+    expect(sample(second, 'nodejs_gc_duration_seconds_sum', { kind: 'minor' })).toBeGreaterThan(0)
+    expect(sample(second, 'nodejs_gc_duration_seconds_bucket', { kind: 'minor', le: '+Inf' })).toBe(minor(second))
+  })
+
   it('counts TCP connections and bytes each way', async () => {
     const echo = await echoServer()
     const web = await startUpstream({ name: 'web' })
