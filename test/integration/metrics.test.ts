@@ -34,6 +34,24 @@ const SPEC_METRICS: Array<[string, string]> = [
   ['tandem_config_reloads_total', 'counter'],
 ]
 
+/** An admin server and one listener whose upstream is closed: the process metrics alone matter. */
+async function adminOnly (): Promise<string> {
+  return `
+admin: { listen: 127.0.0.1:0 }
+log: { level: silent, access: false }
+upstreams:
+  web:
+    servers: [{ address: 127.0.0.1:${await closedPort()} }]
+listeners:
+  - name: public
+    protocol: http
+    listen: 127.0.0.1:0
+    routes:
+      - match: { pathPrefix: / }
+        upstream: web
+`
+}
+
 /** The value of the sample `name` whose labels are exactly `labels`, or undefined. */
 function sample (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of text.split('\n')) {
@@ -146,20 +164,7 @@ listeners:
   })
 
   it('counts the process CPU since it started, user plus system in process_cpu_seconds_total', async () => {
-    const t = await start(`
-admin: { listen: 127.0.0.1:0 }
-log: { level: silent, access: false }
-upstreams:
-  web:
-    servers: [{ address: 127.0.0.1:${await closedPort()} }]
-listeners:
-  - name: public
-    protocol: http
-    listen: 127.0.0.1:0
-    routes:
-      - match: { pathPrefix: / }
-        upstream: web
-`)
+    const t = await start(await adminOnly())
     const cpu = (text: string): [number, number, number] => ['user_', 'system_', ''].map((k) => sample(text, `process_cpu_${k}seconds_total`) ?? -1) as [number, number, number]
     // The counters add up deltas in seconds: allow the float rounding of the sums.
     const EPS = 1e-6
@@ -184,20 +189,7 @@ listeners:
   })
 
   it('nodejs_gc_duration_seconds counts collections by kind, as prom-client names it', async () => {
-    const t = await start(`
-admin: { listen: 127.0.0.1:0 }
-log: { level: silent, access: false }
-upstreams:
-  web:
-    servers: [{ address: 127.0.0.1:${await closedPort()} }]
-listeners:
-  - name: public
-    protocol: http
-    listen: 127.0.0.1:0
-    routes:
-      - match: { pathPrefix: / }
-        upstream: web
-`)
+    const t = await start(await adminOnly())
     const minor = (text: string): number => sample(text, 'nodejs_gc_duration_seconds_count', { kind: 'minor' }) ?? 0
     const first = await t.metrics()
     expect(first).toContain('# TYPE nodejs_gc_duration_seconds histogram\n')
