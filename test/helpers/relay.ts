@@ -6,6 +6,7 @@
  */
 import dgram from 'node:dgram'
 import net from 'node:net'
+import { reservePort } from './ports.js'
 
 export interface Relay {
   readonly port: number
@@ -117,28 +118,7 @@ export async function startRelay (target: { host?: string, port: number }, opts:
   }
 }
 
-/**
- * Ports this process has handed out: the kernel may give the same ephemeral port again as soon
- * as the probe closes it, and one node's listen, peer and admin ports must differ.
- */
-const handedOut = new Set<number>()
-
 /** A port free for both TCP and UDP on 127.0.0.1 (a node's peer listen, or a listener). */
 export async function freePort (): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const srv = net.createServer()
-    const port = await new Promise<number>((resolve) => { srv.listen(0, '127.0.0.1', () => { resolve((srv.address() as net.AddressInfo).port) }) })
-    const sock = dgram.createSocket('udp4')
-    const ok = await new Promise<boolean>((resolve) => {
-      sock.once('error', () => { resolve(false) })
-      sock.bind(port, '127.0.0.1', () => { resolve(true) })
-    })
-    await new Promise<void>((resolve) => { srv.close(() => { resolve() }) })
-    await new Promise<void>((resolve) => { try { sock.close(() => { resolve() }) } catch { resolve() } })
-    if (ok && !handedOut.has(port)) {
-      handedOut.add(port)
-      return port
-    }
-  }
-  throw new Error('no port free for both TCP and UDP')
+  return await reservePort()
 }

@@ -7,6 +7,7 @@ import { TcpListener } from '../../src/listener/tcp-listener.js'
 import { channels, type TcpConnectionEnd, type TcpConnectionStart } from '../../src/observability/events.js'
 import { Upstream } from '../../src/upstream/upstream.js'
 import { waitFor } from './wait.js'
+import { reservePort } from './ports.js'
 
 /** A server entry: `host:port`, or that plus options. */
 export type ServerSpec = string | { address: string, weight?: number, backup?: boolean, maxConnections?: number }
@@ -139,11 +140,7 @@ export function echo (socket: net.Socket): void {
 
 /** A port that refuses connections (bound, then closed). */
 export async function closedPort (): Promise<number> {
-  const s = net.createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
+  return await reservePort()
 }
 
 export function connect (port: number, host = '127.0.0.1', opts: net.TcpNetConnectOpts | object = {}): Promise<net.Socket> {

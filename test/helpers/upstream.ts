@@ -1,5 +1,6 @@
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+import { reservePort } from './ports.js'
 
 export interface UpstreamOptions {
   /** Answered in the body and the x-upstream header. */
@@ -79,9 +80,5 @@ export async function startUpstream (opts: UpstreamOptions): Promise<TestUpstrea
 
 /** A port that nothing listens on (bound then released). */
 export async function closedPort (): Promise<number> {
-  const server = http.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
+  return await reservePort()
 }
