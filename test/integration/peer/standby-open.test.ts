@@ -8,8 +8,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { get, makePair, roleOf, startSettled, type Pair } from '../../helpers/pair.js'
 import { httpConfig, startProxy, tcpConfig, type RunningTandem } from '../../helpers/tandem.js'
 import { closeKind, echo, readAll, startTcpServer } from '../../helpers/tcp.js'
-import { startUpstream, type TestUpstream } from '../../helpers/upstream.js'
+import { closedPort, startUpstream, type TestUpstream } from '../../helpers/upstream.js'
 import { waitFor } from '../../helpers/wait.js'
+import { parseConfig } from '../../../src/config/load.js'
+import { reloadRuntime } from '../../../src/runtime/reload.js'
 
 const REFUSED = 'HTTP/1.1 503 Service Unavailable\r\n'
 
@@ -122,6 +124,27 @@ describe('a node that is not active with standby: open (in process)', () => {
     await proxy.runtime.bindListeners()
     expect(proxy.port()).toBe(port)
     expect(await get(`http://127.0.0.1:${port}/`)).toEqual({ status: 200, body: 'u1' })
+  })
+
+  it('a reload on such a standby keeps refusing: the kept listener and a new one alike', async () => {
+    // A fixed port: a reload adopts a listener by its configured address (never a port-0 one).
+    const port = await closedPort()
+    const yaml = httpConfig({ servers: [`127.0.0.1:${upstream.port}`] }).replace('127.0.0.1:0', `127.0.0.1:${port}`)
+    proxy = await startProxy(yaml)
+    await standby(proxy)
+    const added = yaml + '  - name: more\n    protocol: http\n    listen: 127.0.0.1:0\n    routes:\n      - match: { pathPrefix: / }\n        upstream: web\n'
+    const { runtime, retired } = await reloadRuntime(proxy.runtime, parseConfig(added, 'test.yaml'))
+    try {
+      expect(runtime.listeners[0]?.address().port).toBe(port)
+      const more = runtime.listener('more')!.address().port
+      for (const p of [port, more]) expect(await get(`http://127.0.0.1:${p}/`)).toEqual({ status: 503, body: 'Service Unavailable\n' })
+      runtime.role = 'active'
+      await runtime.bindListeners()
+      for (const p of [port, more]) expect(await get(`http://127.0.0.1:${p}/`)).toEqual({ status: 200, body: 'u1' })
+    } finally {
+      await retired
+      await runtime.stop(1000)
+    }
   })
 
   it('a TCP listener closes new connections at once, never dials, and leaves open streams alone', async () => {
