@@ -103,6 +103,9 @@ export function parseRequestHead (buf: Buffer, start: number, limit: number, sca
   if (sp2 === -1 || sp2 > eol || head.charCodeAt(sp1 + 1) !== 47 /* / */) return UNSUPPORTED
   if (eol - sp2 !== 9 || !head.startsWith('HTTP/1.1', sp2 + 1)) return UNSUPPORTED
   const url = head.slice(sp1 + 1, sp2)
+  // HTAB passes the head's character check (header values may hold it), never a target: an
+  // upstream may read it as the space before the version (node:http answers 400).
+  if (url.includes('\t')) return UNSUPPORTED
   const rawHeaders: string[] = []
   let close = false
   let hosts = 0

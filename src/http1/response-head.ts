@@ -140,7 +140,9 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
     connection,
     framing,
     length: framing === 'length' ? length : 0,
-    reusable: !close && framing !== 'close',
+    // Not after HEAD: a server that writes a body anyway (a common framework bug) would have it
+    // read as the next request's response, another client's; undici closes after HEAD too.
+    reusable: !close && framing !== 'close' && !headRequest,
     keepAliveMs,
     hasDate,
     end: at + 4,
@@ -185,7 +187,8 @@ export function clientHead (r: ResponseHead, extra: readonly string[] | undefine
   let out = `HTTP/1.1 ${r.status} ${reason}\r\n`
   for (let i = 0; i < names.length; i++) {
     const lower = names[i] as string
-    if (HOP_BY_HOP.has(lower) || (connection !== undefined && connection.includes(lower))) continue
+    // Content-Length frames this hop too: `Connection: content-length` must not strip it.
+    if (HOP_BY_HOP.has(lower) || (connection !== undefined && connection.includes(lower) && lower !== 'content-length')) continue
     out += `${raw[2 * i] as string}: ${raw[2 * i + 1] as string}\r\n`
   }
   if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) out += `${extra[i] as string}: ${extra[i + 1] as string}\r\n`

@@ -263,7 +263,8 @@ export class HttpListener implements Listener, FastHost {
       this.admission.refuse(req, res, peerOf(req.socket), 'NOT_ACTIVE', startedAt)
       return
     }
-    if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue()
+    // HTTP/1.0 has no 1xx: a 100 there would be read as the final answer (RFC 9110 §10.1.1).
+    if (req.httpVersionMinor >= 1 && /100-continue/i.test(req.headers.expect ?? '')) res.writeContinue()
     const fr = this.admission.prepare(req, res, peerOf(req.socket), startedAt, false)
     if (fr instanceof Promise) void fr.then((f) => { if (f !== undefined && !res.destroyed) this.forwarder.forward(req, res, f) })
     else if (fr !== undefined) this.forwarder.forward(req, res, fr)

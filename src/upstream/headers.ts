@@ -25,7 +25,14 @@ export interface ForwardedInfo {
   readonly host?: string
 }
 
-/** Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
+/**
+ * Fields a Connection token may not remove: what routing used and what frames the message.
+ * `Connection: host` would otherwise send the upstream no Host (or undici's own), after routing
+ * on the client's.
+ */
+const NOT_HOP_BY_HOP: ReadonlySet<string> = new Set(['host', 'content-length', 'transfer-encoding'])
+
+/** Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1), but NOT_HOP_BY_HOP. */
 function connectionTokens (raw: readonly string[]): Set<string> | undefined {
   let tokens: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
@@ -33,7 +40,7 @@ function connectionTokens (raw: readonly string[]): Set<string> | undefined {
     if (name.length === 10 && name.toLowerCase() === 'connection') {
       for (const t of (raw[i + 1] as string).split(',')) {
         const token = t.trim().toLowerCase()
-        if (token !== '' && token !== 'close' && token !== 'keep-alive') (tokens ??= new Set()).add(token)
+        if (token !== '' && token !== 'close' && token !== 'keep-alive' && !NOT_HOP_BY_HOP.has(token)) (tokens ??= new Set()).add(token)
       }
     }
   }
