@@ -105,6 +105,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private resumeFn: (() => void) | undefined
   private freshRetryUsed = false
   private clientGone = false
+  /** The client did not drain at some point of this response, so the server was held back. */
+  private clientStalled = false
   /** A byte of the current attempt's response arrived (undici's onResponseStarted). */
   private responseStarted = false
   private readonly idempotent: boolean
@@ -208,7 +210,9 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onData (chunk: Buffer): boolean {
     this.bytesOut += chunk.length
-    return this.res.write(chunk)
+    const ok = this.res.write(chunk)
+    if (!ok) this.clientStalled = true
+    return ok
   }
 
   onComplete (rawTrailers: Buffer[] | string[] | null): void {
@@ -231,6 +235,13 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.endAttempt()
       const answered = this.res.headersSent && this.res.statusCode < 500
       this.fwd.done(this.req, this.fr, answered ? this.res.statusCode : 499, this, 'CLIENT_CLOSED')
+      return
+    }
+    if (this.responseStarted && this.clientStalled) {
+      // The client stopped reading, so undici stopped reading the server: a server that gives
+      // up sending meanwhile (its own send timeout) is not failing. The client's answer is cut.
+      this.endAttempt()
+      this.fwd.fail(this.req, this.res, this.fr, new TandemError('UPSTREAM_RESET', err.message, { cause: err }), this)
       return
     }
     const server = this.server as Server

@@ -37,6 +37,8 @@ export class RawExchange implements ConnUser {
   private headersMs: number | undefined
   private keepAlive = false
   private paused = false
+  /** The client did not drain at some point of this response, so the server was held back. */
+  private heldBack = false
   /** Answered, cut or finished: nothing more happens. */
   private over = false
   private readonly reqHead: string
@@ -106,6 +108,14 @@ export class RawExchange implements ConnUser {
     if (this.response?.framing === 'close' && clean) {
       this.client.out.write('0\r\n\r\n')
       this.finish(false)
+      return
+    }
+    // The client stopped reading, so this stopped reading the server: a server that gives up
+    // sending meanwhile (its own send timeout; seen only once reading resumes) is not failing.
+    // The client's answer is cut.
+    if (this.heldBack && this.response !== undefined) {
+      this.endAttempt(undefined)
+      this.fail('UPSTREAM_RESET')
       return
     }
     this.upstreamFailed(err, this.pending !== undefined || this.response !== undefined)
@@ -210,6 +220,7 @@ export class RawExchange implements ConnUser {
 
   private pause (): void {
     this.paused = true
+    this.heldBack = true
     this.conn?.pause()
   }
 

@@ -71,3 +71,37 @@ describe('Connection tokens, HEAD bodies, targets and 100-continue', () => {
     expect(statuses(r11.text)).toEqual([100, 200])
   })
 })
+
+describe('a client that stops reading', () => {
+  it.each([
+    ['lean path (GET)', 'GET /big HTTP/1.1\r\nHost: a\r\n\r\n'],
+    ['general path (POST)', 'POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi'],
+  ])('%s: a server that gives up sending meanwhile (its send timeout) is not counted as failing', async (_name, request) => {
+    // The audit's case: the proxy stops reading the upstream while the client does not drain; an
+    // upstream that then closes was counted as a reset against the server.
+    const chunk = Buffer.alloc(1 << 20, 120)
+    const up = await fx.upstream(() => (socket: net.Socket) => {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${64 << 20}\r\n\r\n`)
+      let sent = 0
+      const more = (): void => { while (sent < 48 && socket.write(chunk)) sent++; if (sent < 48) socket.once('drain', more) }
+      more()
+      setTimeout(() => { socket.destroy() }, 400)
+    })
+    const proxy = await fx.proxy(httpConfig({ servers: [up.address], upstream: '    passive: { failures: 1, ejectFor: 60s }' }))
+    const client = net.connect(proxy.port(), '127.0.0.1')
+    client.on('error', () => {})
+    await new Promise<void>((resolve) => { client.once('connect', resolve) })
+    let got = 0
+    client.once('data', (d: Buffer) => { got += d.length; client.pause() })
+    client.write(request)
+    const closed = new Promise<void>((resolve) => { client.once('close', () => { resolve() }) })
+    await waitFor(() => up.connections === 1 && up.open === 0, 5000, 10, 'the upstream closed its side')
+    client.resume()
+    client.on('data', (d: Buffer) => { got += d.length })
+    await closed
+    expect(got).toBeLessThan((64 << 20) + 100)
+    const server = proxy.runtime.upstreams.get('web')!.servers[0]!
+    expect(server.failures).toBe(0)
+    expect(server.state(proxy.runtime.clock.now())).toBe('up')
+  })
+})
