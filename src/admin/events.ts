@@ -9,6 +9,8 @@ import { channels, type ServerStateChange } from '../observability/events.js'
 const STATUS_EVERY_MS = 1000
 // A client that stops reading is dropped once this much is queued for it, rather than buffered.
 const MAX_QUEUED = 1 << 20
+/** Event streams open at once: dashboards and tails, not a crowd (the endpoint needs no token). */
+export const MAX_CLIENTS = 32
 
 export class EventStream {
   private readonly clients = new Set<ServerResponse>()
@@ -24,8 +26,16 @@ export class EventStream {
 
   get size (): number { return this.clients.size }
 
-  /** Takes over `res` as an event stream until the client goes away or close() runs. */
+  /**
+   * Takes over `res` as an event stream until the client goes away or close() runs; answers 503
+   * past MAX_CLIENTS (each stream may hold MAX_QUEUED and the history).
+   */
   add (res: ServerResponse): void {
+    if (this.clients.size >= MAX_CLIENTS) {
+      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '5', connection: 'close' })
+      res.end(JSON.stringify({ error: `too many event streams (${MAX_CLIENTS}); close one, or poll /api/status` }) + '\n')
+      return
+    }
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',

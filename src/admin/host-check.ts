@@ -1,9 +1,11 @@
-// DNS rebinding defence for an admin API without a token (pure). A web page on evil.example can
+// DNS rebinding defence for the admin API (pure). A web page on evil.example can
 // point its own name at 127.0.0.1 and then read or drive http://evil.example:9090/ from the
 // victim's browser: same origin, so neither CORS nor the Origin check stops it. The Host header
 // still says evil.example, so a token-less admin answers only Hosts that name the loopback
 // interface or its own listen address (what Docker's, Jupyter's and webpack-dev-server's own
-// rebinding checks do).
+// rebinding checks do). With a token, a request that does not carry it is held to the same
+// rule, widened to any IP literal (a rebinding page always has a name): the token guards writes,
+// and this keeps a rebinding page from reading the status, metrics or dashboard.
 import { isIP } from 'node:net'
 
 /** The host part of a Host header, lower-cased, without brackets or port; undefined if malformed. */
@@ -26,9 +28,9 @@ export function isLoopbackHost (host: string): boolean {
  * True when a request carrying `header` may be answered by an admin listening on `listenHost`.
  * No Host at all (HTTP/1.0 tools) is allowed: a browser always sends one.
  */
-export function hostAllowed (header: string | undefined, listenHost: string): boolean {
+export function hostAllowed (header: string | undefined, listenHost: string, ipLiterals = false): boolean {
   if (header === undefined) return true
   const host = hostOf(header)
   if (host === undefined) return false
-  return isLoopbackHost(host) || host === listenHost.toLowerCase()
+  return isLoopbackHost(host) || host === listenHost.toLowerCase() || (ipLiterals && isIP(host) !== 0)
 }

@@ -137,10 +137,15 @@ export class AdminServer {
     res.on('error', () => { res.destroy() })
     req.on('error', () => { req.destroy() })
     res.setHeader('x-content-type-options', 'nosniff')
-    if (this.tokenDigest === undefined && !hostAllowed(req.headers.host, this.config.listen.host)) {
+    const withToken = this.tokenDigest !== undefined
+    if (!(withToken && this.bearerOk(req)) && !hostAllowed(req.headers.host, this.config.listen.host, withToken)) {
       req.resume()
       res.setHeader('connection', 'close')
-      json(res, 403, { error: 'Host not allowed: without admin.token this API answers only loopback names and its listen address' })
+      json(res, 403, {
+        error: withToken
+          ? 'Host not allowed: without the bearer token this API answers only IP addresses, loopback names and its listen address'
+          : 'Host not allowed: without admin.token this API answers only loopback names and its listen address',
+      })
       return
     }
     try {
@@ -187,11 +192,15 @@ export class AdminServer {
     } else if (origin === 'null') {
       return { status: 403, body: { error: 'cross-origin request refused' } }
     }
-    if (this.tokenDigest === undefined) return undefined
+    if (this.tokenDigest === undefined || this.bearerOk(req)) return undefined
+    return { status: 401, body: { error: 'missing or wrong bearer token' } }
+  }
+
+  /** The request carries the configured bearer token. */
+  private bearerOk (req: IncomingMessage): boolean {
     const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')
     // Digests have equal lengths, so timingSafeEqual never throws and leaks no length.
-    if (m?.[1] !== undefined && timingSafeEqual(digest(m[1]), this.tokenDigest)) return undefined
-    return { status: 401, body: { error: 'missing or wrong bearer token' } }
+    return m?.[1] !== undefined && this.tokenDigest !== undefined && timingSafeEqual(digest(m[1]), this.tokenDigest)
   }
 
   private ready (res: ServerResponse): void {

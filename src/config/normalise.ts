@@ -272,6 +272,9 @@ export function normalise (raw: Raw, problems: Problems, meta: { file: string, h
     // An empty token (a variable set to "", ${T:-}) must never mean "authentication off": a
     // deployment that lost its secret would silently open the API. No token = leave the key out.
     if (token !== undefined && token.trim() === '') problems.add(pointer('admin', 'token'), 'is empty; set a token, or remove the key for a loopback admin without one')
+    // RFC 6750 b64token: what `Authorization: Bearer …` can carry. A space (a stray one from a
+    // variable, say) would make a token no request can ever match.
+    else if (token !== undefined && !/^[A-Za-z0-9._~+/-]+=*$/.test(token)) problems.add(pointer('admin', 'token'), 'may hold only letters, digits and - . _ ~ + / (then = padding), as a bearer token; no spaces')
     admin = {
       listen: n.hostPort(raw.admin.listen as string, pointer('admin', 'listen'), true),
       ...(token === undefined ? {} : { token }),

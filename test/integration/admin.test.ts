@@ -9,6 +9,7 @@ import { channels } from '../../src/observability/events.js'
 import { Runtime } from '../../src/runtime/runtime.js'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
 import { waitFor } from '../helpers/wait.js'
+import { MAX_CLIENTS } from '../../src/admin/events.js'
 
 const VERSION = '9.9.9-test'
 const TOKEN = 'admin-token-0123456789'
@@ -238,6 +239,28 @@ describe('admin API', () => {
     expect(st.upstreams[0].servers[0]).toMatchObject({ adminState: 'enabled', checks: null, ejectedForMs: 0, slowStart: null })
     await call(serverUrl(s, 'web', s.a.address, 'drain'), { method: 'POST' })
     expect((await call(s.base + '/api/status')).json().upstreams[0].servers[0].adminState).toBe('drain')
+  })
+
+  it(`SSE: at most ${MAX_CLIENTS} streams at once (the endpoint needs no token); the next gets 503 until one closes`, async () => {
+    const s = await setup()
+    const open: http.ClientRequest[] = []
+    const status = async (): Promise<number> => await new Promise((resolve, reject) => {
+      const req = http.get(s.base + '/api/events')
+      open.push(req)
+      req.on('response', (res) => { resolve(res.statusCode ?? 0); res.resume() })
+      req.on('error', reject)
+    })
+    try {
+      for (let i = 0; i < MAX_CLIENTS; i++) expect(await status()).toBe(200)
+      expect(await status()).toBe(503)
+      const stream = (s.admin as unknown as { events: { size: number } }).events
+      expect(stream.size).toBe(MAX_CLIENTS)
+      open[0]!.destroy()
+      await waitFor(() => stream.size === MAX_CLIENTS - 1, 5000, 10, 'a stream closed')
+      expect(await status()).toBe(200)
+    } finally {
+      for (const r of open) r.destroy()
+    }
   })
 
   it('SSE: a status snapshot at once and every second, a server event on each state change', async () => {

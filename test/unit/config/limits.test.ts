@@ -22,6 +22,15 @@ describe('admin token', () => {
     expect(parse(lines('${TANDEM_ADMIN_TOKEN}'), { TANDEM_ADMIN_TOKEN: 's3cret' }).admin?.token).toBe('s3cret')
     expect(parse(yaml('admin: { listen: 127.0.0.1:9090 }', ...MINIMAL)).admin?.token).toBeUndefined()
   })
+
+  it('a token no Authorization header could carry (a space, a stray trailing one) is an error', () => {
+    // Was accepted, and then no request could ever authenticate.
+    const lines = (token: string): string => yaml('admin:', '  listen: 127.0.0.1:9090', `  token: ${token}`, ...MINIMAL)
+    const expected = ['t.yaml:3:10: admin.token: may hold only letters, digits and - . _ ~ + / (then = padding), as a bearer token; no spaces']
+    expect(errorsOf(lines('"s3cret token"'))).toEqual(expected)
+    expect(errorsOf(lines('${T}'), { T: 's3cret ' })).toEqual(expected)
+    expect(parse(lines('"aB0-._~+/xyz=="')).admin?.token).toBe('aB0-._~+/xyz==')
+  })
 })
 
 describe('durations', () => {
