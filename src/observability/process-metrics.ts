@@ -2,7 +2,7 @@
 // event-loop monitor per call that cannot be removed, so every registry shares these objects.
 // prom-client's own modules, not its index (which also loads the Pushgateway: https, zlib, tls).
 import { createRequire } from 'node:module'
-import v8 from 'node:v8'
+import { PerformanceObserver } from 'node:perf_hooks'
 import type * as PromClient from 'prom-client'
 
 const load = createRequire(import.meta.url)
@@ -12,10 +12,10 @@ type Registry = PromClient.Registry
 
 /**
  * prom-client's default process metrics, two of them built here:
- * - nodejs_gc_duration_seconds (gcHistogram below): prom-client's observer makes Node build a
- *   PerformanceEntry in JS at every garbage collection, one every ~200 requests under load,
- *   which measured 5–20% of the proxy's CPU per request (bench/http.ts: 30.3 µs against 25.8
- *   without it; 26.2 with gcHistogram);
+ * - nodejs_gc_duration_seconds (gcObserved below), so that it counts every collection. An
+ *   observer costs an entry built in JS at each collection, one every ~200 requests under load:
+ *   about 1 µs per request in paired runs, within this VM's noise (V8's GCProfiler, read once a
+ *   second instead, held 4–10 MiB more under load for its per-collection heap statistics);
  * - processCpuTotal, replaced by cpuCounters below: it loads @opentelemetry/api (51 modules,
  *   about 1 MiB at start) for exemplars tandem does not use.
  */
@@ -44,40 +44,24 @@ function cpuCounters (registry: Registry): void {
 
 const Histogram = load('prom-client/lib/histogram') as typeof PromClient.Histogram
 
-/** V8's GC types as GCProfiler names them → prom-client's `kind` label. */
-const GC_KINDS: Record<string, string> = {
-  Scavenge: 'minor',
-  MinorMarkSweep: 'minor',
-  MarkSweepCompact: 'major',
-  IncrementalMarking: 'incremental',
-  ProcessWeakCallbacks: 'weakcb',
-}
-/** How often the profiler's records are folded into the histogram (bounds what it holds). */
-const GC_FOLD_MS = 1000
-
 /**
- * nodejs_gc_duration_seconds, prom-client's name, kinds and buckets, from v8.GCProfiler: V8
- * records each collection natively and the records are read once a second, where prom-client's
- * PerformanceObserver builds an entry in JavaScript at every collection.
+ * nodejs_gc_duration_seconds with prom-client's name, `kind` label and buckets. prom-client's own
+ * observer reads only the first entry of each batch Node delivers, so collections that end in
+ * the same turn go uncounted; this one takes them all.
  */
-function gcHistogram (registry: Registry): void {
+function gcObserved (registry: Registry): void {
   const hist = new Histogram({
     name: 'nodejs_gc_duration_seconds',
     help: 'Garbage collection duration by kind, one of major, minor, incremental or weakcb.',
     labelNames: ['kind'],
     buckets: [0.001, 0.01, 0.1, 1, 2, 5],
     registers: [registry],
-    collect () { fold() },
   })
-  let profiler = new v8.GCProfiler()
-  profiler.start()
-  const fold = (): void => {
-    const records = profiler.stop()
-    profiler = new v8.GCProfiler()
-    profiler.start()
-    for (const r of records?.statistics ?? []) hist.observe({ kind: GC_KINDS[r.gcType] ?? 'minor' }, r.cost / 1e6)
-  }
-  setInterval(fold, GC_FOLD_MS).unref()
+  const kinds: Record<number, string> = { 1: 'minor', 4: 'major', 8: 'incremental', 16: 'weakcb' }
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) hist.observe({ kind: kinds[(e as unknown as { detail: { kind: number } }).detail.kind] ?? 'minor' }, e.duration / 1000)
+  })
+  obs.observe({ entryTypes: ['gc'] })
 }
 
 let processRegistry: Registry | undefined
@@ -87,7 +71,7 @@ export function processMetrics (): Registry {
   if (processRegistry === undefined) {
     processRegistry = new Registry()
     cpuCounters(processRegistry)
-    gcHistogram(processRegistry)
+    gcObserved(processRegistry)
     for (const name of PROCESS_METRICS) (load(`prom-client/lib/metrics/${name}`) as DefaultMetric)(processRegistry, { eventLoopMonitoringPrecision: 10 })
   }
   return processRegistry
