@@ -27,6 +27,8 @@ export class TcpListener implements Listener {
   private limit: TcpLimit | undefined
   /** Off while this node of a pair is not active and stays bound (Listener.serve). */
   private serving = true
+  /** Connections waiting for a shared rate-limit decision (they count against maxConnections). */
+  private deciding = 0
 
   constructor (private config: TcpListenerConfig, private deps: ListenerDeps) {
     this.name = config.name
@@ -110,14 +112,17 @@ export class TcpListener implements Listener {
   private accept (handle: AcceptedHandle): void {
     if (!this.serving) return this.refuse(handle, 'not-active')
     const max = this.config.maxConnections
-    if (max > 0 && this.forwards.size >= max) return this.refuse(handle)
+    if (max > 0 && this.forwards.size + this.deciding >= max) return this.refuse(handle)
     // The rate limit decides before anything else happens to the connection (no upstream connect).
     const limit = this.limit
     const admitted = limit?.admit(handle) ?? true
     if (admitted === false) return this.refuse(handle, 'rate-limited', limit?.name)
     if (admitted !== true) {
-      // A shared (Redis) decision; the listener may have stopped meanwhile.
+      // A shared (Redis) decision; the listener may have stopped meanwhile. The connection holds
+      // its maxConnections slot while it waits, or a burst would all pass the check above.
+      this.deciding++
       void admitted.then((ok) => {
+        this.deciding--
         if (!ok) this.refuse(handle, 'rate-limited', limit?.name)
         else if (!this.server.listening) this.refuse(handle, 'shutdown')
         else if (!this.serving) this.refuse(handle, 'not-active')

@@ -136,6 +136,36 @@ rateLimitStore: { redis: { url: "${redis.url}", prefix: "t:", timeout: 1s, onErr
     }
   })
 
+  it('TCP: maxConnections holds while connections wait for the Redis decision (was: a burst all passed)', async () => {
+    const up = await startTcpServer(echo)
+    try {
+      proxy = await startProxy(`
+log: { level: silent, access: false }
+upstreams: { cache: { servers: [{ address: ${up.address} }] } }
+listeners: [{ name: conns, protocol: tcp, listen: 127.0.0.1:0, upstream: cache, rateLimit: nc, maxConnections: 2 }]
+rateLimits: { nc: { key: client-ip, rate: 1000/s, burst: 1000 } }
+rateLimitStore: { redis: { url: "${redis.url}", prefix: "t:", timeout: 1s, onError: deny } }
+`)
+      const p = proxy
+      await waitFor(() => p.runtime.limiters.redis?.available === true, 10_000, 10, 'redis store connected')
+      const port = p.port('conns')
+      const clients = await Promise.all(Array.from({ length: 10 }, async () => await connect(port)))
+      const outcomes = await Promise.all(clients.map(async (s) => {
+        let got = ''
+        s.on('data', (d: Buffer) => { got += d.toString() })
+        s.write('x')
+        const closed = closeKind(s)
+        return await Promise.race([closed.then(() => 'closed'), waitFor(() => got === 'x', 5000, 5).then(() => 'echoed')])
+      }))
+      for (const s of clients) s.destroy()
+      expect(outcomes.filter((o) => o === 'echoed')).toHaveLength(2)
+      expect(outcomes.filter((o) => o === 'closed')).toHaveLength(8)
+      expect(up.accepted).toBe(2)
+    } finally {
+      await up.close()
+    }
+  })
+
   for (const failure of ['hung (SIGSTOP)', 'dead (SIGKILL)'] as const) {
     for (const onError of ['local', 'allow', 'deny'] as const) {
       it(`Redis ${failure}, onError ${onError}: the first request waits at most the timeout, later ones not at all; resumes within 1 s`, async () => {
