@@ -117,6 +117,8 @@ export class RateLimiters implements Replicated<RateLimitsState> {
    * The result of a local decision is scratch; a Redis one is the caller's.
    */
   decide (a: RateLimit | undefined, keyA: string, b: RateLimit | undefined, keyB: string): Verdict | Promise<Verdict> {
+    // One limit named on the listener and on the route, keyed alike, is one bucket: charged once.
+    if (a !== undefined && a === b && keyA === keyB) b = undefined
     if (a === undefined && b === undefined) return this.decideLocal(undefined, '', undefined, '')
     const redis = this.redis
     if (redis === undefined) return this.decideLocal(a, keyA, b, keyB)

@@ -143,6 +143,18 @@ describe('rate limiting over HTTP (local buckets)', () => {
     expect([other.status, other.headers['ratelimit-limit'], other.headers['ratelimit-remaining']]).toEqual([200, '10', '7'])
   })
 
+  it('one limit on the listener and on a route is one bucket: exactly burst pass (was: each request charged twice)', async () => {
+    await start('  per-client: { key: client-ip, rate: 1/m, burst: 3 }', '    rateLimit: per-client', [
+      '      - match: { pathPrefix: / }\n        upstream: web\n        rateLimit: per-client',
+    ].join('\n'))
+    const answers: Array<[number, unknown]> = []
+    for (let i = 0; i < 5; i++) {
+      const a = await get('/x')
+      answers.push([a.status, a.headers['ratelimit-remaining']])
+    }
+    expect(answers).toEqual([[200, '2'], [200, '1'], [200, '0'], [429, '0'], [429, '0']])
+  })
+
   it('a denied request with a body never reaches the upstream and is not waited for', async () => {
     await start('  ip: { key: client-ip, rate: 1/m, burst: 1 }', '    rateLimit: ip')
     expect((await get()).status).toBe(200)
