@@ -49,8 +49,12 @@ type GcraCommand = (numKeys: number, ...args: Array<string | number>) => Promise
 
 export class RedisStore {
   private readonly client: Redis & { tandemGcra: GcraCommand }
-  /** down: calls are refused at once (before the first connection, too). */
-  private state: 'up' | 'down' = 'down'
+  /**
+   * connecting: before the first connection, calls wait for it (within `timeout`), so a start or
+   * a reload does not answer by onError while Redis is fine; down: calls are refused at once.
+   */
+  private state: 'connecting' | 'up' | 'down' = 'connecting'
+  private readyWaiters: Array<(ok: boolean) => void> = []
   /** Whether the current outage was reported (one warning per outage). */
   private warned = false
   private checker: NodeJS.Timeout | undefined
@@ -60,8 +64,11 @@ export class RedisStore {
     const client = connectRedis(config.url, { commandTimeout: config.timeout }) as Redis & { tandemGcra: GcraCommand }
     client.defineCommand('tandemGcra', { lua: SCRIPT })
     client.on('ready', () => { this.up() })
-    // Unreachable from the start: report it once, like an outage.
-    client.on('error', (err: unknown) => { if (this.state === 'down' && !this.warned) this.report(classify(err)) })
+    // Unreachable from the start: an outage from now on, reported once.
+    client.on('error', (err: unknown) => {
+      if (this.state === 'connecting') this.settleWaiters(false, 'down')
+      if (this.state === 'down' && !this.warned) this.report(classify(err))
+    })
     this.client = client
     this.startChecks()
   }
@@ -79,7 +86,35 @@ export class RedisStore {
    * open: the caller answers by onError without waiting. Rejects on a Redis error or timeout.
    */
   decide (limits: readonly RateLimit[], keys: readonly string[]): Promise<GcraResult[]> | undefined {
-    if (this.state !== 'up') return undefined
+    if (this.state === 'down') {
+      // Answered by onError without asking: counted, so an outage shows for as long as it lasts.
+      if (channels.rateLimitStoreError.hasSubscribers) channels.rateLimitStoreError.publish({ reason: 'unavailable', message: 'breaker open' })
+      return undefined
+    }
+    if (this.state === 'connecting') return this.firstConnection().then(() => this.run(limits, keys))
+    return this.run(limits, keys)
+  }
+
+  /** Resolves once connected; rejects (a timeout, counted as one) when `timeout` passes first. */
+  private async firstConnection (): Promise<void> {
+    const ok = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => { resolve(false) }, this.config.timeout)
+      this.readyWaiters.push((connected) => { clearTimeout(timer); resolve(connected) })
+    })
+    if (ok) return
+    const err = new Error(`Redis not connected within ${this.config.timeout} ms (timed out)`)
+    this.failed(err)
+    throw err
+  }
+
+  private settleWaiters (connected: boolean, state: 'up' | 'down'): void {
+    this.state = state
+    const waiters = this.readyWaiters
+    this.readyWaiters = []
+    for (const w of waiters) w(connected)
+  }
+
+  private run (limits: readonly RateLimit[], keys: readonly string[]): Promise<GcraResult[]> {
     const args: Array<string | number> = []
     for (let i = 0; i < limits.length; i++) args.push(this.config.prefix + limits[i]!.name + ':' + keys[i]!)
     for (const l of limits) args.push(Math.max(1, Math.round(l.intervalMs * 1000)), l.burst)
@@ -103,6 +138,7 @@ export class RedisStore {
 
   close (): void {
     this.closed = true
+    this.settleWaiters(false, 'down')
     if (this.checker !== undefined) clearInterval(this.checker)
     this.checker = undefined
     this.client.disconnect()
@@ -112,7 +148,7 @@ export class RedisStore {
     const e = classify(err)
     if (channels.rateLimitStoreError.hasSubscribers) channels.rateLimitStoreError.publish(e)
     if (this.state === 'down') return
-    this.state = 'down'
+    this.settleWaiters(false, 'down')
     if (!this.warned) this.report(e)
     this.startChecks()
   }
@@ -124,7 +160,7 @@ export class RedisStore {
 
   private up (): void {
     if (this.closed || this.state === 'up') return
-    this.state = 'up'
+    this.settleWaiters(true, 'up')
     if (this.checker !== undefined) clearInterval(this.checker)
     this.checker = undefined
     // Only an outage that was reported gets its "back" line.

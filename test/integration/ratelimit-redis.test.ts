@@ -9,7 +9,7 @@ import { createMetrics } from '../../src/observability/metrics.js'
 import { haveRedis, startRedis, type TestRedis } from '../helpers/redis.js'
 import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
 import { closeKind, connect, echo, startTcpServer } from '../helpers/tcp.js'
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
+import { closedPort, startUpstream, type TestUpstream } from '../helpers/upstream.js'
 import { waitFor } from '../helpers/wait.js'
 
 let redis: TestRedis
@@ -164,6 +164,34 @@ rateLimitStore: { redis: { url: "${redis.url}", prefix: "t:", timeout: 1s, onErr
     } finally {
       await up.close()
     }
+  })
+
+  it('at start the first requests wait for the connection instead of being answered by onError (was: 429 with onError deny)', async () => {
+    proxy = await startProxy(httpConfig({
+      servers: [upstream.address],
+      listener: '    rateLimit: api',
+      top: `rateLimits:\n  api: { key: global, rate: 1/m, burst: 5 }\nrateLimitStore:\n  redis: { url: "${redis.url}", prefix: "t:", timeout: 1s, onError: deny }`,
+    }))
+    // No wait for the store: the first request races the connection.
+    const statuses = await Promise.all(Array.from({ length: 3 }, async () => (await get()).status))
+    expect(statuses).toEqual([200, 200, 200])
+    expect(Number(await admin.get('t:api:'))).toBeGreaterThan(0)
+  })
+
+  it('Redis unreachable from the start: every decision answered by onError is counted as unavailable', async () => {
+    const dead = await closedPort()
+    proxy = await startProxy(httpConfig({
+      servers: [upstream.address],
+      listener: '    rateLimit: api',
+      top: `rateLimits:\n  api: { key: global, rate: 1/m, burst: 5 }\nrateLimitStore:\n  redis: { url: "redis://127.0.0.1:${dead}", timeout: 200ms, onError: allow }`,
+    }))
+    const p = proxy
+    const metrics = createMetrics(() => p.runtime)
+    const unavailable = async (): Promise<number> => Number((await metrics.registry.metrics()).match(/tandem_rate_limit_store_errors_total\{reason="unavailable"\} (\d+)/)?.[1] ?? 0)
+    await waitFor(async () => (await get()).status === 200 && !(p.runtime.limiters.redis?.available ?? true), 5000, 20, 'answered by onError')
+    const before = await unavailable()
+    for (let i = 0; i < 6; i++) expect((await get()).status).toBe(200)
+    expect(await unavailable()).toBeGreaterThanOrEqual(before + 6)
   })
 
   for (const failure of ['hung (SIGSTOP)', 'dead (SIGKILL)'] as const) {
