@@ -275,7 +275,7 @@ export class TcpForward implements DialOwner {
     this.maybeFinish()
   }
 
-  /** @internal Both directions idle for idleTimeout (checked lazily: reads only stamp a time). */
+  /** @internal Both directions idle for idleTimeout (checked lazily: reads and writes only stamp a time). */
   idleCheck (): void {
     const timeout = this.opts.idleTimeout
     const last = Math.max(this.toUpstream.at, this.toClient?.at ?? 0)
@@ -287,6 +287,13 @@ export class TcpForward implements DialOwner {
     }
     this.idleTimer = undefined
     this.ended ??= 'idle-timeout'
+    // Bytes still on their way would be lost behind a clean FIN: cut with a reset then, so
+    // neither side takes a shortened stream for a whole one.
+    if (this.toUpstream.pending || this.toClient?.pending === true) {
+      if (this.phase === 'relay') this.up?.reset()
+      this.client.reset()
+      return
+    }
     if (this.phase === 'relay') this.up?.close()
     this.client.close()
   }

@@ -176,7 +176,7 @@ export class Leg {
   to?: Conn
   /** Bytes written to `to` (replayed bytes included, counted by the owner). */
   bytes = 0
-  /** performance.now() of the last read: the idle timeout's reference. */
+  /** performance.now() of the last read or completed write: the idle timeout's reference. */
   at = performance.now()
   /** The buffer the next read lands in. */
   buf = SHARED
@@ -227,8 +227,13 @@ export class Leg {
     return false
   }
 
+  /** A write the kernel did not take at once is still in flight. */
+  get pending (): boolean { return this.inflight !== undefined }
+
   /** @internal */
   written (status: number): void {
+    // A slow reader that still takes bytes keeps the stream alive.
+    this.at = performance.now()
     this.inflight = undefined
     const to = this.to as Conn
     to.writing = false

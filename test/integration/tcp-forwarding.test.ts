@@ -125,6 +125,21 @@ describe('tcp listener: forwarding', () => {
     expect(ev.ends[0]!.bytesIn).toBe(1)
   })
 
+  it('idle with bytes still undelivered (a client that stopped reading): cut with a reset, not a clean close', async () => {
+    // Was: a FIN after a shortened stream, which a client cannot tell from the whole one.
+    const ev = events()
+    const up = await server((s) => { s.end(Buffer.alloc(8 << 20, 97)) })
+    const p = await proxy({ upstream: 'u', idleTimeout: 300 }, [upstreamConfig('u', [up.address])])
+    const c = await connect(p.port)
+    c.pause()
+    const closed = closeKind(c)
+    c.pause() // closeKind resumes; hold the bytes back until the proxy gives up
+    await waitFor(() => ev.ends.length === 1, 5000, 10, 'end event')
+    c.resume()
+    expect((await closed).kind).toBe('reset')
+    expect(ev.ends[0]!.end).toBe('idle-timeout')
+  })
+
   it('a stream with traffic outlives idleTimeout', async () => {
     const up = await server(echo)
     const p = await proxy({ upstream: 'u', idleTimeout: 200 }, [upstreamConfig('u', [up.address])])
