@@ -7,6 +7,7 @@ import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Signer, type Rejection, type StateMessage } from '../../../src/peer/messages.js'
 import { PeerTransport } from '../../../src/peer/transport.js'
+import { reservePort } from '../../helpers/ports.js'
 import { waitFor } from '../../helpers/wait.js'
 
 const SECRET = 'state-channel-secret-0123456789'
@@ -23,9 +24,11 @@ afterEach(async () => {
 
 async function standby (): Promise<{ port: number, seen: Seen }> {
   const seen: Seen = { states: [], lost: 0, rejected: [] }
-  // TCP binds the port UDP got; on a busy machine a TCP socket may hold that number already.
+  // Not port 0: TCP binds the port UDP got, and in the ephemeral range a client socket of another
+  // test (thousands in TIME_WAIT after a load test) may hold that number for TCP.
   for (let attempt = 1; ; attempt++) {
-    const t = new PeerTransport({ id: 'lb-b', secret: SECRET, listen: { host: '127.0.0.1', port: 0, text: '127.0.0.1:0' }, peers: [], heartbeat: 200 }, {
+    const port = await reservePort()
+    const t = new PeerTransport({ id: 'lb-b', secret: SECRET, listen: { host: '127.0.0.1', port, text: `127.0.0.1:${port}` }, peers: [], heartbeat: 200 }, {
       heartbeat () {},
       state (m) { seen.states.push(m) },
       stateLost () { seen.lost++ },
