@@ -6,10 +6,26 @@
  * and a port is handed out once per process, free for both TCP and UDP when it is.
  */
 import dgram from 'node:dgram'
+import { readFileSync } from 'node:fs'
 import net from 'node:net'
 
 const SPAN = 1500
-const BASE = 20_000 + (Number(process.env.VITEST_POOL_ID ?? 0) % 8) * SPAN
+const BLOCKS = 8
+
+/** Where the blocks start: below the kernel's ephemeral range, else above it. */
+function firstBlock (): number {
+  let low = 32768
+  let high = 60999
+  try {
+    const [a, b] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+    if (a !== undefined && b !== undefined && a > 0 && b >= a) [low, high] = [a, b]
+  } catch { /* not Linux: the defaults */ }
+  if (low - BLOCKS * SPAN >= 1024) return low - BLOCKS * SPAN
+  if (high + 1 + BLOCKS * SPAN <= 65536) return high + 1
+  return 20_000
+}
+
+const BASE = firstBlock() + (Number(process.env.VITEST_POOL_ID ?? 0) % BLOCKS) * SPAN
 let offset = Math.floor(Math.random() * SPAN)
 
 async function bindable (port: number): Promise<boolean> {
