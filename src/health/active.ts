@@ -10,7 +10,7 @@ import type { Server } from '../upstream/server.js'
 import type { Upstream } from '../upstream/upstream.js'
 import { channels } from '../observability/events.js'
 import { httpProbe, tcpProbe, type ProbeResult } from './probes.js'
-import { DOWN, initialRiseFall, riseFall, type RiseFallState } from './rise-fall.js'
+import { DOWN, UP, initialRiseFall, riseFall, type RiseFallState } from './rise-fall.js'
 
 /** Runs one probe against a server; must settle (not reject) within about `cfg.timeout`. */
 export type Probe = (server: Server, cfg: HealthConfig, signal: AbortSignal) => Promise<ProbeResult>
@@ -49,7 +49,8 @@ export class HealthChecker {
   /**
    * Starts checking every server when the upstream has `health`; otherwise does nothing (servers
    * stay up). The first probe runs within interval/10. A server already unhealthy (state carried
-   * over a reload) starts down and needs `rise` passes; others start up but one failure from down.
+   * over a reload) starts down and needs `rise` passes; one already checked healthy starts up
+   * with `fall` failures to go; a new one starts up but one failure from down.
    */
   start (): void {
     const cfg = this.upstream.config.health
@@ -58,7 +59,9 @@ export class HealthChecker {
     this.abort = abort
     this.slots = this.upstream.servers.map((server) => ({
       server,
-      state: server.healthy ? initialRiseFall(cfg) : DOWN,
+      // A server checked before (carried over a reload) keeps its verdict with a fresh streak: a
+      // long-stable one is not left one blip from down by every reload.
+      state: !server.healthy ? DOWN : server.lastCheck !== undefined ? UP : initialRiseFall(cfg),
     }))
     for (const slot of this.slots) {
       this.schedule(slot, cfg, abort.signal, this.deps.random() * cfg.interval * JITTER)

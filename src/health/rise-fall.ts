@@ -30,6 +30,9 @@ export function initialRiseFall (cfg: RiseFallConfig): RiseFallState {
   return { up: true, count: Math.max(0, cfg.fall - 1) }
 }
 
+/** Up with no failure counted: a server already checked and healthy (carried over a reload). */
+export const UP: RiseFallState = Object.freeze({ up: true, count: 0 })
+
 /** Down with no streak: used when a server is already known unhealthy (e.g. carried over a reload). */
 export const DOWN: RiseFallState = Object.freeze({ up: false, count: 0 })
 

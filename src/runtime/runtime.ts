@@ -84,14 +84,18 @@ export class Runtime {
   /**
    * Binds every new listener (unless `bind` is false: a pair's standby with `standby: closed`),
    * then takes over the adopted ones and starts health checks. On a bind failure it unbinds what
-   * it bound and throws; a previous Runtime is then untouched.
+   * it bound, binds again what the previous Runtime released for it, and throws.
    */
   async start (options: { bind?: boolean } = {}): Promise<void> {
     const fresh = options.bind === false ? [] : this.listeners.filter((l) => !this.adopted.has(l))
     // An address that changes protocol is released by the old listener before the new one binds.
+    const released: Listener[] = []
     for (const lc of this.config.listeners) {
       const old = this.previous?.listenerAt(lc.listen)
-      if (old !== undefined && !this.adopted.has(old)) await old.stopAccepting()
+      if (old !== undefined && !this.adopted.has(old) && old.listening) {
+        await old.stopAccepting()
+        released.push(old)
+      }
     }
     try {
       // A pair's standby with `standby: open` binds without serving (see Listener.serve).
@@ -101,6 +105,8 @@ export class Runtime {
       }
     } catch (err) {
       await Promise.all(fresh.map(async (l) => { await l.stopAccepting(); l.destroy() }))
+      // The running config keeps serving: what was released for this one binds again.
+      for (const old of released) await old.listen().catch(() => {})
       this.limiters.stop(this.previous?.limiters.redis)
       throw err
     }

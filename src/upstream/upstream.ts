@@ -47,6 +47,9 @@ export class Upstream {
   /** Applies this config's weights and limits to servers taken over from a previous Upstream. */
   commit (): void {
     for (const [i, sc] of this.config.servers.entries()) this.servers[i]?.apply(sc)
+    // Without active checks every server counts as up: nothing else would lift a verdict the
+    // checks of the previous config left.
+    if (this.config.health === undefined) for (const server of this.servers) this.setHealth(server, true, 'health checks removed')
     this.balancer.update?.(this.servers)
   }
 

@@ -134,4 +134,80 @@ ${extra}`
     expect(await res.body.text()).toBe('u')
     expect(before.listener('web')!.listening).toBe(true)
   })
+
+  it('a refused reload binds again what it released: an address that was to change protocol keeps serving', async () => {
+    const u = await startUpstream({ name: 'u' })
+    upstreams = [u]
+    const port = await closedPort()
+    const before = await start(config(port, 'a', [u.address]))
+    const blocker = net.createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    cleanups.push(() => { blocker.close() })
+    const taken = (blocker.address() as net.AddressInfo).port
+    // `web` becomes a TCP listener (released first), and a new listener cannot bind.
+    const next = parseConfig(`
+log: { level: silent, access: false }
+upstreams:
+  a: { servers: [ { address: ${u.address} } ] }
+listeners:
+  - { name: web, protocol: tcp, listen: 127.0.0.1:${port}, upstream: a }
+  - { name: clash, protocol: http, listen: 127.0.0.1:${taken}, routes: [ { match: { pathPrefix: / }, upstream: a } ] }
+`, 'reload.yaml')
+    await expect(reloadRuntime(before, next)).rejects.toThrow(/EADDRINUSE/)
+    // Was: ECONNREFUSED, although the log said the running config stays.
+    const res = await request(`http://127.0.0.1:${port}/`)
+    expect(res.statusCode).toBe(200)
+    expect(await res.body.text()).toBe('u')
+  })
+
+  it('a reload that removes health checks lifts a verdict they left: the server is up again', async () => {
+    const u = await startUpstream({ name: 'u', handler: (req, res) => { res.statusCode = req.url === '/healthz' ? 500 : 200; res.end(req.url === '/healthz' ? 'sick' : 'u') } })
+    upstreams = [u]
+    const port = await closedPort()
+    const health = '    health: { type: http, path: /healthz, interval: 100ms, rise: 1, fall: 1 }\n'
+    const yaml = (checks: boolean): string => `
+log: { level: silent, access: false }
+upstreams:
+  a:
+    servers: [ { address: ${u.address} } ]
+${checks ? health : ''}listeners:
+  - { name: web, protocol: http, listen: 127.0.0.1:${port}, routes: [ { match: { pathPrefix: / }, upstream: a } ] }
+`
+    const before = await start(yaml(true))
+    const server = before.upstreams.get('a')!.servers[0]!
+    await waitFor(() => !server.healthy, 5000, 20, 'server down by its check')
+    expect((await request(`http://127.0.0.1:${port}/`)).statusCode).toBe(503)
+    const after = await reload(before, yaml(false))
+    expect(after.upstreams.get('a')!.servers[0]).toBe(server)
+    expect(server.healthy).toBe(true)
+    const res = await request(`http://127.0.0.1:${port}/`)
+    expect([res.statusCode, await res.body.text()]).toEqual([200, 'u'])
+  })
+
+  it('a server that stays keeps its streak: after a reload one failed check does not take a stable server out (fall 3)', async () => {
+    let sick = false
+    const u = await startUpstream({ name: 'u', handler: (req, res) => { res.statusCode = req.url === '/healthz' && sick ? 500 : 200; res.end('u') } })
+    upstreams = [u]
+    const port = await closedPort()
+    const yaml = (interval: string): string => `
+log: { level: silent, access: false }
+upstreams:
+  a:
+    servers: [ { address: ${u.address} } ]
+    health: { type: http, path: /healthz, interval: ${interval}, rise: 1, fall: 3 }
+listeners:
+  - { name: web, protocol: http, listen: 127.0.0.1:${port}, routes: [ { match: { pathPrefix: / }, upstream: a } ] }
+`
+    const before = await start(yaml('100ms'))
+    const server = before.upstreams.get('a')!.servers[0]!
+    await waitFor(() => server.lastCheck?.ok === true, 5000, 10, 'checked healthy')
+    const after = await reload(before, yaml('150ms'))
+    sick = true
+    const checkedAt = server.lastCheck!.at
+    await waitFor(() => server.lastCheck !== undefined && server.lastCheck.at > checkedAt && server.lastCheck.ok === false, 5000, 10, 'one failed check after the reload')
+    sick = false
+    // Was: every reload restarted a healthy server one failure from down (fall - 1 counted).
+    expect(server.healthy).toBe(true)
+    expect(after.upstreams.get('a')!.servers[0]).toBe(server)
+  })
 })
