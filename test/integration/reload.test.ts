@@ -33,6 +33,14 @@ async function reload (current: Runtime, yaml: string): Promise<Runtime> {
   return runtime
 }
 
+/** A port another socket holds for the rest of the test. */
+async function takenPort (): Promise<number> {
+  const blocker = net.createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+  cleanups.push(() => { blocker.close() })
+  return (blocker.address() as net.AddressInfo).port
+}
+
 function config (port: number, route: string, servers: string[], extra = ''): string {
   return `
 log: { level: silent, access: false }
@@ -123,10 +131,7 @@ ${extra}`
     upstreams = [u]
     const port = await closedPort()
     const before = await start(config(port, 'a', [u.address]))
-    const blocker = net.createServer()
-    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
-    cleanups.push(() => { blocker.close() })
-    const taken = (blocker.address() as net.AddressInfo).port
+    const taken = await takenPort()
     const next = parseConfig(config(port, 'b', [u.address], `  - name: clash\n    protocol: http\n    listen: 127.0.0.1:${taken}\n    routes: [ { match: { pathPrefix: / }, upstream: a } ]\n`), 'reload.yaml')
     await expect(reloadRuntime(before, next)).rejects.toThrow(/EADDRINUSE/)
     const res = await request(`http://127.0.0.1:${port}/`)
@@ -140,10 +145,7 @@ ${extra}`
     upstreams = [u]
     const port = await closedPort()
     const before = await start(config(port, 'a', [u.address]))
-    const blocker = net.createServer()
-    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
-    cleanups.push(() => { blocker.close() })
-    const taken = (blocker.address() as net.AddressInfo).port
+    const taken = await takenPort()
     // `web` becomes a TCP listener (released first), and a new listener cannot bind.
     const next = parseConfig(`
 log: { level: silent, access: false }
