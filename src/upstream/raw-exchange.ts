@@ -344,7 +344,7 @@ export class RawExchange implements ConnUser {
       totalMs: this.fwd.clock.now() - fr.startedAt,
       error,
       limit: undefined,
-      retries: this.attempts - 1,
+      retries: Math.max(0, this.attempts - 1), // none made (no server up): 0, as on the general path
     })
   }
 }

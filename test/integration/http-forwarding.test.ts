@@ -5,6 +5,8 @@ import { request } from 'undici'
 import { closedPort, startUpstream, type TestUpstream } from '../helpers/upstream.js'
 import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
 import { PYTHON, startBlackhole } from '../helpers/blackhole.js'
+import dc from 'node:diagnostics_channel'
+import type { HttpRequestEnd } from '../../src/observability/events.js'
 
 let upstreams: TestUpstream[] = []
 let proxy: RunningTandem | undefined
@@ -215,6 +217,26 @@ listeners:
     const r2 = await request(proxy.url() + '/', { method: 'POST', body: 'x' })
     expect(r2.statusCode).toBe(200)
     await expect(r2.body.arrayBuffer()).rejects.toThrow()
+  })
+
+  it('a 503 with no server up logs retries 0 on both paths (the lean path logged -1)', async () => {
+    const u = await startUpstream({ name: 'u' })
+    upstreams = [u]
+    proxy = await startProxy(yaml([u.address]))
+    proxy.runtime.upstreams.get('web')!.setAdminState(proxy.runtime.upstreams.get('web')!.servers[0]!, 'disabled')
+    const seen: HttpRequestEnd[] = []
+    const onEnd = (m: unknown): void => { seen.push(m as HttpRequestEnd) }
+    dc.subscribe('tandem:http:request-end', onEnd)
+    try {
+      for (const method of ['GET', 'POST']) {
+        const r = await request(proxy.url() + '/', { method, ...(method === 'POST' ? { body: 'x' } : {}) })
+        expect(r.statusCode).toBe(503)
+        await r.body.text()
+      }
+    } finally {
+      dc.unsubscribe('tandem:http:request-end', onEnd)
+    }
+    expect(seen.map((e) => [e.method, e.status, e.error, e.retries])).toEqual([['GET', 503, 'NO_SERVER_UP', 0], ['POST', 503, 'NO_SERVER_UP', 0]])
   })
 
   it('HEAD, 204 and 304 carry no body; chunked bodies stream through', async () => {
