@@ -42,15 +42,21 @@ export class UpgradeForwarder {
   constructor (private readonly clock: Clock, private readonly idleMs: number, private readonly responseMs: number) {}
 
   /** One access line per upgrade, when the tunnel closes (or the upgrade is refused). */
-  private log (req: IncomingMessage, fr: ForwardRequest, status: number, server: string, started: number, bytesIn: number, bytesOut: number): void {
+  private log (req: IncomingMessage, fr: ForwardRequest, status: number, server: string | undefined, started: number, bytesIn: number, bytesOut: number, error?: ErrorCode): void {
     if (!channels.httpRequestEnd.hasSubscribers) return
-    publishHttpEnd({ ...accessFields(req, fr, status, started, this.clock.now()), server, bytesIn, bytesOut })
+    publishHttpEnd({ ...accessFields(req, fr, status, started, this.clock.now()), server, bytesIn, bytesOut, ...(error === undefined ? {} : { error }) })
+  }
+
+  /** Answers the client with `code`'s status and logs it (no server up, connect failed, timeout). */
+  private refuse (req: IncomingMessage, client: Duplex, fr: ForwardRequest, code: ErrorCode, server: string | undefined, started: number): void {
+    rejectUpgrade(client, code)
+    this.log(req, fr, httpStatusFor(new TandemError(code)), server, started, 0, 0, code)
   }
 
   forward (req: IncomingMessage, client: Duplex, head: Buffer, fr: ForwardRequest): void {
     const upstream = fr.upstream
     const server = upstream.pick()
-    if (server === undefined) return rejectUpgrade(client, 'NO_SERVER_UP')
+    if (server === undefined) return this.refuse(req, client, fr, 'NO_SERVER_UP', undefined, this.clock.now())
     const started = this.clock.now()
     upstream.acquire(server)
     let released = false
@@ -112,13 +118,22 @@ export class UpgradeForwarder {
       stopTimer()
       if (released) return
       release(false, err.code === 'ECONNREFUSED' ? 'connect' : err instanceof TandemError ? 'timeout' : 'reset')
-      rejectUpgrade(client, err instanceof TandemError ? err.code : err.code === 'ECONNREFUSED' ? 'UPSTREAM_CONNECT_FAILED' : 'UPSTREAM_FAILED')
+      this.refuse(req, client, fr, err instanceof TandemError ? err.code : err.code === 'ECONNREFUSED' ? 'UPSTREAM_CONNECT_FAILED' : 'UPSTREAM_FAILED', server.address, started)
     })
     up.on('response', (res) => {
       endHandshake()
       // Refused upgrade: relay the answer, then close both sides.
       release(!isServerFailureStatus(res.statusCode ?? 502))
-      this.log(req, fr, res.statusCode ?? 502, server.address, started, 0, 0)
+      let bytesOut = 0
+      let logged = false
+      const done = (): void => {
+        if (logged) return
+        logged = true
+        this.log(req, fr, res.statusCode ?? 502, server.address, started, 0, bytesOut)
+      }
+      // The answer's body has the tunnel's idle timeout too: a server that stalls it must not
+      // hold both sockets (and a drain) for ever.
+      if (this.idleMs > 0) res.socket.setTimeout(this.idleMs, () => { up.destroy(); client.destroy() })
       const lines = [`HTTP/1.1 ${res.statusCode ?? 502} ${safeReason(res.statusCode ?? 502, res.statusMessage)}`]
       for (let i = 0; i < res.rawHeaders.length; i += 2) {
         const name = res.rawHeaders[i] as string
@@ -127,9 +142,10 @@ export class UpgradeForwarder {
       }
       lines.push('connection: close', '', '')
       client.write(lines.join('\r\n'))
-      res.on('data', (chunk: Buffer) => client.write(chunk))
-      res.on('end', () => { client.end(() => { client.destroy() }); up.destroy() })
+      res.on('data', (chunk: Buffer) => { bytesOut += chunk.length; client.write(chunk) })
+      res.on('end', () => { done(); client.end(() => { client.destroy() }); up.destroy() })
       res.on('error', () => { client.destroy() })
+      res.on('close', done)
     })
     up.on('upgrade', (res, upSocket, upHead) => {
       endHandshake()

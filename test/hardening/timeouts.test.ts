@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest'
 import { httpConfig, type RunningTandem } from '../helpers/tandem.js'
 import { ok, rawExchange, statuses, type RawUpstream } from '../helpers/raw-http.js'
 import { rawFixture } from '../helpers/raw-fixture.js'
+import dc from 'node:diagnostics_channel'
+import type { HttpRequestEnd } from '../../src/observability/events.js'
+import { closedPort } from '../helpers/upstream.js'
+import { waitFor } from '../helpers/wait.js'
 
 // Issue 6.3 and 6.8: `idle` is for a client connection with nothing in flight; waiting on the
 // upstream is bounded by `response`, for plain requests and WebSocket handshakes alike.
@@ -65,6 +69,39 @@ describe('timeouts', () => {
     const r = await rawExchange(proxy.port(), wsHandshake, { until: (t) => t.includes('\r\n\r\n'), timeoutMs: 8000 })
     expect(statuses(r.text)).toEqual([101])
     expect(r.text).toContain('Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n')
+  })
+
+  it('a refused upgrade whose body stalls is closed at the idle timeout and logged with its bytes (was: held for ever)', async () => {
+    up = await fx.upstream(() => (socket) => { socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n') })
+    proxy = await fx.proxy(httpConfig({ servers: [up.address], listener: '    timeouts: { idle: 1s, response: 5s }' }))
+    const seen: HttpRequestEnd[] = []
+    const onEnd = (m: unknown): void => { seen.push(m as HttpRequestEnd) }
+    dc.subscribe('tandem:http:request-end', onEnd)
+    try {
+      const r = await rawExchange(proxy.port(), wsHandshake, { timeoutMs: 6000 })
+      expect(r.closed).toBe(true)
+      expect(r.ms).toBeLessThan(4000)
+      expect(r.text).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*hello$/)
+      await waitFor(() => seen.length === 1, 2000, 10, 'access event')
+      expect(seen[0]).toMatchObject({ status: 200, bytesOut: 5 })
+    } finally {
+      dc.unsubscribe('tandem:http:request-end', onEnd)
+    }
+  })
+
+  it('a failed upgrade has its access line too (no server up, connect refused)', async () => {
+    const dead = await closedPort()
+    proxy = await fx.proxy(httpConfig({ servers: [`127.0.0.1:${dead}`], upstream: '    retries: 0' }))
+    const seen: HttpRequestEnd[] = []
+    const onEnd = (m: unknown): void => { seen.push(m as HttpRequestEnd) }
+    dc.subscribe('tandem:http:request-end', onEnd)
+    try {
+      expect(statuses((await rawExchange(proxy.port(), wsHandshake)).text)).toEqual([502])
+      await waitFor(() => seen.length === 1, 2000, 10, 'access event')
+      expect(seen[0]).toMatchObject({ status: 502, error: 'UPSTREAM_CONNECT_FAILED', server: `127.0.0.1:${dead}` })
+    } finally {
+      dc.unsubscribe('tandem:http:request-end', onEnd)
+    }
   })
 
   it('a WebSocket handshake nobody answers gives 504 at the response timeout, not connectTimeout (issue 6.8)', async () => {
