@@ -8,6 +8,7 @@ import { channels, publishHttpEnd } from '../observability/events.js'
 import { safeReason } from './headers.js'
 import { accessFields, type ForwardRequest } from './forward-request.js'
 import { isServerFailureStatus } from './retry-policy.js'
+import type { Server } from './server.js'
 
 const WEBSOCKET_ONLY: readonly string[] = ['websocket']
 /** Bytes a client may send ahead of the 101 before it is cut off. */
@@ -55,17 +56,9 @@ export class UpgradeForwarder {
 
   forward (req: IncomingMessage, client: Duplex, head: Buffer, fr: ForwardRequest): void {
     const upstream = fr.upstream
-    const server = upstream.pick()
-    if (server === undefined) return this.refuse(req, client, fr, 'NO_SERVER_UP', undefined, this.clock.now())
+    const first = upstream.pick()
+    if (first === undefined) return this.refuse(req, client, fr, 'NO_SERVER_UP', undefined, this.clock.now())
     const started = this.clock.now()
-    upstream.acquire(server)
-    let released = false
-    /** `ok` undefined: the client left during the handshake, which says nothing about the server. */
-    const release = (ok: boolean | undefined, reason: 'connect' | 'reset' | 'timeout' = 'reset'): void => {
-      if (released) return
-      released = true
-      upstream.release(server, ok === undefined ? undefined : ok ? { ok: true, ms: this.clock.now() - started } : { ok: false, reason })
-    }
     let handshakeDone = false
     // Bytes the client sends before the 101 belong to the new protocol: held, then sent after
     // it. Reading them also notices a client that leaves during the handshake.
@@ -76,15 +69,17 @@ export class UpgradeForwarder {
       earlyBytes += chunk.length
       if (earlyBytes > EARLY_LIMIT) client.destroy()
     }
+    /** The attempt under way: a connect failure moves to the next server (`retries`). */
+    let current: { up: ReturnType<typeof http.request>, release: (ok: boolean | undefined) => void, stop: () => void } | undefined
     const onClientGone = (): void => {
       if (handshakeDone) return
-      release(undefined)
-      up.destroy()
+      current?.release(undefined)
+      current?.up.destroy()
       client.destroy()
     }
     const endHandshake = (): void => {
       handshakeDone = true
-      stopTimer()
+      current?.stop()
       client.off('data', onEarly)
       client.off('end', onClientGone)
       client.pause()
@@ -94,73 +89,92 @@ export class UpgradeForwarder {
     client.once('close', onClientGone)
     client.on('error', () => { client.destroy() })
 
-    const up = http.request({
-      host: server.host,
-      port: server.port,
-      method: req.method,
-      path: fr.path,
-      headers: fr.headers,
-      agent: false,
-    })
-    let timer: NodeJS.Timeout | undefined
-    const stopTimer = (): void => { clearTimeout(timer) }
-    const arm = (ms: number, code: ErrorCode): void => {
-      clearTimeout(timer)
-      if (ms > 0) timer = setTimeout(() => { up.destroy(new TandemError(code)) }, ms)
-    }
-    arm(upstream.config.connectTimeout, 'UPSTREAM_CONNECT_TIMEOUT')
-    up.on('socket', (s: Socket) => {
-      s.setNoDelay(true)
-      s.once('connect', () => { arm(this.responseMs, 'UPSTREAM_TIMEOUT') })
-    })
-    up.on('close', stopTimer)
-    up.on('error', (err: Error & { code?: string }) => {
-      stopTimer()
-      if (released) return
-      release(false, err.code === 'ECONNREFUSED' ? 'connect' : err instanceof TandemError ? 'timeout' : 'reset')
-      this.refuse(req, client, fr, err instanceof TandemError ? err.code : err.code === 'ECONNREFUSED' ? 'UPSTREAM_CONNECT_FAILED' : 'UPSTREAM_FAILED', server.address, started)
-    })
-    up.on('response', (res) => {
-      endHandshake()
-      // Refused upgrade: relay the answer, then close both sides.
-      release(!isServerFailureStatus(res.statusCode ?? 502))
-      let bytesOut = 0
-      let logged = false
-      const done = (): void => {
-        if (logged) return
-        logged = true
-        this.log(req, fr, res.statusCode ?? 502, server.address, started, 0, bytesOut)
+    const tried = new Set<Server>()
+    const attempt = (server: Server): void => {
+      upstream.acquire(server)
+      let released = false
+      /** `ok` undefined: the client left during the handshake, which says nothing about the server. */
+      const release = (ok: boolean | undefined, reason: 'connect' | 'reset' | 'timeout' = 'reset'): void => {
+        if (released) return
+        released = true
+        upstream.release(server, ok === undefined ? undefined : ok ? { ok: true, ms: this.clock.now() - started } : { ok: false, reason })
       }
-      // The answer's body has the tunnel's idle timeout too: a server that stalls it must not
-      // hold both sockets (and a drain) for ever.
-      if (this.idleMs > 0) res.socket.setTimeout(this.idleMs, () => { up.destroy(); client.destroy() })
-      const lines = [`HTTP/1.1 ${res.statusCode ?? 502} ${safeReason(res.statusCode ?? 502, res.statusMessage)}`]
-      for (let i = 0; i < res.rawHeaders.length; i += 2) {
-        const name = res.rawHeaders[i] as string
-        if (/^(connection|keep-alive|transfer-encoding)$/i.test(name)) continue
-        lines.push(`${name}: ${res.rawHeaders[i + 1] as string}`)
-      }
-      lines.push('connection: close', '', '')
-      client.write(lines.join('\r\n'))
-      res.on('data', (chunk: Buffer) => { bytesOut += chunk.length; client.write(chunk) })
-      res.on('end', () => { done(); client.end(() => { client.destroy() }); up.destroy() })
-      res.on('error', () => { client.destroy() })
-      res.on('close', done)
-    })
-    up.on('upgrade', (res, upSocket, upHead) => {
-      endHandshake()
-      for (const chunk of early) upSocket.write(chunk)
-      const lines = [`HTTP/1.1 101 ${safeReason(101, res.statusMessage)}`]
-      for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i] as string}: ${res.rawHeaders[i + 1] as string}`)
-      lines.push('', '')
-      client.write(lines.join('\r\n'))
-      if (upHead.length > 0) client.write(upHead)
-      splice(client, upSocket, this.idleMs, () => {
-        release(true)
-        this.log(req, fr, 101, server.address, started, upSocket.bytesWritten, upSocket.bytesRead)
+      const up = http.request({
+        host: server.host,
+        port: server.port,
+        method: req.method,
+        path: fr.path,
+        headers: fr.headers,
+        agent: false,
       })
-    })
-    up.end()
+      let timer: NodeJS.Timeout | undefined
+      let connected = false
+      const stopTimer = (): void => { clearTimeout(timer) }
+      current = { up, release, stop: stopTimer }
+      const arm = (ms: number, code: ErrorCode): void => {
+        clearTimeout(timer)
+        if (ms > 0) timer = setTimeout(() => { up.destroy(new TandemError(code)) }, ms)
+      }
+      arm(upstream.config.connectTimeout, 'UPSTREAM_CONNECT_TIMEOUT')
+      up.on('socket', (s: Socket) => {
+        s.setNoDelay(true)
+        s.once('connect', () => { connected = true; arm(this.responseMs, 'UPSTREAM_TIMEOUT') })
+      })
+      up.on('close', stopTimer)
+      up.on('error', (err: Error & { code?: string }) => {
+        stopTimer()
+        if (released) return
+        const code: ErrorCode = err instanceof TandemError ? err.code : err.code === 'ECONNREFUSED' ? 'UPSTREAM_CONNECT_FAILED' : 'UPSTREAM_FAILED'
+        release(false, err.code === 'ECONNREFUSED' ? 'connect' : err instanceof TandemError ? 'timeout' : 'reset')
+        // Nothing reached that server: the next one may take the handshake, as for requests.
+        tried.add(server)
+        const next = !connected && !client.destroyed && tried.size <= upstream.config.retries ? upstream.pick(tried) : undefined
+        if (next !== undefined) return attempt(next)
+        this.refuse(req, client, fr, code, server.address, started)
+      })
+      up.on('response', (res) => {
+        endHandshake()
+        // Refused upgrade: relay the answer, then close both sides.
+        release(!isServerFailureStatus(res.statusCode ?? 502))
+        let bytesOut = 0
+        let logged = false
+        const done = (): void => {
+          if (logged) return
+          logged = true
+          this.log(req, fr, res.statusCode ?? 502, server.address, started, 0, bytesOut)
+        }
+        // The answer's body has the tunnel's idle timeout too: a server that stalls it must not
+        // hold both sockets (and a drain) for ever.
+        if (this.idleMs > 0) res.socket.setTimeout(this.idleMs, () => { up.destroy(); client.destroy() })
+        const lines = [`HTTP/1.1 ${res.statusCode ?? 502} ${safeReason(res.statusCode ?? 502, res.statusMessage)}`]
+        for (let i = 0; i < res.rawHeaders.length; i += 2) {
+          const name = res.rawHeaders[i] as string
+          if (/^(connection|keep-alive|transfer-encoding)$/i.test(name)) continue
+          lines.push(`${name}: ${res.rawHeaders[i + 1] as string}`)
+        }
+        lines.push('connection: close', '', '')
+        client.write(lines.join('\r\n'))
+        res.on('data', (chunk: Buffer) => { bytesOut += chunk.length; client.write(chunk) })
+        res.on('end', () => { done(); client.end(() => { client.destroy() }); up.destroy() })
+        res.on('error', () => { client.destroy() })
+        res.on('close', done)
+      })
+      up.on('upgrade', (res, upSocket, upHead) => {
+        endHandshake()
+        for (const chunk of early) upSocket.write(chunk)
+        const lines = [`HTTP/1.1 101 ${safeReason(101, res.statusMessage)}`]
+        for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i] as string}: ${res.rawHeaders[i + 1] as string}`)
+        lines.push('', '')
+        client.write(lines.join('\r\n'))
+        if (upHead.length > 0) client.write(upHead)
+        splice(client, upSocket, this.idleMs, () => {
+          release(true)
+          this.log(req, fr, 101, server.address, started, upSocket.bytesWritten, upSocket.bytesRead)
+        })
+      })
+      up.end()
+    }
+    attempt(first)
   }
 }
 

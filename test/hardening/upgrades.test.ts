@@ -4,6 +4,7 @@ import { httpConfig, type RunningTandem } from '../helpers/tandem.js'
 import { ok, rawExchange, statuses, type RawUpstream } from '../helpers/raw-http.js'
 import { rawFixture } from '../helpers/raw-fixture.js'
 import { waitFor } from '../helpers/wait.js'
+import { closedPort } from '../helpers/upstream.js'
 
 // Issue 6.9: only WebSocket upgrades become tunnels, unless a route lists other protocols.
 
@@ -63,6 +64,19 @@ describe('upgrades', () => {
     expect(r.closed).toBe(true)
     expect(up!.requests).toHaveLength(1)
     expect(up!.requests[0]!.head).not.toMatch(/upgrade/i)
+  })
+
+  it('a handshake whose server refuses the connect goes to the next server (retries: 1), as a request does', async () => {
+    // Was: 502 for every handshake the balancer sent to the dead server (502, 101, 502, 101).
+    const dead = await closedPort()
+    up = await fx.upstream((r) => ({ switchTo: /\r\nupgrade: *([^\r]+)/i.exec(r.head)?.[1] ?? 'websocket' }))
+    proxy = await fx.proxy(httpConfig({ servers: [`127.0.0.1:${dead}`, up.address], upstream: '    retries: 1\n    balance: round-robin' }))
+    const answers: number[][] = []
+    for (let i = 0; i < 4; i++) answers.push(statuses(await tunnel(proxy.port(), upgrade('websocket'), `n${i}`)))
+    expect(answers).toEqual([[101], [101], [101], [101]])
+    // With retries: 0 the refused connect is the answer.
+    const strict = await fx.proxy(httpConfig({ servers: [`127.0.0.1:${dead}`], upstream: '    retries: 0' }))
+    expect(statuses(await tunnel(strict.port(), upgrade('websocket'), 'x'))).toEqual([502])
   })
 
   it('a WebSocket upgrade with POST is no handshake: plain request', async () => {
