@@ -239,6 +239,32 @@ listeners:
     expect(seen.map((e) => [e.method, e.status, e.error, e.retries])).toEqual([['GET', 503, 'NO_SERVER_UP', 0], ['POST', 503, 'NO_SERVER_UP', 0]])
   })
 
+  it('the stale keep-alive retry does not use up `retries`: a server that then refuses sends the request to the next one', async () => {
+    // Was: the fresh-connection retry counted as the one retry allowed, so the refused connect
+    // that followed gave 502 while B was up.
+    let served = 0
+    const a = net.createServer((socket) => {
+      socket.on('data', () => {
+        if (++served === 1) {
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na')
+          a.close() // no more connections: the fresh retry will be refused
+        } else {
+          socket.destroy() // the pooled connection dies under the second request, no byte sent
+        }
+      })
+      socket.on('error', () => {})
+    })
+    await new Promise<void>((resolve) => a.listen(0, '127.0.0.1', resolve))
+    const aAddress = `127.0.0.1:${(a.address() as net.AddressInfo).port}`
+    const b = await startUpstream({ name: 'b' })
+    upstreams = [b]
+    proxy = await startProxy(yaml([`{ address: ${aAddress}, weight: 100 }`, b.address], { upstream: '    retries: 1\n    balance: round-robin' }))
+    const first = await request(proxy.url() + '/1')
+    expect([first.statusCode, await first.body.text()]).toEqual([200, 'a'])
+    const second = await request(proxy.url() + '/2')
+    expect([second.statusCode, await second.body.text()]).toEqual([200, 'b'])
+  })
+
   it('HEAD, 204 and 304 carry no body; chunked bodies stream through', async () => {
     const u = await startUpstream({
       name: 'codes',
