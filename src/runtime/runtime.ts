@@ -112,7 +112,10 @@ export class Runtime {
     }
     this.limiters.start(this.previous?.limiters)
     for (const [listener, lc] of this.adopted) listener.update(lc, this.deps)
-    for (const upstream of this.upstreams.values()) upstream.commit()
+    for (const upstream of this.upstreams.values()) {
+      upstream.commit()
+      for (const server of upstream.servers) this.pools.reconfigure(server, upstream.config)
+    }
     this.health = startHealthChecks(this.upstreams.values(), { clock: this.clock, random: Math.random })
     this.previous = undefined
   }

@@ -56,13 +56,14 @@ function options (config: UpstreamConfig, server: Server, idleMs = IDLE_KEEPALIV
 
 /**
  * Two keep-alive undici Pools per server (idempotent requests; others on young connections),
- * shared by every listener and kept across reloads. The connection cap is read when a pool is
- * made, so a reloaded maxConnections applies to servers added after it.
+ * shared by every listener and kept across reloads (reconfigure applies a reload's settings).
  */
 export class HttpPools {
   private readonly pools = new Map<Server, Pool>()
   private readonly unsafe = new Map<Server, Pool>()
   private readonly raws = new Map<Server, RawPool>()
+  /** Each undici Pool's connectTimeout/cap when made (reconfigure compares them). */
+  private readonly sigs = new WeakMap<Pool, string>()
 
   /** The lean path's connections to `server` (raw-pool.ts), under the same cap and idle rules. */
   raw (server: Server, config: UpstreamConfig): RawPool {
@@ -80,6 +81,7 @@ export class HttpPools {
     let pool = map.get(server)
     if (pool === undefined) {
       pool = new (lib().Pool)(origin(server), options(config, server, idempotent ? IDLE_KEEPALIVE_MS : UNSAFE_IDLE_MS))
+      this.sigs.set(pool, `${config.connectTimeout}/${server.maxConnections > 0 ? server.maxConnections : DEFAULT_POOL_CONNECTIONS}`)
       map.set(server, pool)
     }
     return pool
@@ -88,6 +90,23 @@ export class HttpPools {
   /** A one-request client on a new connection, for the retry after a stale keep-alive socket. */
   fresh (server: Server, config: UpstreamConfig): Client {
     return new (lib().Client)(origin(server), { ...options(config, server), pipelining: 1 })
+  }
+
+  /**
+   * After a reload: servers that stayed get the new connectTimeout and connection cap. The lean
+   * path's pool changes in place; an undici Pool (its options are fixed) is replaced when they
+   * differ, the old one finishing what it carries.
+   */
+  reconfigure (server: Server, config: UpstreamConfig): void {
+    const cap = server.maxConnections > 0 ? server.maxConnections : DEFAULT_POOL_CONNECTIONS
+    this.raws.get(server)?.update(config.connectTimeout, cap)
+    const sig = `${config.connectTimeout}/${cap}`
+    for (const map of [this.pools, this.unsafe]) {
+      const pool = map.get(server)
+      if (pool === undefined || this.sigs.get(pool) === sig) continue
+      map.delete(server)
+      pool.close().catch(() => {})
+    }
   }
 
   /** Closes pools of servers no longer in use (after a reload). */

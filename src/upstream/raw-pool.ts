@@ -226,10 +226,17 @@ export class RawPool {
   constructor (
     private readonly host: string,
     private readonly port: number,
-    private readonly connectTimeout: number,
+    private connectTimeout: number,
     readonly idleMs: number,
-    readonly cap: number,
+    public cap: number,
   ) {}
+
+  /** A reload's new connectTimeout and cap: for connections opened from now on (and the queue). */
+  update (connectTimeout: number, cap: number): void {
+    this.connectTimeout = connectTimeout
+    this.cap = cap
+    while (this.open < this.cap && this.waiting.length > 0) this.connect(this.waiting.shift() as ConnUser)
+  }
 
   /**
    * Gives `user` a connection: an idle one at once (synchronously), else a new one, else a

@@ -6,6 +6,7 @@ import { reloadRuntime } from '../../src/runtime/reload.js'
 import { Runtime } from '../../src/runtime/runtime.js'
 import { closedPort, startUpstream, type TestUpstream } from '../helpers/upstream.js'
 import { waitFor } from '../helpers/wait.js'
+import { PYTHON, startBlackhole } from '../helpers/blackhole.js'
 
 let upstreams: TestUpstream[] = []
 let runtimes: Runtime[] = []
@@ -211,5 +212,36 @@ listeners:
     // Was: every reload restarted a healthy server one failure from down (fall - 1 counted).
     expect(server.healthy).toBe(true)
     expect(after.upstreams.get('a')!.servers[0]).toBe(server)
+  })
+
+  it.skipIf(PYTHON === undefined)('a server that stays gets a reloaded connectTimeout on both paths (was: the pools kept the old one)', async () => {
+    const hole = await startBlackhole()
+    cleanups.push(() => { hole.close() })
+    const port = await closedPort()
+    const yaml = (connect: string, response: string): string => `
+log: { level: silent, access: false }
+upstreams:
+  a:
+    servers: [ { address: 127.0.0.1:${hole.port} } ]
+    connectTimeout: ${connect}
+    retries: 0
+listeners:
+  - { name: web, protocol: http, listen: 127.0.0.1:${port}, timeouts: { response: ${response} }, routes: [ { match: { pathPrefix: / }, upstream: a } ] }
+`
+    const before = await start(yaml('10s', '300ms'))
+    // Both paths make their pool for the server (the lean path's on GET, undici's on POST).
+    for (const method of ['GET', 'POST']) {
+      const r = await request(`http://127.0.0.1:${port}/`, { method, ...(method === 'POST' ? { body: 'x' } : {}) })
+      expect(r.statusCode).toBe(504)
+      await r.body.text()
+    }
+    await reload(before, yaml('300ms', '20s'))
+    for (const method of ['GET', 'POST']) {
+      const t0 = Date.now()
+      const r = await request(`http://127.0.0.1:${port}/`, { method, ...(method === 'POST' ? { body: 'x' } : {}) })
+      expect(r.statusCode, method).toBe(504)
+      await r.body.text()
+      expect(Date.now() - t0, method).toBeLessThan(5000)
+    }
   })
 })
