@@ -11,56 +11,8 @@
  * so an isolated active stops at least one heartbeat before the standby starts, in any phase.
  */
 
-export type Role = 'active' | 'standby' | 'fault'
-export type Reason = 'start' | 'peer-dead' | 'handover' | 'step-down' | 'conflict' | 'witness-lost' |
-  'witness-back' | 'preempt' | 'local-fault' | 'elected' | 'stale'
-export type WitnessKind = 'none' | 'tcp' | 'redis'
-
-export interface ElectionConfig {
-  readonly id: string
-  readonly priority: number
-  readonly preempt: boolean
-  /** ms */
-  readonly heartbeat: number
-  readonly deadAfter: number
-  readonly witness: WitnessKind
-}
-
-/** What a heartbeat says about its sender (see messages.ts). */
-export interface PeerHeartbeat {
-  readonly id: string
-  readonly term: number
-  readonly priority: number
-  readonly preempt: boolean
-  readonly role: Role
-  /** The sender still starts up (has not decided its first role). */
-  readonly starting: boolean
-  /** The sender stepped down and asks us to take the active role now. */
-  readonly handover: boolean
-  /** The sender stepped down on request and must not be handed the role back by preemption. */
-  readonly yielding: boolean
-  /** Standby: holds the active's full state. Active: its standby does. */
-  readonly inSync: boolean
-  /** The sender just lost a dual-active conflict (so the survivor announces itself again). */
-  readonly conflict: boolean
-}
-
-export interface Transition {
-  readonly from: Role | 'init'
-  readonly to: Role
-  readonly term: number
-  readonly reason: Reason
-}
-
-export interface Output {
-  readonly role: Role
-  /** At most one per input. */
-  readonly transition?: Transition
-  /** Survivor of a dual-active conflict: run onChange again to announce the address. */
-  readonly announce: boolean
-  /** Send a heartbeat now rather than at the next interval (a handover, a new role). */
-  readonly sendNow: boolean
-}
+import type { ElectionConfig, Output, PeerHeartbeat, Reason, Role } from './election-types.js'
+export type { ElectionConfig, Output, PeerHeartbeat, Reason, Role, Transition, WitnessKind } from './election-types.js'
 
 /** Consecutive witness results needed to change its verdict (a role never flips on one probe). */
 export const WITNESS_RISE = 2
