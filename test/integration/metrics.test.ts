@@ -9,6 +9,7 @@ import { createMetrics } from '../../src/observability/metrics.js'
 import { Runtime } from '../../src/runtime/runtime.js'
 import { closedPort, startUpstream, type TestUpstream } from '../helpers/upstream.js'
 import { waitFor } from '../helpers/wait.js'
+import { httpConfig } from '../helpers/tandem.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -36,20 +37,7 @@ const SPEC_METRICS: Array<[string, string]> = [
 
 /** An admin server and one listener whose upstream is closed: the process metrics alone matter. */
 async function adminOnly (): Promise<string> {
-  return `
-admin: { listen: 127.0.0.1:0 }
-log: { level: silent, access: false }
-upstreams:
-  web:
-    servers: [{ address: 127.0.0.1:${await closedPort()} }]
-listeners:
-  - name: public
-    protocol: http
-    listen: 127.0.0.1:0
-    routes:
-      - match: { pathPrefix: / }
-        upstream: web
-`
+  return httpConfig({ servers: [`127.0.0.1:${await closedPort()}`], top: 'admin: { listen: 127.0.0.1:0 }' })
 }
 
 /** The value of the sample `name` whose labels are exactly `labels`, or undefined. */
