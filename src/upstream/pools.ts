@@ -35,6 +35,16 @@ function lib (): typeof import('undici') {
   return undici ??= createRequire(import.meta.url)('undici') as typeof import('undici')
 }
 
+/** Connections per pool for `server`: its maxConnections, or the default cap. */
+function capOf (server: Server): number {
+  return server.maxConnections > 0 ? server.maxConnections : DEFAULT_POOL_CONNECTIONS
+}
+
+/** The settings an undici Pool fixes when made, as one comparable string. */
+function settingsOf (config: UpstreamConfig, server: Server): string {
+  return `${config.connectTimeout}/${capOf(server)}`
+}
+
 function origin (server: Server): string {
   return server.host.includes(':') ? `http://[${server.host}]:${server.port}` : `http://${server.host}:${server.port}`
 }
@@ -42,7 +52,7 @@ function origin (server: Server): string {
 function options (config: UpstreamConfig, server: Server, idleMs = IDLE_KEEPALIVE_MS): Pool.Options {
   return {
     pipelining: 1,
-    connections: server.maxConnections > 0 ? server.maxConnections : DEFAULT_POOL_CONNECTIONS,
+    connections: capOf(server),
     keepAliveTimeout: idleMs,
     keepAliveMaxTimeout: idleMs,
     keepAliveTimeoutThreshold: KEEPALIVE_MARGIN_MS,
@@ -69,8 +79,7 @@ export class HttpPools {
   raw (server: Server, config: UpstreamConfig): RawPool {
     let pool = this.raws.get(server)
     if (pool === undefined) {
-      const cap = server.maxConnections > 0 ? server.maxConnections : DEFAULT_POOL_CONNECTIONS
-      pool = new RawPool(server.host, server.port, config.connectTimeout, IDLE_KEEPALIVE_MS, cap)
+      pool = new RawPool(server.host, server.port, config.connectTimeout, IDLE_KEEPALIVE_MS, capOf(server))
       this.raws.set(server, pool)
     }
     return pool
@@ -81,7 +90,7 @@ export class HttpPools {
     let pool = map.get(server)
     if (pool === undefined) {
       pool = new (lib().Pool)(origin(server), options(config, server, idempotent ? IDLE_KEEPALIVE_MS : UNSAFE_IDLE_MS))
-      this.sigs.set(pool, `${config.connectTimeout}/${server.maxConnections > 0 ? server.maxConnections : DEFAULT_POOL_CONNECTIONS}`)
+      this.sigs.set(pool, settingsOf(config, server))
       map.set(server, pool)
     }
     return pool
@@ -98,9 +107,8 @@ export class HttpPools {
    * differ, the old one finishing what it carries.
    */
   reconfigure (server: Server, config: UpstreamConfig): void {
-    const cap = server.maxConnections > 0 ? server.maxConnections : DEFAULT_POOL_CONNECTIONS
-    this.raws.get(server)?.update(config.connectTimeout, cap)
-    const sig = `${config.connectTimeout}/${cap}`
+    this.raws.get(server)?.update(config.connectTimeout, capOf(server))
+    const sig = settingsOf(config, server)
     for (const map of [this.pools, this.unsafe]) {
       const pool = map.get(server)
       if (pool === undefined || this.sigs.get(pool) === sig) continue
