@@ -251,7 +251,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       responseStarted: this.responseStarted,
       replayable: this.replayable(),
       freshRetryUsed: this.freshRetryUsed,
-      attempts: this.attempts - (this.freshRetryUsed ? 1 : 0), // the stale keep-alive retry blames nobody: not from the budget
+      attempts: this.attempts,
       retries: this.fr.upstream.config.retries,
     })
     switch (decision.action) {

@@ -281,7 +281,7 @@ export class RawExchange implements ConnUser {
       responseStarted: started,
       replayable: true,
       freshRetryUsed: this.freshRetryUsed,
-      attempts: this.attempts - (this.freshRetryUsed ? 1 : 0), // the stale keep-alive retry blames nobody: not from the budget
+      attempts: this.attempts,
       retries: this.fr.upstream.config.retries,
     })
     const server = this.server as Server

@@ -85,5 +85,7 @@ export function afterError (err: UpstreamError, s: AttemptState): RetryDecision 
   if (unanswered && reason === 'reset' && s.idempotent && !s.freshRetryUsed && onReusedSocket(err)) return { action: 'fresh' }
   const neverSent = reason === 'connect' || code === 'UPSTREAM_CONNECT_TIMEOUT'
   const safe = (neverSent && !s.headersSent && s.replayable) || (unanswered && reason === 'reset' && s.idempotent)
-  return { action: safe && s.attempts <= s.retries ? 'next' : 'fail', reason, code }
+  // The stale keep-alive retry on a new connection blames nobody: it is not taken from `retries`.
+  const counted = s.attempts - (s.freshRetryUsed ? 1 : 0)
+  return { action: safe && counted <= s.retries ? 'next' : 'fail', reason, code }
 }
