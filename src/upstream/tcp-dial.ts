@@ -47,14 +47,21 @@ export function dial (host: string, port: number, owner: DialOwner): Conn {
 
 function start (conn: Conn, address: string, port: number, ipv6: boolean): void {
   const err = connectHandle(conn.handle, address, port, ipv6, onConnect)
-  if (err !== 0) process.nextTick(report, conn, err)
+  // A connect that fails before it starts (ENETUNREACH, EINVAL) goes on to the next address too.
+  if (err !== 0) process.nextTick(failed, conn, err)
 }
 
 function onConnect (status: number, handle: TcpHandle): void {
   const conn = connOf(handle)
   // A handle given up for the next address reports its cancelled connect here.
   if (handle !== conn.handle) return
-  const more = status < 0 && !conn.closed ? rest.get(conn) : undefined
+  if (status < 0) failed(conn, status)
+  else report(conn, status)
+}
+
+/** Tries the name's next address on a new handle, or reports the failure when none is left. */
+function failed (conn: Conn, status: number): void {
+  const more = conn.closed ? undefined : rest.get(conn)
   const next = more?.addresses.shift()
   if (more === undefined || next === undefined) return report(conn, status)
   conn.rehandle()

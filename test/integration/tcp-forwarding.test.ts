@@ -1,5 +1,6 @@
 import net from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import dns from 'node:dns'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   closedPort, closeKind, connect, echo, readAll, recordTcpEvents, startTcpProxy, startTcpServer, upstreamConfig,
   type TcpProxy, type TestTcpServer,
@@ -72,6 +73,25 @@ describe('tcp listener: forwarding', () => {
     const [bad, good] = p.upstreams.get('u')!.servers
     expect(bad!.failures).toBeGreaterThanOrEqual(1)
     expect({ failures: good!.failures, active: good!.active + bad!.active }).toEqual({ failures: 0, active: 0 })
+  })
+
+  it('a name whose first address fails at once (ENETUNREACH, synchronously) goes on to its next address', async () => {
+    // The resolver answers for this one name as a host file with two entries would; the sockets
+    // are real: connect(2) to a multicast address fails before it starts, unlike a refused one.
+    const lookup = dns.lookup
+    const spy = vi.spyOn(dns, 'lookup').mockImplementation(((host: string, options: unknown, callback: (...a: unknown[]) => void) => {
+      if (host !== 'two-addresses.test') return (lookup as (...a: unknown[]) => void)(host, options, callback)
+      process.nextTick(callback, null, [{ address: '224.0.0.1', family: 4 }, { address: '127.0.0.1', family: 4 }])
+    }) as unknown as typeof dns.lookup)
+    cleanups.push(() => { spy.mockRestore() })
+    const up = await server(echo)
+    const port = up.address.split(':')[1]
+    const p = await proxy({ upstream: 'u' }, [upstreamConfig('u', [`two-addresses.test:${port}`])])
+    const c = await connect(p.port)
+    const got = readAll(c)
+    c.end('second address')
+    expect((await got).toString()).toBe('second address')
+    expect(p.upstreams.get('u')!.servers[0]!.failures).toBe(0)
   })
 
   it('honours half-close: the client ends, the server replies after seeing the end', async () => {
