@@ -308,6 +308,10 @@ export class PeerNode {
       this.authFault(`messages from peer ${claimed} fail authentication (secret mismatch?)`)
       return
     }
+    if (reason === 'unknown-sender' && claimed === this.cfg.id) {
+      this.authFault(`another node sends as this node's id ${claimed}: each node of the pair needs its own peer.id`)
+      return
+    }
     this.burst(`rejected:${reason}`, (count) => { this.log.warn({ reason, count }, 'peer message dropped') })
   }
 

@@ -60,8 +60,9 @@ export class PeerTransport {
 
   constructor (private readonly opts: TransportOptions, private readonly on: TransportHandlers) {
     this.signer = new Signer(opts.id, opts.secret)
-    this.udpVerifier = new Verifier(opts.id, opts.secret, MAX_DATAGRAM)
-    this.stateVerifier = new Verifier(opts.id, opts.secret, MAX_FRAME)
+    this.udpVerifier = new Verifier(opts.id, opts.secret, MAX_DATAGRAM, ['hb'], this.signer)
+    this.stateVerifier = new Verifier(opts.id, opts.secret, MAX_FRAME, ['state'], this.signer)
+    this.signer.echo = () => this.udpVerifier.lastSeen
     this.udp = dgram.createSocket({ type: opts.listen.host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false })
     this.udp.on('message', (data, rinfo) => { this.onDatagram(data, rinfo) })
     this.udp.on('error', (err) => { this.on.error(err, 'udp') })

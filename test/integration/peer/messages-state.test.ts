@@ -39,6 +39,17 @@ describe('pair messages', () => {
     await waitFor(() => /"level":"error".*secret mismatch/.test(pair!.a.run!.stdout) && /"level":"error".*secret mismatch/.test(pair!.b.run!.stdout), 5000, 20, 'error lines')
   })
 
+  it('two nodes configured with the same peer.id are reported on both nodes (status, error log)', async () => {
+    pair = await makePair(upstream.port, {}, { id: 'lb-a' })
+    await Promise.all([pair.a.start(), pair.b.start()])
+    await waitFor(async () => {
+      const [a, b] = await Promise.all([pair!.a.status(), pair!.b.status()])
+      return a.peer.configFault !== null && b.peer.configFault !== null
+    }, 10_000, 20, 'config fault on both nodes')
+    for (const n of [pair.a, pair.b]) expect((await n.status()).peer.configFault).toBe("another node sends as this node's id lb-a: each node of the pair needs its own peer.id")
+    await waitFor(() => /"level":"error".*own peer.id/.test(pair!.a.run!.stdout) && /"level":"error".*own peer.id/.test(pair!.b.run!.stdout), 5000, 20, 'error lines')
+  })
+
   it('replayed, random, oversized and unknown-sender messages are dropped and counted; no role change', async () => {
     pair = await makePair(upstream.port)
     await startSettled(pair)
