@@ -246,6 +246,14 @@ class Normaliser {
     if (p.deadAfter === 1 && /^rediss?:\/\//.test(String(p.witness))) {
       this.problems.add(pointer('peer', 'deadAfter'), 'must be at least 2 with a Redis witness (the lease must outlast a missed renewal)')
     }
+    // An active that lost the witness may serve on 1.5 heartbeats after its last good probe (one
+    // lost probe never flips the role); it must still stop a heartbeat before the standby starts.
+    if (p.witness !== undefined && !/^rediss?:\/\//.test(String(p.witness)) && typeof p.deadAfter === 'number' && p.deadAfter < 3) {
+      this.problems.add(pointer('peer', 'deadAfter'), 'must be at least 3 with a TCP witness (an isolated active must stop a heartbeat before the standby starts)')
+    }
+    const heartbeat = this.duration(p.heartbeat, 200, pointer('peer', 'heartbeat'))
+    // Below this the event loop's own pauses (a GC, a large snapshot) pass for freezes.
+    if (heartbeat < 50) this.problems.add(pointer('peer', 'heartbeat'), 'must be at least 50ms')
     return {
       id: p.id,
       listen: this.hostPort(p.listen as string, pointer('peer', 'listen'), true),
@@ -253,7 +261,7 @@ class Normaliser {
       secret,
       priority: p.priority ?? 100,
       preempt: p.preempt ?? false,
-      heartbeat: this.duration(p.heartbeat, 200, pointer('peer', 'heartbeat')),
+      heartbeat,
       deadAfter: p.deadAfter ?? 3,
       ...(p.witness === undefined ? {} : { witness: this.witness(p.witness as string) }),
       standby: p.standby ?? 'closed',

@@ -51,7 +51,7 @@ export class PositionMap {
   }
 }
 
-/** Where in an entry an error points: the key (unknown or duplicate keys), the value, or the parent. */
+/** Where in an entry an error points: its key (or, for a list item, its value), or the parent. */
 export type At = 'key' | 'value' | 'parent'
 
 /** Collects errors for one file; sorted and de-duplicated on the way out. */
@@ -64,9 +64,11 @@ export class Problems {
 
   add (ptr: string, message: string, at: At = 'value'): void {
     if (this.silenced.has(ptr)) return
-    const where = at === 'key'
-      ? this.positions.key(ptr)
-      : this.positions.value(at === 'parent' ? ptr.slice(0, Math.max(0, ptr.lastIndexOf('/'))) : ptr)
+    // A bad value is reported where its key starts, as the spec's `tandem.yaml:14:9:` example
+    // does for `        weight: 0`; a list item (no key) at its value.
+    const where = at === 'parent'
+      ? this.positions.value(ptr.slice(0, Math.max(0, ptr.lastIndexOf('/'))))
+      : this.positions.key(ptr)
     this.list.push({ where, path: this.positions.display(ptr), message, ptr })
   }
 

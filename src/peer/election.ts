@@ -254,14 +254,18 @@ export class Election {
   /**
    * May this node serve without hearing its peer? One test for the active and the candidate, so
    * that no instant exists where one would take the role and the other drop it at once.
-   * TCP: the verdict is up and a probe succeeded within the last heartbeat (a blackholed witness
-   * never fails a probe quickly, so the verdict alone could lag behind the standby's deadline).
+   * TCP: the verdict is up and a probe succeeded within the last 1.5 heartbeats (a blackholed
+   * witness never fails a probe quickly, so the verdict alone could lag behind the standby's
+   * deadline). Probes start every half heartbeat and give up after one: a single timed-out probe
+   * leaves the last success just over a heartbeat old, so a one-heartbeat window flipped the role
+   * on a single result; two lost in a row end it. With deadAfter ≥ 3 (required with a TCP witness)
+   * an isolated active still stops at least a heartbeat before the standby may start.
    * Redis: the lease stays ours for at least one more heartbeat.
    */
   private blessed (now: number): boolean {
     switch (this.cfg.witness) {
       case 'none': return true
-      case 'tcp': return this.witnessUp && now - this.witnessOkAt <= this.cfg.heartbeat
+      case 'tcp': return this.witnessUp && now - this.witnessOkAt <= this.cfg.heartbeat * 1.5
       case 'redis': return this.leaseUntil - this.cfg.heartbeat > now
     }
   }

@@ -38,7 +38,7 @@ describe('tandem CLI', () => {
     const no = runCli(['check', '-c', bad])
     runs.push(no)
     expect(await no.exited).toBe(2)
-    expect(no.stderr).toMatch(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${line}:14: upstreams\\.web\\.balance: `, 'm'))
+    expect(no.stderr).toMatch(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${line}:5: upstreams\\.web\\.balance: `, 'm'))
   })
 
   it('check reports schema and cross-reference errors of a file together, one per line', async () => {
@@ -48,9 +48,9 @@ describe('tandem CLI', () => {
     expect(await run.exited).toBe(2)
     expect(run.stdout).toBe('')
     expect(run.stderr.trim().split('\n')).toEqual([
-      `${file}:9:44: upstreams.web.servers[1].weight: must be an integer 1..256`,
+      `${file}:9:36: upstreams.web.servers[1].weight: must be an integer 1..256`,
       `${file}:10:5: upstreams.web.helth: unknown key (did you mean "health"?)`,
-      `${file}:18:19: listeners[0].routes[0].upstream: unknown upstream "api"`,
+      `${file}:18:9: listeners[0].routes[0].upstream: unknown upstream "api"`,
     ])
   })
 

@@ -143,9 +143,9 @@ describe('defaults and normalisation', () => {
       ...MINIMAL.slice(4),
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:2:65: upstreams.web.connectTimeout: must be at least 1ms (0 would turn it off)',
-      't.yaml:2:89: upstreams.web.health.interval: must be at least 1ms (0 would turn it off)',
-      't.yaml:2:101: upstreams.web.health.timeout: must be at least 1ms (0 would turn it off)',
+      't.yaml:2:49: upstreams.web.connectTimeout: must be at least 1ms (0 would turn it off)',
+      't.yaml:2:79: upstreams.web.health.interval: must be at least 1ms (0 would turn it off)',
+      't.yaml:2:92: upstreams.web.health.timeout: must be at least 1ms (0 would turn it off)',
     ])
   })
 
@@ -162,10 +162,10 @@ describe("the spec's full example", () => {
   it('validates against the schema as written; only the upstreams it never defines are missing', () => {
     const text = readFileSync('test/fixtures/config/spec-example.yaml', 'utf8')
     expect(errorsOf(text, SPEC_ENV)).toEqual([
-      't.yaml:52:19: listeners[0].routes[0].upstream: unknown upstream "api"',
-      't.yaml:60:15: listeners[1].upstream: unknown upstream "cache"',
-      't.yaml:70:19: listeners[2].routes[0].upstream: unknown upstream "web-tls"',
-      't.yaml:71:15: listeners[2].upstream: unknown upstream "default-tls"',
+      't.yaml:52:9: listeners[0].routes[0].upstream: unknown upstream "api"',
+      't.yaml:60:5: listeners[1].upstream: unknown upstream "cache"',
+      't.yaml:70:9: listeners[2].routes[0].upstream: unknown upstream "web-tls"',
+      't.yaml:71:5: listeners[2].upstream: unknown upstream "default-tls"',
     ])
   })
 

@@ -14,7 +14,7 @@ const HTTP_LISTENER = MINIMAL.slice(4) // lines: listeners:, name, protocol, lis
 describe('admin token', () => {
   it('a token that resolves to an empty string is an error, never "authentication off"', () => {
     const lines = (token: string): string => yaml('admin:', '  listen: 127.0.0.1:9090', `  token: ${token}`, ...MINIMAL)
-    const expected = ['t.yaml:3:10: admin.token: is empty; set a token, or remove the key for a loopback admin without one']
+    const expected = ['t.yaml:3:3: admin.token: is empty; set a token, or remove the key for a loopback admin without one']
     expect(errorsOf(lines('""'))).toEqual(expected)
     expect(errorsOf(lines('${TANDEM_ADMIN_TOKEN}'), { TANDEM_ADMIN_TOKEN: '' })).toEqual(expected)
     expect(errorsOf(lines('${TANDEM_ADMIN_TOKEN:-}'))).toEqual(expected)
@@ -26,7 +26,7 @@ describe('admin token', () => {
   it('a token no Authorization header could carry (a space, a stray trailing one) is an error', () => {
     // Was accepted, and then no request could ever authenticate.
     const lines = (token: string): string => yaml('admin:', '  listen: 127.0.0.1:9090', `  token: ${token}`, ...MINIMAL)
-    const expected = ['t.yaml:3:10: admin.token: may hold only letters, digits and - . _ ~ + / (then = padding), as a bearer token; no spaces']
+    const expected = ['t.yaml:3:3: admin.token: may hold only letters, digits and - . _ ~ + / (then = padding), as a bearer token; no spaces']
     expect(errorsOf(lines('"s3cret token"'))).toEqual(expected)
     expect(errorsOf(lines('${T}'), { T: 's3cret ' })).toEqual(expected)
     expect(parse(lines('"aB0-._~+/xyz=="')).admin?.token).toBe('aB0-._~+/xyz==')
@@ -49,12 +49,12 @@ describe('durations', () => {
       '    idleTimeout: 0s',
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:2:65: upstreams.web.connectTimeout: must be at least 1ms (0 would turn it off)',
-      't.yaml:2:89: upstreams.web.passive.ejectFor: must be at least 1ms (0 would turn it off)',
-      't.yaml:6:25: listeners[0].timeouts.header: must be at least 1ms (0 would turn it off)',
-      't.yaml:6:35: listeners[0].timeouts.idle: must be at least 1ms (0 would turn it off)',
-      't.yaml:6:50: listeners[0].timeouts.response: must be at least 1ms (0 would turn it off)',
-      't.yaml:11:18: listeners[1].idleTimeout: must be at least 1ms (0 would turn it off)',
+      't.yaml:2:49: upstreams.web.connectTimeout: must be at least 1ms (0 would turn it off)',
+      't.yaml:2:79: upstreams.web.passive.ejectFor: must be at least 1ms (0 would turn it off)',
+      't.yaml:6:17: listeners[0].timeouts.header: must be at least 1ms (0 would turn it off)',
+      't.yaml:6:29: listeners[0].timeouts.idle: must be at least 1ms (0 would turn it off)',
+      't.yaml:6:40: listeners[0].timeouts.response: must be at least 1ms (0 would turn it off)',
+      't.yaml:11:5: listeners[1].idleTimeout: must be at least 1ms (0 would turn it off)',
     ])
   })
 
@@ -74,18 +74,18 @@ describe('durations', () => {
       '    idleTimeout: 169h',
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:1:18: shutdownTimeout: must be at most 24h',
-      't.yaml:3:65: upstreams.web.connectTimeout: must be at most 24h',
-      't.yaml:3:88: upstreams.web.slowStart: must be at most 1h',
-      't.yaml:7:38: listeners[0].timeouts.response: must be at most 24h',
-      't.yaml:12:18: listeners[1].idleTimeout: must be at most 168h',
+      't.yaml:1:1: shutdownTimeout: must be at most 24h',
+      't.yaml:3:49: upstreams.web.connectTimeout: must be at most 24h',
+      't.yaml:3:77: upstreams.web.slowStart: must be at most 1h',
+      't.yaml:7:28: listeners[0].timeouts.response: must be at most 24h',
+      't.yaml:12:5: listeners[1].idleTimeout: must be at most 168h',
     ])
   })
 
   it('shutdownDelay may be longer than shutdownTimeout (the timeout counts after it); shutdownTimeout 0 (close at once) is allowed', () => {
     const long = parse(yaml('shutdownDelay: 10s', 'shutdownTimeout: 5s', ...MINIMAL))
     expect([long.shutdownDelay, long.shutdownTimeout]).toEqual([10_000, 5000])
-    expect(errorsOf(yaml('shutdownDelay: 2h', 'shutdownTimeout: 3h', ...MINIMAL))).toEqual(['t.yaml:1:16: shutdownDelay: must be at most 1h'])
+    expect(errorsOf(yaml('shutdownDelay: 2h', 'shutdownTimeout: 3h', ...MINIMAL))).toEqual(['t.yaml:1:1: shutdownDelay: must be at most 1h'])
     const c = parse(yaml('shutdownTimeout: 0', ...MINIMAL))
     expect([c.shutdownDelay, c.shutdownTimeout]).toEqual([0, 0])
   })
@@ -112,16 +112,16 @@ describe('sizes and counts', () => {
     )
     // Every problem at once: the schema's and the normaliser's.
     expect(errorsOf(text)).toEqual([
-      't.yaml:2:62: upstreams.web.servers[0].maxConnections: must be an integer 0..1000000',
-      't.yaml:2:90: upstreams.web.health.rise: must be an integer 1..100',
-      't.yaml:6:20: listeners[0].maxHeaderSize: must be between 1kb and 1mb',
-      't.yaml:10:20: listeners[1].maxHeaderSize: must be between 1kb and 1mb',
-      't.yaml:15:21: listeners[2].maxConnections: must be an integer 0..1000000',
+      't.yaml:2:46: upstreams.web.servers[0].maxConnections: must be an integer 0..1000000',
+      't.yaml:2:84: upstreams.web.health.rise: must be an integer 1..100',
+      't.yaml:6:5: listeners[0].maxHeaderSize: must be between 1kb and 1mb',
+      't.yaml:10:5: listeners[1].maxHeaderSize: must be between 1kb and 1mb',
+      't.yaml:15:5: listeners[2].maxConnections: must be an integer 0..1000000',
     ])
     const sizes = text.replace('maxConnections: 2000000', 'maxConnections: 10').replace('rise: 101', 'rise: 2').replace('maxConnections: 1000001', 'maxConnections: 10')
     expect(errorsOf(sizes)).toEqual([
-      't.yaml:6:20: listeners[0].maxHeaderSize: must be between 1kb and 1mb',
-      't.yaml:10:20: listeners[1].maxHeaderSize: must be between 1kb and 1mb',
+      't.yaml:6:5: listeners[0].maxHeaderSize: must be between 1kb and 1mb',
+      't.yaml:10:5: listeners[1].maxHeaderSize: must be between 1kb and 1mb',
     ])
   })
 })

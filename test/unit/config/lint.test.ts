@@ -22,9 +22,9 @@ describe('cross-references', () => {
       '    routes: [{ match: { sni: a.example.com }, upstream: apo }]',
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:7:26: listeners[0].routes[0].upstream: unknown upstream "wbe" (did you mean "web"?)',
-      't.yaml:10:15: listeners[1].upstream: unknown upstream "nope"',
-      't.yaml:11:57: listeners[1].routes[0].upstream: unknown upstream "apo" (did you mean "api"?)',
+      't.yaml:7:16: listeners[0].routes[0].upstream: unknown upstream "wbe" (did you mean "web"?)',
+      't.yaml:10:5: listeners[1].upstream: unknown upstream "nope"',
+      't.yaml:11:47: listeners[1].routes[0].upstream: unknown upstream "apo" (did you mean "api"?)',
     ])
   })
 
@@ -37,8 +37,8 @@ describe('cross-references', () => {
       '  per-client: { key: client-ip, rate: 10/s }',
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:10:37: listeners[0].routes[0].rateLimit: unknown rate limit "per-clinet" (did you mean "per-client"?)',
-      't.yaml:11:16: listeners[0].rateLimit: unknown rate limit "global"',
+      't.yaml:10:26: listeners[0].routes[0].rateLimit: unknown rate limit "per-clinet" (did you mean "per-client"?)',
+      't.yaml:11:5: listeners[0].rateLimit: unknown rate limit "global"',
     ])
   })
 
@@ -62,7 +62,7 @@ describe('cross-references', () => {
       't.yaml:7:5: listeners[1]: a tcp listener needs an upstream or routes',
     ])
     expect(errorsOf(yaml(...MINIMAL.slice(0, 8), '    routes: []'))).toEqual([
-      't.yaml:9:13: listeners[0].routes: must not be empty',
+      't.yaml:9:5: listeners[0].routes: must not be empty',
     ])
   })
 })
@@ -80,9 +80,9 @@ describe('addresses and names', () => {
       '  - { name: h, protocol: tcp, listen: "0.0.0.0:8082", upstream: web }',
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:11:39: listeners[1].listen: address 127.0.0.1:8080 is already used by listener "public" (127.0.0.1:8080)',
-      't.yaml:12:39: listeners[2].listen: address 0.0.0.0:8080 is already used by listener "public" (127.0.0.1:8080)',
-      't.yaml:15:39: listeners[5].listen: address [::]:8081 is already used by listener "d" (127.0.0.2:8081)',
+      't.yaml:11:31: listeners[1].listen: address 127.0.0.1:8080 is already used by listener "public" (127.0.0.1:8080)',
+      't.yaml:12:31: listeners[2].listen: address 0.0.0.0:8080 is already used by listener "public" (127.0.0.1:8080)',
+      't.yaml:15:31: listeners[5].listen: address [::]:8081 is already used by listener "d" (127.0.0.2:8081)',
     ])
   })
 
@@ -93,8 +93,8 @@ describe('addresses and names', () => {
       ...MINIMAL,
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:2:24: peer.listen: address 0.0.0.0:8080 is already used by the admin listen',
-      't.yaml:10:13: listeners[0].listen: address 127.0.0.1:8080 is already used by the admin listen',
+      't.yaml:2:16: peer.listen: address 0.0.0.0:8080 is already used by the admin listen',
+      't.yaml:10:5: listeners[0].listen: address 127.0.0.1:8080 is already used by the admin listen',
     ])
     const zero = yaml('admin: { listen: "127.0.0.1:0" }', ...MINIMAL, '  - { protocol: tcp, listen: "127.0.0.1:0", upstream: web }')
     expect(parse(zero.replace('127.0.0.1:8080', '127.0.0.1:0')).listeners).toHaveLength(2)
@@ -110,9 +110,9 @@ describe('addresses and names', () => {
       '  - { name: public, protocol: tcp, listen: "127.0.0.1:9000", upstream: web }',
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:11:17: listeners[0].routes[1].name: duplicate route name "route-1" (also routes[0])',
-      't.yaml:13:17: listeners[0].routes[3].name: duplicate route name "api" (also routes[2])',
-      't.yaml:14:13: listeners[1].name: duplicate listener name "public" (also listeners[0])',
+      't.yaml:11:11: listeners[0].routes[1].name: duplicate route name "route-1" (also routes[0])',
+      't.yaml:13:11: listeners[0].routes[3].name: duplicate route name "api" (also routes[2])',
+      't.yaml:14:7: listeners[1].name: duplicate listener name "public" (also listeners[0])',
     ])
   })
 
@@ -127,7 +127,7 @@ describe('addresses and names', () => {
       ...MINIMAL.slice(4),
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:6:18: upstreams.web.servers[2].address: duplicate server backend.LOCAL:80 (also servers[0])',
+      't.yaml:6:9: upstreams.web.servers[2].address: duplicate server backend.LOCAL:80 (also servers[0])',
     ])
   })
 
@@ -145,11 +145,11 @@ describe('addresses and names', () => {
       ...MINIMAL.slice(8),
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:4:18: upstreams.web.servers[0].address: port 0 out of range 1..65535',
-      't.yaml:5:18: upstreams.web.servers[1].address: port 65536 out of range 1..65535',
-      't.yaml:6:18: upstreams.web.servers[2].address: invalid IPv4 address "300.1.2.3"',
-      't.yaml:7:18: upstreams.web.servers[3].address: invalid IPv6 address "1::2::3"',
-      't.yaml:11:13: listeners[0].listen: port 99999 out of range 0..65535',
+      't.yaml:4:9: upstreams.web.servers[0].address: port 0 out of range 1..65535',
+      't.yaml:5:9: upstreams.web.servers[1].address: port 65536 out of range 1..65535',
+      't.yaml:6:9: upstreams.web.servers[2].address: invalid IPv4 address "300.1.2.3"',
+      't.yaml:7:9: upstreams.web.servers[3].address: invalid IPv6 address "1::2::3"',
+      't.yaml:11:5: listeners[0].listen: port 99999 out of range 0..65535',
     ])
   })
 })
@@ -157,10 +157,10 @@ describe('addresses and names', () => {
 describe('security rules', () => {
   it('a non-loopback admin listen needs a token', () => {
     expect(errorsOf(yaml('admin:', '  listen: 0.0.0.0:9090', ...MINIMAL))).toEqual([
-      't.yaml:2:11: admin.listen: a non-loopback admin listen needs a token (admin.token)',
+      't.yaml:2:3: admin.listen: a non-loopback admin listen needs a token (admin.token)',
     ])
     expect(errorsOf(yaml('admin:', '  listen: 10.1.2.3:9090', '  token: ${T:-}', ...MINIMAL))).toEqual([
-      't.yaml:3:10: admin.token: is empty; set a token, or remove the key for a loopback admin without one',
+      't.yaml:3:3: admin.token: is empty; set a token, or remove the key for a loopback admin without one',
     ])
     for (const listen of ['127.0.0.1:9090', '127.1.2.3:9090', 'localhost:9090', '"[::1]:9090"']) {
       expect(parse(yaml(`admin: { listen: ${listen} }`, ...MINIMAL)).admin?.token).toBeUndefined()
@@ -172,7 +172,7 @@ describe('security rules', () => {
     const peer = (secret: string): string => yaml(...MINIMAL, `peer: { id: a, listen: "127.0.0.1:7946", peers: ["127.0.0.1:7947"]${secret} }`)
     expect(errorsOf(peer(''))).toEqual(['t.yaml:11:7: peer.secret: is required'])
     expect(errorsOf(peer(', secret: 0123456789abcde'))).toEqual([
-      't.yaml:11:77: peer.secret: must be at least 16 bytes (it is 15)',
+      't.yaml:11:69: peer.secret: must be at least 16 bytes (it is 15)',
     ])
     expect(parse(peer(', secret: 0123456789abcdef')).peer?.secret).toBe('0123456789abcdef')
   })
@@ -180,10 +180,21 @@ describe('security rules', () => {
   it('a Redis witness needs deadAfter 2 or more (a one-heartbeat lease never lets a node serve)', () => {
     const peer = (rest: string): string => yaml(...MINIMAL, `peer: { id: a, listen: "127.0.0.1:7946", peers: ["127.0.0.1:7947"], secret: 0123456789abcdef, ${rest} }`)
     expect(errorsOf(peer('deadAfter: 1, witness: "redis://127.0.0.1:6379"'))).toEqual([
-      't.yaml:11:106: peer.deadAfter: must be at least 2 with a Redis witness (the lease must outlast a missed renewal)',
+      't.yaml:11:95: peer.deadAfter: must be at least 2 with a Redis witness (the lease must outlast a missed renewal)',
     ])
     expect(parse(peer('deadAfter: 2, witness: "redis://127.0.0.1:6379"')).peer?.deadAfter).toBe(2)
-    expect(parse(peer('deadAfter: 1, witness: "127.0.0.1:7000"')).peer?.deadAfter).toBe(1)
+    expect(parse(peer('deadAfter: 1')).peer?.deadAfter).toBe(1)
+  })
+
+  it('a TCP witness needs deadAfter 3 or more, and a heartbeat is at least 50ms', () => {
+    const peer = (rest: string): string => yaml(...MINIMAL, `peer: { id: a, listen: "127.0.0.1:7946", peers: ["127.0.0.1:7947"], secret: 0123456789abcdef, ${rest} }`)
+    expect(errorsOf(peer('deadAfter: 2, witness: "127.0.0.1:7000"'))).toEqual([
+      't.yaml:11:95: peer.deadAfter: must be at least 3 with a TCP witness (an isolated active must stop a heartbeat before the standby starts)',
+    ])
+    expect(parse(peer('deadAfter: 3, witness: "127.0.0.1:7000"')).peer?.deadAfter).toBe(3)
+    expect(parse(peer('witness: "127.0.0.1:7000"')).peer?.deadAfter).toBe(3)
+    expect(errorsOf(peer('heartbeat: 20ms'))).toEqual(['t.yaml:11:95: peer.heartbeat: must be at least 50ms'])
+    expect(parse(peer('heartbeat: 50ms')).peer?.heartbeat).toBe(50)
   })
 })
 
@@ -200,8 +211,8 @@ describe('surely a mistake', () => {
       ...MINIMAL.slice(4),
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:4:38: upstreams.web.health.timeout: must not be longer than interval (timeout 1001ms, interval 1s)',
-      't.yaml:7:41: upstreams.api.health.timeout: must not be longer than interval (timeout 2s, interval 500ms)',
+      't.yaml:4:29: upstreams.web.health.timeout: must not be longer than interval (timeout 1001ms, interval 1s)',
+      't.yaml:7:32: upstreams.api.health.timeout: must not be longer than interval (timeout 2s, interval 500ms)',
     ])
   })
 
@@ -231,7 +242,7 @@ describe('surely a mistake', () => {
       ...MINIMAL.slice(4),
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:4:7: upstreams.web.servers: every server is a backup; mark at least one with backup: false',
+      't.yaml:3:5: upstreams.web.servers: every server is a backup; mark at least one with backup: false',
     ])
   })
 
@@ -243,7 +254,7 @@ describe('surely a mistake', () => {
     )
     expect(errorsOf(text)).toEqual([
       't.yaml:10:45: listeners[0].routes[0].match.pathPrefix: use either path or pathPrefix, not both',
-      't.yaml:11:60: listeners[0].routes[1].stripPrefix: needs match.pathPrefix (the prefix it strips)',
+      't.yaml:11:47: listeners[0].routes[1].stripPrefix: needs match.pathPrefix (the prefix it strips)',
     ])
   })
 
@@ -257,7 +268,7 @@ describe('surely a mistake', () => {
       '    trustedProxies: [10.0.0.0/8, "::1", fd00::/8, 10.0.0.0/33, 1.2.3, fd00::/129, 10.0.0.1]',
     ))
     expect(errs).toEqual([
-      't.yaml:4:41: upstreams.web.health.expectStatus: range 399-200 is empty (399 > 200)',
+      't.yaml:4:27: upstreams.web.health.expectStatus: range 399-200 is empty (399 > 200)',
       't.yaml:11:51: listeners[0].trustedProxies[3]: must be an IP address or a CIDR like 10.0.0.0/8 or fd00::/8',
       't.yaml:11:64: listeners[0].trustedProxies[4]: must be an IP address or a CIDR like 10.0.0.0/8 or fd00::/8',
       't.yaml:11:71: listeners[0].trustedProxies[5]: must be an IP address or a CIDR like 10.0.0.0/8 or fd00::/8',

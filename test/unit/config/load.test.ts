@@ -54,9 +54,9 @@ describe('${NAME} substitution', () => {
       ...MINIMAL.slice(4),
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:3:10: admin.token: environment variable TANDEM_ADMIN_TOKEN is not set (use ${TANDEM_ADMIN_TOKEN:-default} for a default)',
-      't.yaml:7:18: upstreams.web.servers[0].address: environment variable WEB_ADDR is not set (use ${WEB_ADDR:-default} for a default)',
-      't.yaml:8:17: upstreams.web.servers[0].weight: must be an integer 1..256',
+      't.yaml:3:3: admin.token: environment variable TANDEM_ADMIN_TOKEN is not set (use ${TANDEM_ADMIN_TOKEN:-default} for a default)',
+      't.yaml:7:9: upstreams.web.servers[0].address: environment variable WEB_ADDR is not set (use ${WEB_ADDR:-default} for a default)',
+      't.yaml:8:9: upstreams.web.servers[0].weight: must be an integer 1..256',
     ])
   })
 
@@ -75,7 +75,7 @@ describe('${NAME} substitution', () => {
     expect(c.upstreams.web?.servers[0]).toMatchObject({ weight: 3, backup: false })
     expect(c.peer).toMatchObject({ secret: '12345678901234567890', priority: 7 })
     expect(errorsOf(text, { W: 'three', S: '12345678901234567890' })).toEqual([
-      't.yaml:5:17: upstreams.web.servers[0].weight: must be an integer 1..256',
+      't.yaml:5:9: upstreams.web.servers[0].weight: must be an integer 1..256',
     ])
   })
 
@@ -128,7 +128,7 @@ describe('YAML problems', () => {
     // Anchors must live inside known keys: a top-level "x-" block is still an unknown key.
     expect(errorsOf(yaml('x-defaults: &d { retries: 2 }', ...MINIMAL))).toEqual(['t.yaml:1:1: x-defaults: unknown key'])
     expect(errorsOf(yaml(...MINIMAL.slice(0, 2), '    <<: [1]', ...MINIMAL.slice(2)))).toEqual([
-      't.yaml:3:9: upstreams.web.<<: merge key (<<) must refer to a mapping or a list of mappings',
+      't.yaml:3:5: upstreams.web.<<: merge key (<<) must refer to a mapping or a list of mappings',
     ])
   })
 
@@ -141,7 +141,7 @@ describe('YAML problems', () => {
   })
 
   it('strips a byte-order mark without shifting columns', () => {
-    expect(errorsOf('\uFEFFlog: 1\n' + yaml(...MINIMAL))).toEqual(['t.yaml:1:6: log: must be a mapping'])
+    expect(errorsOf('\uFEFFlog: 1\n' + yaml(...MINIMAL))).toEqual(['t.yaml:1:1: log: must be a mapping'])
   })
 })
 
@@ -162,10 +162,10 @@ describe('loadConfigFile', () => {
     expect(err).toBeInstanceOf(ConfigErrors)
     const errors = (err as ConfigErrors).errors
     expect(errors.map((e) => e.message)).toEqual([
-      `${file}:14:17: upstreams.web.servers[1].weight: must be an integer 1..256`,
+      `${file}:14:9: upstreams.web.servers[1].weight: must be an integer 1..256`,
     ])
     expect(errors[0]).toBeInstanceOf(ConfigError)
-    expect(errors[0]).toMatchObject({ file, line: 14, col: 17, path: 'upstreams.web.servers[1].weight', detail: 'must be an integer 1..256' })
+    expect(errors[0]).toMatchObject({ file, line: 14, col: 9, path: 'upstreams.web.servers[1].weight', detail: 'must be an integer 1..256' })
   })
 
   it('an unreadable file is a plain one-line Error', async () => {

@@ -24,7 +24,7 @@ describe('schema errors: one per kind, with exact line, column and path', () => 
     ])
   })
 
-  it('bad value: at the value, in plain words', () => {
+  it("bad value: where its key starts (as in the spec's 14:9 example), in plain words", () => {
     const text = yaml(
       'upstreams:',
       '  web:',
@@ -43,16 +43,16 @@ describe('schema errors: one per kind, with exact line, column and path', () => 
       '  r: { key: ip, rate: 100/d, burst: 0 }',
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:3:14: upstreams.web.balance: must be one of: round-robin, least-connections, response-time (did you mean "round-robin"?)',
-      't.yaml:6:17: upstreams.web.servers[0].weight: must be an integer 1..256',
-      't.yaml:7:44: upstreams.web.servers[1].weight: must be an integer 1..256',
-      't.yaml:7:57: upstreams.web.servers[1].backup: must be true or false',
-      't.yaml:8:21: upstreams.web.connectTimeout: must be a duration like 250ms, 2s, 5m or integer milliseconds',
-      't.yaml:11:13: listeners[0].listen: must be host:port (an IPv6 host in brackets: [::1]:8080)',
-      't.yaml:12:20: listeners[0].maxHeaderSize: must be a size like 16kb, 1mb or integer bytes',
-      't.yaml:15:13: rateLimits.r.key: must be one of: client-ip, header:NAME, route, global',
-      't.yaml:15:23: rateLimits.r.rate: must be a rate like 100/s, 6000/m or 10/h',
-      't.yaml:15:37: rateLimits.r.burst: must be an integer 1..1000000000',
+      't.yaml:3:5: upstreams.web.balance: must be one of: round-robin, least-connections, response-time (did you mean "round-robin"?)',
+      't.yaml:6:9: upstreams.web.servers[0].weight: must be an integer 1..256',
+      't.yaml:7:36: upstreams.web.servers[1].weight: must be an integer 1..256',
+      't.yaml:7:49: upstreams.web.servers[1].backup: must be true or false',
+      't.yaml:8:5: upstreams.web.connectTimeout: must be a duration like 250ms, 2s, 5m or integer milliseconds',
+      't.yaml:11:5: listeners[0].listen: must be host:port (an IPv6 host in brackets: [::1]:8080)',
+      't.yaml:12:5: listeners[0].maxHeaderSize: must be a size like 16kb, 1mb or integer bytes',
+      't.yaml:15:8: rateLimits.r.key: must be one of: client-ip, header:NAME, route, global',
+      't.yaml:15:17: rateLimits.r.rate: must be a rate like 100/s, 6000/m or 10/h',
+      't.yaml:15:30: rateLimits.r.burst: must be an integer 1..1000000000',
     ])
   })
 
@@ -89,9 +89,9 @@ describe('schema errors: one per kind, with exact line, column and path', () => 
       'log: verbose',
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:1:12: upstreams: must be a mapping',
-      't.yaml:2:12: listeners: must not be empty',
-      't.yaml:3:6: log: must be a mapping',
+      't.yaml:1:1: upstreams: must be a mapping',
+      't.yaml:2:1: listeners: must not be empty',
+      't.yaml:3:1: log: must be a mapping',
     ])
   })
 
@@ -107,8 +107,8 @@ describe('schema errors: one per kind, with exact line, column and path', () => 
       'rateLimits: {}',
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:11:18: listeners[0].idleTimeout: only allowed on tcp listeners (http listeners use timeouts.idle)',
-      't.yaml:16:21: listeners[1].trustedProxies: only allowed on http listeners',
+      't.yaml:11:5: listeners[0].idleTimeout: only allowed on tcp listeners (http listeners use timeouts.idle)',
+      't.yaml:16:5: listeners[1].trustedProxies: only allowed on http listeners',
     ])
     const health = yaml(
       'upstreams:',
@@ -118,7 +118,7 @@ describe('schema errors: one per kind, with exact line, column and path', () => 
       ...MINIMAL.slice(4),
     )
     expect(errorsOf(health)).toEqual([
-      't.yaml:4:35: upstreams.web.health.path: only allowed with type: http',
+      't.yaml:4:29: upstreams.web.health.path: only allowed with type: http',
     ])
   })
 
@@ -133,7 +133,7 @@ describe('schema errors: one per kind, with exact line, column and path', () => 
     )
     expect(errorsOf(text)).toEqual([
       't.yaml:10:18: listeners[0].routes[0].match.hots: unknown key (did you mean "host"?)',
-      't.yaml:10:45: listeners[0].routes[0].match.path: must be a path starting with "/"',
+      't.yaml:10:39: listeners[0].routes[0].match.path: must be a path starting with "/"',
       't.yaml:10:59: listeners[0].routes[0].match.methods[0]: must be an HTTP method like GET',
       't.yaml:14:23: listeners[1].routes[0].match.sni: is required',
       't.yaml:14:25: listeners[1].routes[0].match.host: unknown key',
@@ -163,8 +163,8 @@ describe('schema errors: one per kind, with exact line, column and path', () => 
     )
     expect(errorsOf(text)).toEqual([
       't.yaml:12:3: peer.secret: is required',
-      't.yaml:15:13: peer.priority: must be an integer 1..254',
-      't.yaml:16:12: peer.standby: must be one of: closed, open',
+      't.yaml:15:3: peer.priority: must be an integer 1..254',
+      't.yaml:16:3: peer.standby: must be one of: closed, open',
     ])
   })
 
@@ -182,13 +182,13 @@ describe('schema errors: one per kind, with exact line, column and path', () => 
       'log: { level: loud, access: "yes" }',
     )
     expect(errorsOf(text)).toEqual([
-      't.yaml:4:44: upstreams.web.servers[0].weight: must be an integer 1..256',
-      't.yaml:5:44: upstreams.web.servers[1].weight: must be an integer 1..256',
-      't.yaml:6:44: upstreams.web.servers[2].weight: must be an integer 1..256',
-      't.yaml:8:93: listeners[0].maxHeaderSize: must be a size like 16kb, 1mb or integer bytes',
-      't.yaml:9:18: shutdownTimeout: must be a duration like 250ms, 2s, 5m or integer milliseconds',
-      't.yaml:10:15: log.level: must be one of: trace, debug, info, warn, error, silent',
-      't.yaml:10:29: log.access: must be true or false',
+      't.yaml:4:36: upstreams.web.servers[0].weight: must be an integer 1..256',
+      't.yaml:5:36: upstreams.web.servers[1].weight: must be an integer 1..256',
+      't.yaml:6:36: upstreams.web.servers[2].weight: must be an integer 1..256',
+      't.yaml:8:78: listeners[0].maxHeaderSize: must be a size like 16kb, 1mb or integer bytes',
+      't.yaml:9:1: shutdownTimeout: must be a duration like 250ms, 2s, 5m or integer milliseconds',
+      't.yaml:10:8: log.level: must be one of: trace, debug, info, warn, error, silent',
+      't.yaml:10:21: log.access: must be true or false',
     ])
   })
 })

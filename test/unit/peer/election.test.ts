@@ -233,6 +233,25 @@ const scenarios: Scenario[] = [
     ],
   },
   {
+    // Regression: probes start every half heartbeat and give up after half a heartbeat, so one
+    // timed-out probe left the last success just over a heartbeat old, and a lone active went to
+    // fault until the next probe answered (listeners unbound and bound again, onChange twice).
+    name: 'tcp witness: a lone active rides out one timed-out probe; two in a row end it',
+    config: { witness: 'tcp' },
+    steps: [
+      { at: 0, witness: true, expect: 'standby' },
+      { at: 50, witness: true, expect: 'standby' },
+      { at: 300, witness: true, expect: 'active', reason: 'start' },
+      ...[350, 401, 451, 501].map((at) => ({ at, witness: true, expect: 'active' as Role })),
+      { at: 600, witness: false, expect: 'active' }, // the probe started at 550 timed out
+      { at: 610, tick: true, expect: 'active' }, // the next one, started at 600, has not answered yet
+      { at: 615, witness: true, expect: 'active' },
+      { at: 715, witness: false, expect: 'active' }, // the one started at 665 timed out
+      { at: 765, tick: true, expect: 'active' },
+      { at: 770, tick: true, expect: 'fault', reason: 'witness-lost' }, // and the one started at 715
+    ],
+  },
+  {
     name: 'redis arbiter: the standby becomes active only by taking the lease',
     config: { priority: 50, witness: 'redis' },
     steps: [
