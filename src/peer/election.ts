@@ -142,6 +142,18 @@ export class Election {
   }
 
   /**
+   * Shutting down: a node that is not active never becomes active again (fault, for good), so a
+   * peer dying meanwhile does not hand the role to a process that has stopped accepting. An
+   * active node keeps its role (it had no standby to hand over to) until it exits.
+   */
+  retire (now: number): Output {
+    if (this.current === 'active') return this.same()
+    this.faultReason = 'shutting down'
+    this.faultUntil = Number.POSITIVE_INFINITY
+    return this.evaluate(now, 'local-fault')
+  }
+
+  /**
    * Hand the active role to the standby (admin step-down, SIGTERM). Refused unless active and
    * the standby is heard; unless `force`, also unless it holds the full state.
    */
@@ -206,7 +218,9 @@ export class Election {
       }
       if (this.handingOver) return this.settle(now, 'standby', 'step-down')
       if (now < this.relistenUntil) return this.same()
-      if (peer.handover && peer.role === 'standby') return this.activate(now, 'handover')
+      // A starting node still listens out its dead time: a handover heartbeat recorded earlier
+      // and replayed to a node that just started must not make it active beside the real one.
+      if (peer.handover && peer.role === 'standby' && !(this.starting && now < this.graceUntil)) return this.activate(now, 'handover')
       // Neither serves: the election winner takes the role unless it just yielded it.
       const leads = peer.role === 'fault' || (!this.yielding && (wins(this.cfg, peer) || peer.yielding))
       if (!leads) return this.settle(now, 'standby', this.starting ? 'start' : 'elected')

@@ -154,6 +154,11 @@ export class PeerNode {
   }
 
   /** Waits until the other node reports active, up to `timeoutMs`; true when it does. */
+  /** Shutting down: never take the active role from here on (Election.retire). */
+  retire (): void {
+    this.handle(this.election.retire(this.clock.now()))
+  }
+
   async handedOver (timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {

@@ -106,6 +106,7 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
       // The deadline counts from the signal; an active node of a pair hands over first.
       admin?.setShuttingDown()
       await handOverBeforeShutdown(peer, current.peer, log)
+      peer?.retire()
       const { clean, elapsedMs } = await runShutdown({
         delayMs: current.shutdownDelay,
         timeoutMs: current.shutdownTimeout,

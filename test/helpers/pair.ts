@@ -28,6 +28,8 @@ export interface NodeSpec {
   upstreamExtra?: string
   /** A global rate limit on the listener, e.g. `{ rate: '1/m', burst: 5 }`. */
   rateLimit?: { rate: string, burst: number }
+  /** `shutdownDelay` (the node lives on this long after SIGTERM). */
+  shutdownDelay?: string
 }
 
 export interface PairNode {
@@ -78,6 +80,7 @@ function yamlFor (spec: NodeSpec, ports: { listen: number, peer: number, admin: 
   return [
     `admin: { listen: 127.0.0.1:${ports.admin} }`,
     'log: { level: info, access: false }',
+    ...(spec.shutdownDelay === undefined ? [] : [`shutdownDelay: ${spec.shutdownDelay}`]),
     'upstreams:',
     '  web:',
     `    servers: [${[`127.0.0.1:${spec.upstreamPort}`, ...(spec.moreServers ?? [])].map((a) => `{ address: ${a} }`).join(', ')}]`,

@@ -1,5 +1,6 @@
 // Pair scenarios 1, 2, 3 and 10 of issue 8: two tandem processes on loopback, each link
 // direction through a relay, a sampler counting samples where both nodes answered.
+import net from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { get, makePair, roleOf, settled, startSettled, startSampler, type Pair } from '../../helpers/pair.js'
 import { startUpstream, type TestUpstream } from '../../helpers/upstream.js'
@@ -99,6 +100,29 @@ describe('active/standby pair', () => {
     expect(sampler.dual()).toBe(0)
     const b = await pair.b.status()
     expect(b.peer).toMatchObject({ role: 'active', other: { up: false } })
+  })
+
+  // Regression: a standby that was shutting down (SIGTERM, inside shutdownDelay) took the role
+  // when the active died meanwhile, bound the listeners it had stopped and ran onChange active.
+  it('a standby shutting down does not take over when the active dies meanwhile', async () => {
+    pair = await makePair(upstream.port, {}, { shutdownDelay: '4s' })
+    await startSettled(pair)
+    pair.b.kill('SIGTERM')
+    await waitFor(async () => (await roleOf(pair!.b)) === 'fault', 5000, 20, 'B retired')
+    const killedAt = Date.now()
+    pair.a.kill('SIGKILL')
+    // Past B's takeover time ((deadAfter + 1) × heartbeat = 1 s) and well inside its 4 s delay.
+    while (Date.now() - killedAt < 2000) {
+      expect(await roleOf(pair.b)).toBe('fault')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    const refused = await new Promise<string>((resolve) => {
+      const s = net.connect(pair!.b.listenPort, '127.0.0.1')
+      s.once('connect', () => { s.destroy(); resolve('connected') })
+      s.once('error', (err: NodeJS.ErrnoException) => { resolve(err.code ?? 'error') })
+    })
+    expect(refused).toBe('ECONNREFUSED')
+    expect(await pair.b.exited()).toBe(0)
   })
 
   it('step-down: 409 until the standby is in sync, then a hand-over with no dual answer; SIGTERM hands over too', async () => {

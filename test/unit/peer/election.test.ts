@@ -15,6 +15,7 @@ type Step =
   | { at: number, lease: { held: boolean, reachable: boolean } }
   | { at: number, fault: string }
   | { at: number, stepDown: boolean }
+  | { at: number, retire: true }
 
 interface Scenario {
   name: string
@@ -252,6 +253,34 @@ const scenarios: Scenario[] = [
     ],
   },
   {
+    name: 'a starting node takes a handover only after listening out its dead time',
+    steps: [
+      { at: 10, heard: { role: 'standby', term: 4, handover: true, yielding: true }, expect: 'standby' },
+      { at: 110, heard: { role: 'standby', term: 4, handover: true, yielding: true }, expect: 'standby' },
+      { at: 210, heard: { role: 'standby', term: 4, handover: true, yielding: true }, expect: 'standby' },
+      { at: 310, heard: { role: 'standby', term: 4, handover: true, yielding: true }, expect: 'active', reason: 'handover' },
+    ],
+  },
+  {
+    // Regression: a standby told to shut down (SIGTERM, draining) still took the role when the
+    // active died meanwhile, rebinding listeners it had stopped and moving the address to itself.
+    name: 'a standby shutting down never becomes active; an active one keeps its role',
+    steps: [
+      ...heartbeats(0, 400, { role: 'active', term: 1, priority: 200 }, 'standby'),
+      { at: 400, retire: true, expect: 'fault', reason: 'local-fault' },
+      { at: 2000, tick: true, expect: 'fault' },
+      { at: 60_000, tick: true, expect: 'fault' },
+    ],
+  },
+  {
+    name: 'an active node shutting down without a standby keeps serving',
+    steps: [
+      { at: 300, tick: true, expect: 'active', reason: 'start' },
+      { at: 400, retire: true, expect: 'active' },
+      { at: 3000, tick: true, expect: 'active' },
+    ],
+  },
+  {
     name: 'redis arbiter: the standby becomes active only by taking the lease',
     config: { priority: 50, witness: 'redis' },
     steps: [
@@ -341,6 +370,7 @@ describe('election', () => {
         else if ('witness' in step) out = e.witness(step.at, step.witness)
         else if ('lease' in step) out = e.lease(step.at, { ...step.lease, sentAt: step.at })
         else if ('fault' in step) out = e.fault(step.at, step.fault)
+        else if ('retire' in step) out = e.retire(step.at)
         else {
           const r = e.stepDown(step.at, step.stepDown)
           out = r.ok ? r.output : { role: e.role, announce: false, sendNow: false }
