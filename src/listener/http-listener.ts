@@ -29,6 +29,8 @@ export interface HttpListenerDeps extends ListenerDeps {
  */
 const LEAN = process.env.TANDEM_HTTP_LEAN !== 'off'
 
+function onAcceptError (err: Error): void { reportError('listener', err) }
+
 /**
  * The HTTP (L7) listener. Every connection starts on the lean path (fast-connection.ts: bodiless
  * GET and HEAD over raw sockets); at the first request the lean parser does not take, the
@@ -135,7 +137,8 @@ export class HttpListener implements Listener, FastHost {
       this.server.listen({ host, port, backlog: 1024 }, () => {
         this.server.off('error', onError)
         // After listen, errors are accept() failures (EMFILE, ENFILE): the server keeps listening.
-        this.server.on('error', (err) => { reportError('listener', err) })
+        // Added once: a pair node binds the same server again on each activation.
+        if (!this.server.listeners('error').includes(onAcceptError)) this.server.on('error', onAcceptError)
         if (LEAN) acceptHandles(this.server, this.onHandle)
         resolve()
       })

@@ -75,6 +75,9 @@ export class Election {
   /** The arbiter should try to take or renew the lease now. */
   wantLease (now: number): boolean {
     if (this.cfg.witness !== 'redis' || this.current === 'init') return false
+    // A local fault (listeners cannot bind, shutting down) cannot serve: holding the lease would
+    // keep the other node, which can, from taking over.
+    if (this.faultReason !== undefined && now < this.faultUntil) return false
     return this.current === 'active' || !this.peerAlive(now)
   }
 

@@ -264,6 +264,7 @@ export class PeerNode {
       this.log[level]({ from: t.from, to: t.to, term: t.term, reason: t.reason }, `peer role: ${t.to}`)
       channels.peerRole.publish({ from: t.from, to: t.to, term: t.term, reason: t.reason })
       if (t.to !== 'standby') this.sync.lost()
+      if (t.to === 'fault' && this.election.localFault !== undefined && this.witness instanceof RedisArbiter) void this.witness.release()
       this.applyRole(t.reason === 'stale')
       void this.notifier?.run(t.to, t.from)
     }

@@ -115,6 +115,22 @@ describe('a node that is not active with standby: open (in process)', () => {
     expect(late.startsWith(REFUSED)).toBe(true)
   })
 
+  // Regression: each bind added another 'error' listener to the HTTP server; after ten
+  // activations Node warned of a leak and each accept error was counted that many times.
+  it('binding again and again (standby: closed) keeps one accept-error handler', async () => {
+    proxy = await startProxy(httpConfig({ servers: [`127.0.0.1:${upstream.port}`] }))
+    const server = (proxy.runtime.listeners[0] as unknown as { server: net.Server }).server
+    for (let i = 0; i < 3; i++) {
+      proxy.runtime.role = 'standby'
+      await proxy.runtime.standDown('now')
+      expect(server.listening).toBe(false)
+      proxy.runtime.role = 'active'
+      await proxy.runtime.bindListeners()
+    }
+    expect(server.listenerCount('error')).toBe(1)
+    expect(await get(`http://127.0.0.1:${proxy.port()}/`)).toEqual({ status: 200, body: 'u1' })
+  })
+
   it('serves again once active (bindListeners), on the same socket', async () => {
     proxy = await startProxy(httpConfig({ servers: [`127.0.0.1:${upstream.port}`] }))
     const port = proxy.port()

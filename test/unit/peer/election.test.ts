@@ -426,5 +426,11 @@ describe('election', () => {
     e.heard(0, hb({ role: 'active', term: 1 }))
     expect(e.wantLease(100)).toBe(false)
     expect(e.wantLease(300)).toBe(true)
+    // Regression: a node in local fault (its listeners could not bind) kept renewing the lease,
+    // so the other node, able to serve, could never take it.
+    e.fault(300, 'cannot serve: EADDRINUSE')
+    expect(e.role).toBe('fault')
+    expect(e.wantLease(301)).toBe(false)
+    expect(e.wantLease(300 + 2000)).toBe(true) // the fault lasts max(2 s, 10 heartbeats); then it may try again
   })
 })
