@@ -4,7 +4,7 @@
 //  - hand-over: POST /api/peer/step-down, longest stretch with no node answering (10 runs)
 //  - resync: a full snapshot of 100,000 bucket-like entries plus all server state from one
 //    PeerTransport to another, connect to applied, and the largest heartbeat gap meanwhile.
-// Run: npx tsc -p tsconfig.json && npx tsc -p bench/tsconfig.json && flock /tmp/tandem-heavy.lock node dist-bench/bench/failover.js
+// Run: npm run bench:build && flock /tmp/tandem-heavy.lock node dist-bench/bench/failover.js
 import { spawn, type ChildProcess } from 'node:child_process'
 import dgram from 'node:dgram'
 import { mkdtempSync, writeFileSync } from 'node:fs'

@@ -16,6 +16,20 @@ function isRecord (v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype
 }
 
+/** A record snapshot in slices of CHUNK keys; anything else whole. */
+function byKeys (snap: unknown): unknown[] {
+  if (!isRecord(snap)) return [snap]
+  const keys = Object.keys(snap)
+  if (keys.length <= CHUNK) return [snap]
+  const out: unknown[] = []
+  for (let i = 0; i < keys.length; i += CHUNK) {
+    const slice: Record<string, unknown> = {}
+    for (const k of keys.slice(i, i + CHUNK)) slice[k] = snap[k]
+    out.push(slice)
+  }
+  return out
+}
+
 export class StateSync {
   private holdsFull = false
 
@@ -36,16 +50,12 @@ export class StateSync {
     const whole: Record<string, unknown> = {}
     for (const [name, source] of this.sources()) {
       const snap = source.snapshot()
-      const keys = isRecord(snap) ? Object.keys(snap) : []
-      if (keys.length <= CHUNK) {
+      const slices = source.split?.(snap, CHUNK) ?? byKeys(snap)
+      if (slices.length <= 1) {
         whole[name] = snap
         continue
       }
-      for (let i = 0; i < keys.length; i += CHUNK) {
-        const slice: Record<string, unknown> = {}
-        for (const k of keys.slice(i, i + CHUNK)) slice[k] = (snap as Record<string, unknown>)[k]
-        yield { k: 'state', full: false, parts: { [name]: slice } }
-      }
+      for (const slice of slices) yield { k: 'state', full: false, parts: { [name]: slice } }
     }
     yield { k: 'state', full: true, parts: whole }
   }

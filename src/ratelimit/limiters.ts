@@ -157,6 +157,18 @@ export class RateLimiters implements Replicated<RateLimitsState> {
     return out
   }
 
+  /** Slices of at most `max` buckets (a limit's keys are most of a snapshot; there are few limits). */
+  split (snapshot: RateLimitsState, max: number): RateLimitsState[] {
+    const out: RateLimitsState[] = []
+    if (Object.values(snapshot).reduce((n, t) => n + t.keys.length, 0) <= max) return [snapshot]
+    for (const [name, t] of Object.entries(snapshot)) {
+      for (let i = 0; i === 0 || i < t.keys.length; i += max) {
+        out.push({ [name]: { sig: t.sig, keys: t.keys.slice(i, i + max), ahead: t.ahead.slice(i, i + max) } })
+      }
+    }
+    return out
+  }
+
   takeChanges (): RateLimitsState | undefined {
     let out: RateLimitsState | undefined
     for (const [name, l] of this.limits) {

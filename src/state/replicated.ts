@@ -13,4 +13,10 @@ export interface Replicated<S> {
   takeChanges (): S | undefined
   /** Merges state from the peer: a snapshot or a batch of changes. */
   apply (state: S): void
+  /**
+   * Cuts a snapshot into parts of about `max` entries, each merged by apply() like changes, so a
+   * large snapshot travels in slices. Optional: without it a snapshot that is a record is cut by
+   * its keys.
+   */
+  split? (snapshot: S, max: number): S[]
 }

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../../src/clock.js'
 import type { UpstreamConfig } from '../../../src/config/types.js'
-import { StateSync } from '../../../src/peer/sync.js'
+import { parseConfig } from '../../../src/config/load.js'
+import { CHUNK, StateSync } from '../../../src/peer/sync.js'
+import { RateLimiters } from '../../../src/ratelimit/limiters.js'
 import type { Replicated } from '../../../src/state/replicated.js'
 import { ServerStates } from '../../../src/upstream/replication.js'
 import { Upstream } from '../../../src/upstream/upstream.js'
@@ -75,6 +77,33 @@ describe('state sync', () => {
     expect(b.sync.inSync).toBe(true)
     expect(Object.keys(b.counters.values).length).toBe(12_000)
     expect(b.upstream.servers[0]!.adminState).toBe('enabled')
+  })
+
+  // Regression: a rate-limit snapshot's top-level keys are the limits' names (a handful), so
+  // it went as one message however many buckets it held: 300,000 keys froze the active for
+  // 0.7 s (past the default dead time) and 1.5 million exceeded the 64 MB frame limit.
+  it('rate-limit buckets go in slices of CHUNK keys too; the standby ends with every bucket', () => {
+    const yaml = `
+upstreams: { u: { servers: [{ address: 127.0.0.1:1 }] } }
+listeners: [{ name: l, protocol: http, listen: 127.0.0.1:0, rateLimit: per-client, routes: [{ match: { pathPrefix: / }, upstream: u }] }]
+rateLimits: { per-client: { key: client-ip, rate: 1/s, burst: 5, maxKeys: 100000 }, global: { key: global, rate: 1/s, burst: 5 } }
+`
+    const limiters = (): RateLimiters => new RateLimiters(parseConfig(yaml, 't.yaml'), new ManualClock(1000))
+    const active = limiters()
+    const standby = limiters()
+    for (let i = 0; i < 12_001; i++) active.decideLocal(active.get('per-client'), `10.0.${i >> 8}.${i & 255}`, undefined, '')
+    active.decideLocal(active.get('global'), '', undefined, '')
+    const sources = (rl: RateLimiters): Map<string, Replicated<unknown>> => new Map([['ratelimits', rl as Replicated<unknown>]])
+    const messages = [...new StateSync(() => sources(active)).full()]
+    const sizes = messages.map((m) => (m.parts.ratelimits as Record<string, { keys: string[] }> | undefined))
+      .map((p) => p === undefined ? 0 : Object.values(p).reduce((n, t) => n + t.keys.length, 0))
+    expect(sizes).toEqual([CHUNK, CHUNK, 2001, 1, 0])
+    expect(messages.map((m) => m.full)).toEqual([false, false, false, false, true])
+    const b = new StateSync(() => sources(standby))
+    for (const m of messages) b.apply(wire(m))
+    expect(b.inSync).toBe(true)
+    expect(standby.snapshot()['per-client']!.keys.length).toBe(12_001)
+    expect(standby.decideLocal(standby.get('global'), '', undefined, '').result.remaining).toBe(3)
   })
 
   it('changes alone never make a node in sync; a lost connection or a refused part ends it', () => {
