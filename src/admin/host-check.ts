@@ -3,7 +3,7 @@
 // victim's browser: same origin, so neither CORS nor the Origin check stops it. The Host header
 // still says evil.example, so a token-less admin answers only Hosts that name the loopback
 // interface or its own listen address (what Docker's, Jupyter's and webpack-dev-server's own
-// rebinding checks do). With a token, a request that does not carry it is held to the same
+// rebinding checks do), plus the names listed in `admin.hosts`. With a token, a request that does not carry it is held to the same
 // rule, widened to any IP literal (a rebinding page always has a name): the token guards writes,
 // and this keeps a rebinding page from reading the status, metrics or dashboard.
 import { isIP } from 'node:net'
@@ -25,12 +25,13 @@ export function isLoopbackHost (host: string): boolean {
 }
 
 /**
- * True when a request carrying `header` may be answered by an admin listening on `listenHost`.
- * No Host at all (HTTP/1.0 tools) is allowed: a browser always sends one.
+ * True when a request carrying `header` may be answered by an admin whose own names are `names`
+ * (its listen host and `admin.hosts`). No Host at all (HTTP/1.0 tools) is allowed: a browser
+ * always sends one.
  */
-export function hostAllowed (header: string | undefined, listenHost: string, ipLiterals = false): boolean {
+export function hostAllowed (header: string | undefined, names: readonly string[], ipLiterals = false): boolean {
   if (header === undefined) return true
   const host = hostOf(header)
   if (host === undefined) return false
-  return isLoopbackHost(host) || host === listenHost.toLowerCase() || (ipLiterals && isIP(host) !== 0)
+  return isLoopbackHost(host) || names.some((n) => n.toLowerCase() === host) || (ipLiterals && isIP(host) !== 0)
 }

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { http } from '../node-builtins.js'
 import type { AddressInfo } from 'node:net'
@@ -10,7 +9,7 @@ import type { PeerNode } from '../peer/node.js'
 import { serverAction, statusSnapshot, stepDown, type Answer, type ServerAction } from './api.js'
 import { ASSET_PATH, DASHBOARD_CSP, asset } from './assets.js'
 import { EventStream } from './events.js'
-import { hostAllowed } from './host-check.js'
+import { AdminAccess } from './access.js'
 import { DashboardFeed } from './feed.js'
 
 export interface AdminDeps {
@@ -19,7 +18,7 @@ export interface AdminDeps {
   version: string
   /** POST /api/reload; answers 501 while absent. */
   reload?: () => Promise<Answer>
-  /** The pair node, with `peer:` configured. */
+  /** The pair node; given only with `peer:` configured (it may be undefined until the node starts). */
   peer?: () => PeerNode | undefined
 }
 
@@ -37,6 +36,16 @@ interface Route {
 
 const MAX_BODY = 4096
 const GET = ['GET', 'HEAD'] as const
+/** Admin connections at once: the dashboard, scrapers and scripts need a handful each. */
+export const MAX_CONNECTIONS = 256
+
+/** The status line for a request node:http could not parse, as Node's own default handler picks it. */
+function clientErrorStatus (err: NodeJS.ErrnoException): string {
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return '408 Request Timeout'
+  if (err.code === 'HPE_HEADER_OVERFLOW') return '431 Request Header Fields Too Large'
+  return '400 Bad Request'
+}
+
 const STATE_PATH = /^\/api\/upstreams\/([^/]+)\/servers\/([^/]+)\/(drain|disable|enable)$/
 const WEIGHT_PATH = /^\/api\/upstreams\/([^/]+)\/servers\/([^/]+)\/(weight)$/
 
@@ -49,12 +58,12 @@ export class AdminServer {
   private readonly routes: Route[]
   private readonly events: EventStream
   private readonly feed: DashboardFeed
-  private readonly tokenDigest: Buffer | undefined
+  private readonly access: AdminAccess
   private metrics: Metrics | undefined
   private shuttingDown = false
 
   constructor (private readonly config: AdminConfig, private readonly deps: AdminDeps) {
-    this.tokenDigest = config.token === undefined ? undefined : digest(config.token)
+    this.access = new AdminAccess(config)
     // Subscribed from construction, before the runtime and the peer start: counters count from then.
     this.metrics = this.createMetrics()
     this.feed = new DashboardFeed(deps.runtime, (tick) => { this.events.publish('tick', tick) })
@@ -80,14 +89,17 @@ export class AdminServer {
     // Idle sockets close after a minute; an event stream writes every second, so it stays.
     this.server.timeout = 60_000
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => { void this.onRequest(req, res) })
-    this.server.on('clientError', (_err: Error, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+    // Sockets past this are closed at accept: nothing unauthenticated holds the proxy's descriptors.
+    this.server.maxConnections = MAX_CONNECTIONS
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (socket.writable) socket.end(`HTTP/1.1 ${clientErrorStatus(err)}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
       socket.destroy()
     })
   }
 
   private createMetrics (): Metrics {
-    return createMetrics(this.deps.runtime, () => this.deps.peer?.())
+    const peer = this.deps.peer
+    return createMetrics(this.deps.runtime, peer === undefined ? undefined : () => peer())
   }
 
   async listen (): Promise<void> {
@@ -137,19 +149,15 @@ export class AdminServer {
     res.on('error', () => { res.destroy() })
     req.on('error', () => { req.destroy() })
     res.setHeader('x-content-type-options', 'nosniff')
-    const withToken = this.tokenDigest !== undefined
-    if (!(withToken && this.bearerOk(req)) && !hostAllowed(req.headers.host, this.config.listen.host, withToken)) {
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
+    const badHost = this.access.hostRefusal(req, path)
+    if (badHost !== undefined) {
       req.resume()
       res.setHeader('connection', 'close')
-      json(res, 403, {
-        error: withToken
-          ? 'Host not allowed: without the bearer token this API answers only IP addresses, loopback names and its listen address'
-          : 'Host not allowed: without admin.token this API answers only loopback names and its listen address',
-      })
+      json(res, badHost.status, badHost.body)
       return
     }
     try {
-      const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
       const method = req.method ?? 'GET'
       for (const route of this.routes) {
         const m = route.pattern.exec(path)
@@ -161,7 +169,7 @@ export class AdminServer {
           return
         }
         if (method === 'POST' || method === 'PUT') {
-          const refused = this.refuse(req)
+          const refused = this.access.writeRefusal(req)
           if (refused !== undefined) {
             req.resume()
             if (refused.status === 401) res.setHeader('www-authenticate', 'Bearer realm="tandem"')
@@ -178,29 +186,6 @@ export class AdminServer {
       if (res.headersSent) res.destroy()
       else json(res, 500, { error: (err as Error).message })
     }
-  }
-
-  /** Why a mutating request may not proceed, or undefined when it may. */
-  private refuse (req: IncomingMessage): Answer | undefined {
-    // Browsers send Origin on cross-site POSTs; without this a web page could drive a
-    // token-less loopback admin API (CSRF). curl and scripts send no Origin.
-    const origin = req.headers.origin
-    if (origin !== undefined && origin !== 'null') {
-      let host: string | undefined
-      try { host = new URL(origin).host } catch { host = undefined }
-      if (host === undefined || host !== req.headers.host) return { status: 403, body: { error: 'cross-origin request refused' } }
-    } else if (origin === 'null') {
-      return { status: 403, body: { error: 'cross-origin request refused' } }
-    }
-    if (this.tokenDigest === undefined || this.bearerOk(req)) return undefined
-    return { status: 401, body: { error: 'missing or wrong bearer token' } }
-  }
-
-  /** The request carries the configured bearer token. */
-  private bearerOk (req: IncomingMessage): boolean {
-    const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')
-    // Digests have equal lengths, so timingSafeEqual never throws and leaks no length.
-    return m?.[1] !== undefined && this.tokenDigest !== undefined && timingSafeEqual(digest(m[1]), this.tokenDigest)
   }
 
   private ready (res: ServerResponse): void {
@@ -280,10 +265,6 @@ export class AdminServer {
     const answer = serverAction(this.deps.runtime(), upstream, address, action, body)
     json(res, answer.status, answer.body)
   }
-}
-
-function digest (token: string): Buffer {
-  return createHash('sha256').update(token).digest()
 }
 
 /** The body as text, or undefined when it exceeds MAX_BODY or the client went away. */

@@ -286,6 +286,7 @@ export function normalise (raw: Raw, problems: Problems, meta: { file: string, h
     admin = {
       listen: n.hostPort(raw.admin.listen as string, pointer('admin', 'listen'), true),
       ...(token === undefined ? {} : { token }),
+      hosts: ((raw.admin.hosts as string[] | undefined) ?? []).map((h) => h.toLowerCase().replace(/\.$/, '')),
     }
   }
   const shutdownDelay = n.duration(raw.shutdownDelay, 0, pointer('shutdownDelay'), SHUTDOWN_DELAY)

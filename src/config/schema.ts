@@ -72,6 +72,11 @@ const only = (kind: string): S => ({ not: {}, errorMessage: `only allowed ${kind
 const admin = obj('Admin API and dashboard. Without it no admin server runs.', {
   listen: hostPort('Address of the admin API, e.g. 127.0.0.1:9090.'),
   token: str('Bearer token; when set, mutating endpoints demand it. Required for a non-loopback listen.'),
+  hosts: {
+    type: 'array',
+    description: 'DNS names this admin answers without the token (Prometheus scraping tandem-a:9090, the dashboard by name), besides IP addresses, loopback names and the listen host.',
+    items: { type: 'string', pattern: `^${HOST_NAME}$`, errorMessage: 'must be a DNS name (no port)' },
+  },
 }, ['listen'])
 
 const log = obj('Logging.', {

@@ -15,6 +15,8 @@ export interface HostPort {
 export interface AdminConfig {
   readonly listen: HostPort
   readonly token?: string
+  /** Host names (lower case) answered without the token besides IPs, loopback and the listen host. */
+  readonly hosts: readonly string[]
 }
 
 export interface LogConfig {

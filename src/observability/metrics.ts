@@ -62,6 +62,11 @@ class Tally {
     this.values.set(key, { labels, n })
   }
 
+  /** Forgets the tuples `keep` refuses (servers a reload removed). */
+  prune (keep: (labels: readonly string[]) => boolean): void {
+    for (const [key, v] of this.values) if (!keep(v.labels)) this.values.delete(key)
+  }
+
   flush (counter: Counter<string>): void {
     counter.reset()
     const names = (counter as unknown as { labelNames: string[] }).labelNames
@@ -83,7 +88,11 @@ export interface PeerGauges {
   readonly inSync: boolean
 }
 
-export function createMetrics (getRuntime: () => Runtime, getPeer: () => PeerGauges | undefined = () => undefined): Metrics {
+/**
+ * `getPeer` only with `peer:` configured (the pair outlives reloads): without it the two peer
+ * gauges are not exported at all, since an unlabelled gauge cannot be left empty.
+ */
+export function createMetrics (getRuntime: () => Runtime, getPeer?: () => PeerGauges | undefined): Metrics {
   const own = new Registry()
   const registers = [own]
   const tallies = {
@@ -95,8 +104,21 @@ export function createMetrics (getRuntime: () => Runtime, getPeer: () => PeerGau
     limited: new Tally(),
     storeErrors: new Tally(),
   }
-  const fromTally = <L extends string>(name: string, help: string, labelNames: L[], tally: Tally): Counter<L> => {
-    const c: Counter<L> = new Counter({ name, help, labelNames, registers, collect () { tally.flush(c as Counter<string>) } })
+  const fromTally = <L extends string>(name: string, help: string, labelNames: L[], tally: Tally, perServer = false): Counter<L> => {
+    const c: Counter<L> = new Counter({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect () {
+        // A server a reload removed goes from these as from the gauges (labels: upstream, server, ...).
+        if (perServer) {
+          const servers = serverKeys(getRuntime())
+          tally.prune((l) => servers.has(l[0] + '\0' + l[1]))
+        }
+        tally.flush(c as Counter<string>)
+      },
+    })
     return c
   }
 
@@ -144,8 +166,8 @@ export function createMetrics (getRuntime: () => Runtime, getPeer: () => PeerGau
     collect () { eachServer(getRuntime(), (u, s) => { requests.inc({ upstream: u, server: s.address }, s.requests) }, requests) },
   })
   fromTally('tandem_upstream_server_failures_total', 'Failed attempts against the server, by reason (connect, timeout, reset, status).',
-    ['upstream', 'server', 'reason'], tallies.failures)
-  fromTally('tandem_health_checks_total', 'Active health checks run, by result (pass, fail).', ['upstream', 'server', 'result'], tallies.checks)
+    ['upstream', 'server', 'reason'], tallies.failures, true)
+  fromTally('tandem_health_checks_total', 'Active health checks run, by result (pass, fail).', ['upstream', 'server', 'result'], tallies.checks, true)
 
   fromTally('tandem_errors_total', 'Errors with no request to fail (accept EMFILE, Redis connection, ...), by component and code.',
     ['component', 'code'], tallies.errors)
@@ -167,18 +189,21 @@ export function createMetrics (getRuntime: () => Runtime, getPeer: () => PeerGau
   const peerTransitions = new Counter({ name: 'tandem_peer_transitions_total', help: 'Role changes of this node.', labelNames: ['from', 'to'] as const, registers })
   const peerMessagesRejected = new Counter({ name: 'tandem_peer_messages_rejected_total', help: 'Peer messages dropped (bad signature, replayed, too large, ...).', labelNames: ['reason'] as const, registers })
   // --- pair ------------------------------------------------------------------------------------
-  new Gauge({
-    name: 'tandem_peer_up',
-    help: '1 while the other node\'s heartbeats arrive (absent without peer:).',
-    registers,
-    collect () { const p = getPeer(); if (p === undefined) this.reset(); else this.set(p.peerUp ? 1 : 0) },
-  })
-  new Gauge({
-    name: 'tandem_peer_in_sync',
-    help: '1 while this standby holds the active\'s full state (active: while its standby does).',
-    registers,
-    collect () { const p = getPeer(); if (p === undefined) this.reset(); else this.set(p.inSync ? 1 : 0) },
-  })
+  if (getPeer !== undefined) {
+    // Before the node starts (the admin comes up first) nothing is heard and nothing is in sync.
+    new Gauge({
+      name: 'tandem_peer_up',
+      help: '1 while the other node\'s heartbeats arrive (absent without peer:).',
+      registers,
+      collect () { this.set(getPeer()?.peerUp === true ? 1 : 0) },
+    })
+    new Gauge({
+      name: 'tandem_peer_in_sync',
+      help: '1 while this standby holds the active\'s full state (active: while its standby does).',
+      registers,
+      collect () { this.set(getPeer()?.inSync === true ? 1 : 0) },
+    })
+  }
   for (const reason of ['oversize', 'malformed', 'unauthenticated', 'replayed', 'unknown-sender']) peerMessagesRejected.inc({ reason }, 0)
   // --- end pair ----------------------------------------------------------------------------------
   const configReloads = new Counter({ name: 'tandem_config_reloads_total', help: 'Config reloads, by result (success, failure).', labelNames: ['result'] as const, registers })
@@ -251,6 +276,13 @@ export function createMetrics (getRuntime: () => Runtime, getPeer: () => PeerGau
       for (const [ch, f] of subscriptions) ch.unsubscribe(f)
     },
   }
+}
+
+/** `upstream\0server` of every server the runtime has now. */
+function serverKeys (runtime: Runtime): Set<string> {
+  const out = new Set<string>()
+  for (const u of runtime.upstreams.values()) for (const s of u.servers) out.add(u.name + '\0' + s.address)
+  return out
 }
 
 /** Resets `metric` (servers removed by a reload must vanish) and visits every server. */

@@ -82,7 +82,7 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
   try {
     // Built first so that its metrics count from the start (a peer's first rejected messages, say);
     // it listens once the runtime and the peer run.
-    if (config.admin !== undefined) admin = new AdminServer(config.admin, { runtime: () => runtime, version, reload: serialisedReload, peer: () => peer })
+    if (config.admin !== undefined) admin = new AdminServer(config.admin, { runtime: () => runtime, version, reload: serialisedReload, ...(config.peer === undefined ? {} : { peer: () => peer }) })
     await runtime.start({ bind: bindsListeners(config.peer, runtime.role) })
     if (config.peer !== undefined) {
       peer = createPeer(config.peer, () => runtime, log)

@@ -9,9 +9,9 @@ import { Runtime } from '../../src/runtime/runtime.js'
 const cleanups: Array<() => Promise<unknown> | void> = []
 afterEach(async () => { while (cleanups.length > 0) await cleanups.pop()!() })
 
-async function admin (token?: string): Promise<number> {
+async function admin (token?: string, extra = ''): Promise<number> {
   const config = parseConfig(`
-admin: { listen: 127.0.0.1:0${token === undefined ? '' : `, token: ${token}`} }
+admin: { listen: 127.0.0.1:0${token === undefined ? '' : `, token: ${token}`}${extra} }
 log: { level: silent, access: false }
 upstreams: { web: { servers: [{ address: 127.0.0.1:9 }] } }
 listeners: [{ protocol: http, listen: 127.0.0.1:0, routes: [{ upstream: web }] }]
@@ -45,7 +45,7 @@ describe('admin without a token: Host check against DNS rebinding', () => {
     for (const [method, path] of [['GET', '/api/status'], ['GET', '/metrics'], ['GET', '/'], ['POST', `/api/upstreams/web/servers/127.0.0.1:9/disable`]] as const) {
       const r = await send(port, method, path, `evil.example:${port}`)
       expect(r.status).toBe(403)
-      expect(JSON.parse(r.body)).toEqual({ error: 'Host not allowed: without admin.token this API answers only loopback names and its listen address' })
+      expect(JSON.parse(r.body)).toEqual({ error: 'Host not allowed: without admin.token this API answers only loopback names, its listen address and admin.hosts' })
     }
     const status = JSON.parse((await send(port, 'GET', '/api/status', `127.0.0.1:${port}`)).body) as { upstreams: Array<{ servers: Array<{ state: string }> }> }
     expect(status.upstreams[0]?.servers[0]?.state).not.toBe('disabled')
@@ -62,7 +62,7 @@ describe('admin without a token: Host check against DNS rebinding', () => {
     // Was: with a token the Host was not checked at all, so a rebinding page (Host: evil.example)
     // read /api/status (config path, hostname, every upstream address), /metrics and the dashboard.
     const port = await admin('t0ken-0123456789')
-    for (const path of ['/api/status', '/metrics', '/', '/healthz']) {
+    for (const path of ['/api/status', '/metrics', '/', '/api/events']) {
       expect((await send(port, 'GET', path, `evil.example:${port}`)).status, path).toBe(403)
     }
     expect((await send(port, 'GET', '/api/status', 'lb.example.com', { authorization: 'Bearer t0ken-0123456789' })).status).toBe(200)
@@ -70,5 +70,20 @@ describe('admin without a token: Host check against DNS rebinding', () => {
       expect((await send(port, 'GET', '/healthz', host)).status, host).toBe(200)
     }
     expect((await send(port, 'POST', '/api/upstreams/web/servers/127.0.0.1:9/disable', `10.1.2.3:${port}`)).status).toBe(401)
+  })
+
+  // Regression: the shipped compose + Prometheus example scrapes tandem-a:9090 with no token
+  // and got 403 on every scrape (TandemDown fired, every other alert went blind); load
+  // balancers probing /readyz by name were refused the same way.
+  it('probes answer any Host; admin.hosts lists the names reads may use without the token', async () => {
+    const port = await admin('t0ken-0123456789', ', hosts: [tandem-a, Admin.Example.com]')
+    for (const path of ['/healthz', '/readyz']) expect((await send(port, 'GET', path, `lb-probe.example:${port}`)).status, path).toBe(200)
+    for (const host of [`tandem-a:${port}`, 'TANDEM-A', `admin.example.com.:${port}`]) {
+      expect((await send(port, 'GET', '/metrics', host)).status, host).toBe(200)
+    }
+    expect((await send(port, 'GET', '/metrics', `tandem-b:${port}`)).status).toBe(403)
+    expect((await send(port, 'POST', '/api/upstreams/web/servers/127.0.0.1:9/disable', `tandem-a:${port}`)).status).toBe(401)
+    expect(() => parseConfig('admin: { listen: 127.0.0.1:0, hosts: ["a b"] }\nupstreams: { web: { servers: [{ address: 127.0.0.1:9 }] } }\nlisteners: [{ protocol: http, listen: 127.0.0.1:0, routes: [{ upstream: web }] }]\n', 't.yaml'))
+      .toThrow('t.yaml:1:39: admin.hosts[0]: must be a DNS name (no port)')
   })
 })

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto'
 import http from 'node:http'
+import net from 'node:net'
 import { hostname } from 'node:os'
 import { afterEach, describe, expect, it } from 'vitest'
 import { request } from 'undici'
-import { AdminServer } from '../../src/admin/server.js'
+import { AdminServer, MAX_CONNECTIONS } from '../../src/admin/server.js'
 import { parseConfig } from '../../src/config/load.js'
 import { channels } from '../../src/observability/events.js'
 import { Runtime } from '../../src/runtime/runtime.js'
@@ -260,6 +261,44 @@ describe('admin API', () => {
       expect(await status()).toBe(200)
     } finally {
       for (const r of open) r.destroy()
+    }
+  })
+
+  // Regression: the admin accepted every socket (400 idle ones held for half a minute each)
+  // before any authentication, and answered a header overflow with 400.
+  it(`holds at most ${MAX_CONNECTIONS} connections; a header block over 16 KiB gets 431`, async () => {
+    const s = await setup()
+    const port = Number(new URL(s.base).port)
+    const sockets: net.Socket[] = []
+    const open = async (): Promise<net.Socket> => await new Promise((resolve, reject) => {
+      const c = net.connect(port, '127.0.0.1', () => { resolve(c) })
+      c.on('error', () => {})
+      c.once('error', reject)
+      sockets.push(c)
+    })
+    try {
+      for (let i = 0; i < MAX_CONNECTIONS; i++) await open()
+      const extra = await open()
+      const closed = await new Promise<boolean>((resolve) => {
+        extra.once('close', () => { resolve(true) })
+        setTimeout(() => { resolve(false) }, 5000).unref()
+      })
+      expect(closed).toBe(true)
+      for (const c of sockets.slice(0, 4)) c.destroy()
+      const server = (s.admin as unknown as { server: net.Server }).server
+      const count = async (): Promise<number> => await new Promise((resolve) => { server.getConnections((_e, n) => { resolve(n) }) })
+      await waitFor(async () => await count() <= MAX_CONNECTIONS - 4, 5000, 10, 'four connections closed')
+      const big = await new Promise<string>((resolve) => {
+        const c = net.connect(port, '127.0.0.1')
+        let got = ''
+        c.on('data', (d: Buffer) => { got += d.toString('latin1') })
+        c.on('close', () => { resolve(got) })
+        c.on('error', () => {})
+        c.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`)
+      })
+      expect(big.split('\r\n')[0]).toBe('HTTP/1.1 431 Request Header Fields Too Large')
+    } finally {
+      for (const c of sockets) c.destroy()
     }
   })
 

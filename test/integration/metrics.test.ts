@@ -143,6 +143,9 @@ listeners:
     expect(sample(text, 'tandem_peer_role', { role: 'active' })).toBe(1)
     expect(sample(text, 'tandem_peer_role', { role: 'standby' })).toBe(0)
     expect(sample(text, 'tandem_peer_role', { role: 'fault' })).toBe(0)
+    // Regression: a node without peer: exported tandem_peer_up 0, so the shipped TandemPeerDown
+    // alert (tandem_peer_up == 0) fired on every standalone node.
+    expect(text).not.toMatch(/^tandem_peer_(up|in_sync)\b/m)
     expect(sample(text, 'tandem_config_reloads_total', { result: 'success' })).toBe(0)
     expect(sample(text, 'tandem_config_reloads_total', { result: 'failure' })).toBe(0)
     for (const [name, type] of SPEC_METRICS) expect(text).toContain(`# TYPE ${name} ${type}\n`)
@@ -300,5 +303,35 @@ listeners: [{ name: l, protocol: http, listen: 127.0.0.1:0, routes: [{ match: { 
     m2.close()
     expect(channels.httpRequestEnd.hasSubscribers).toBe(false)
     expect(channels.tcpConnectionEnd.hasSubscribers).toBe(false)
+  })
+
+  // Regression: failures and health checks of a server a reload removed stayed in every scrape
+  // (its _up and _requests_total went), so series grew with server churn and disagreed.
+  it('per-server counters of a server the runtime no longer has are dropped, as its gauges are', async () => {
+    const config = (servers: string): ReturnType<typeof parseConfig> => parseConfig(`
+log: { level: silent, access: false }
+upstreams: { web: { servers: [${servers}] } }
+listeners: [{ name: l, protocol: http, listen: 127.0.0.1:0, routes: [{ match: { pathPrefix: / }, upstream: web }] }]
+`, 'test.yaml')
+    let runtime = new Runtime(config('{ address: 127.0.0.1:9 }, { address: 127.0.0.1:8 }'))
+    const m = createMetrics(() => runtime)
+    try {
+      for (const server of ['127.0.0.1:9', '127.0.0.1:8']) {
+        channels.serverFailure.publish({ upstream: 'web', server, reason: 'connect' })
+        channels.healthCheck.publish({ upstream: 'web', server, ok: false })
+      }
+      let text = await m.registry.metrics()
+      for (const server of ['127.0.0.1:9', '127.0.0.1:8']) {
+        expect(sample(text, 'tandem_upstream_server_failures_total', { upstream: 'web', server, reason: 'connect' })).toBe(1)
+        expect(sample(text, 'tandem_health_checks_total', { upstream: 'web', server, result: 'fail' })).toBe(1)
+      }
+      runtime = new Runtime(config('{ address: 127.0.0.1:9 }'))
+      text = await m.registry.metrics()
+      expect(sample(text, 'tandem_upstream_server_failures_total', { upstream: 'web', server: '127.0.0.1:9', reason: 'connect' })).toBe(1)
+      expect(sample(text, 'tandem_health_checks_total', { upstream: 'web', server: '127.0.0.1:9', result: 'fail' })).toBe(1)
+      expect(text).not.toContain('server="127.0.0.1:8"')
+    } finally {
+      m.close()
+    }
   })
 })

@@ -171,7 +171,7 @@ describe("the spec's full example", () => {
 
   it('parses completely once those upstreams exist', () => {
     const c = parse(readFileSync('test/fixtures/config/spec-full.yaml', 'utf8'), SPEC_ENV)
-    expect(c.admin).toEqual({ listen: { text: '127.0.0.1:9090', host: '127.0.0.1', port: 9090 }, token: 'admin-token' })
+    expect(c.admin).toEqual({ listen: { text: '127.0.0.1:9090', host: '127.0.0.1', port: 9090 }, token: 'admin-token', hosts: [] })
     expect(c.upstreams.web).toEqual({
       name: 'web',
       balance: 'round-robin',

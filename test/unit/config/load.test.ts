@@ -37,7 +37,7 @@ describe('${NAME} substitution', () => {
       ...MINIMAL.slice(8),
     )
     const c = parse(text, { TOKEN: 'sekrit', PORT: '8088' })
-    expect(c.admin).toEqual({ listen: { text: '127.0.0.1:9090', host: '127.0.0.1', port: 9090 }, token: 'sekrit' })
+    expect(c.admin).toEqual({ listen: { text: '127.0.0.1:9090', host: '127.0.0.1', port: 9090 }, token: 'sekrit', hosts: [] })
     expect(c.listeners[0]?.listen).toEqual({ text: '127.0.0.1:8088', host: '127.0.0.1', port: 8088 })
   })
 
