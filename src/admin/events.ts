@@ -17,6 +17,8 @@ export class EventStream {
   /** Per client, what may queue before it counts as not reading: more for one that got a big history. */
   private readonly allowance = new WeakMap<ServerResponse, number>()
   private timer: NodeJS.Timeout | undefined
+  /** The history frame, built once per dashboard point for every client that connects meanwhile. */
+  private historyFrame: Buffer | undefined
 
   /**
    * `snapshot` builds the status JSON; called once per tick while clients are connected.
@@ -50,15 +52,18 @@ export class EventStream {
     if (this.clients.size === 1) this.start()
     this.send(res, frame('status', this.snapshotJson()))
     if (this.history !== undefined) {
-      // Ten minutes of points for a large config can pass MAX_QUEUED on its own.
-      const text = frame('history', JSON.stringify(this.history()))
-      this.allowance.set(res, MAX_QUEUED + Buffer.byteLength(text))
-      this.send(res, text)
+      // Ten minutes of points for a large config can pass MAX_QUEUED on its own. One Buffer for
+      // all: clients connecting in the same second cost no serialisation and share its memory.
+      const bytes = this.historyFrame ??= Buffer.from(frame('history', JSON.stringify(this.history())))
+      this.allowance.set(res, MAX_QUEUED + bytes.length)
+      this.send(res, bytes)
     }
   }
 
   /** Sends one event to every client; `data` is serialised once, and only when someone listens. */
   publish (event: string, data: unknown): void {
+    // A new point: the history a new client gets must now include it.
+    if (event === 'tick') this.historyFrame = undefined
     if (this.clients.size === 0) return
     this.broadcast(frame(event, JSON.stringify(data)))
   }
@@ -85,6 +90,7 @@ export class EventStream {
     if (this.timer === undefined) return
     clearInterval(this.timer)
     this.timer = undefined
+    this.historyFrame = undefined
     channels.serverState.unsubscribe(this.onState)
   }
 
@@ -105,7 +111,7 @@ export class EventStream {
     for (const res of this.clients) this.send(res, text)
   }
 
-  private send (res: ServerResponse, text: string): void {
+  private send (res: ServerResponse, text: string | Buffer): void {
     if (res.writableLength > (this.allowance.get(res) ?? MAX_QUEUED)) {
       this.remove(res)
       res.destroy()

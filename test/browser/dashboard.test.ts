@@ -3,9 +3,11 @@
 // the server in the page and in /api/status, and a token-protected admin asks for the token.
 // Screenshots (desktop light and dark, phone) go to test-artifacts/ for people to look at.
 import { mkdirSync } from 'node:fs'
+import http from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { MAX_CLIENTS } from '../../src/admin/events.js'
 import { AdminServer } from '../../src/admin/server.js'
 import { parseConfig } from '../../src/config/load.js'
 import { Runtime } from '../../src/runtime/runtime.js'
@@ -179,6 +181,40 @@ describe.skipIf(missing !== undefined)(`dashboard in chromium${missing === undef
     expect(prompts).toHaveLength(1) // the token was kept in sessionStorage
     // The browser's 401 answer is logged as a failed resource load; nothing else may be.
     expect(errors.filter((e) => !/401 \(Unauthorized\)/.test(e))).toEqual([])
+  })
+
+  // Regressions: an EventSource answered 503 (every stream slot taken) is closed for good by the
+  // browser, so the page stayed on "reconnecting" forever; and the Weight button, once used,
+  // stayed disabled until the card was rebuilt.
+  it('reconnects after its event stream was refused (503); the Weight button works more than once', async () => {
+    const s = await setup()
+    const held: http.ClientRequest[] = []
+    cleanups.push(() => { for (const r of held) r.destroy() })
+    for (let i = 0; i < MAX_CLIENTS; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const req = http.get(s.base + 'api/events', (res) => { res.resume(); resolve() })
+        req.on('error', reject)
+        held.push(req)
+      })
+    }
+    const { page, errors, close } = await browser.page({ width: 1280, height: 800 })
+    cleanups.push(close)
+    let prompts = 0
+    page.on('dialog', (d) => { void d.accept(d.message().includes('weight') ? String(5 + prompts++) : '') })
+    await page.goto(s.base)
+    const conn = page.locator('#conn')
+    await waitFor(async () => await conn.getAttribute('data-state') === 'lost', 10_000, 50, 'the refused stream shown')
+    for (const r of held.splice(0)) r.destroy()
+    await waitFor(async () => await conn.getAttribute('data-state') === 'live', 20_000, 100, 'live again')
+    const b = s.ups[1]!.address
+    const row = page.locator(`tr[data-server="web/${b}"]`)
+    const weightCell = row.locator('td').nth(3)
+    for (const want of ['5', '6']) {
+      await row.locator('button[data-action="weight"]').click()
+      await waitFor(async () => (await weightCell.innerText()).trim() === want, 10_000, 50, `weight ${want} shown`)
+      await waitFor(async () => !(await row.locator('button[data-action="weight"]').isDisabled()), 10_000, 50, 'Weight usable again')
+    }
+    expect(errors.filter((e) => !/503 \(Service Unavailable\)/.test(e))).toEqual([])
   })
 
   it('renders the pair panel from the agreed status fields (a recorded stream, since this build may run no pair)', async () => {

@@ -230,11 +230,22 @@
     refreshCharts();
   }
 
+  var retryMs = 1000;
+
   function connect() {
     var conn = $('conn');
     var es = new EventSource('api/events');
-    es.addEventListener('open', function () { setText(conn, 'live'); conn.setAttribute('data-state', 'live'); });
-    es.addEventListener('error', function () { setText(conn, 'reconnecting'); conn.setAttribute('data-state', 'lost'); });
+    es.addEventListener('open', function () { retryMs = 1000; setText(conn, 'live'); conn.setAttribute('data-state', 'live'); });
+    es.addEventListener('error', function () {
+      setText(conn, 'reconnecting');
+      conn.setAttribute('data-state', 'lost');
+      // A non-200 answer (503: all stream slots taken) ends an EventSource for good: the
+      // browser retries only dropped streams. Open a new one later, backing off to 10 s.
+      if (es.readyState === EventSource.CLOSED) {
+        setTimeout(connect, retryMs);
+        retryMs = Math.min(retryMs * 2, 10000);
+      }
+    });
     es.addEventListener('status', function (m) { onStatus(JSON.parse(m.data)); });
     es.addEventListener('history', function (m) { onHistory(JSON.parse(m.data)); });
     es.addEventListener('tick', function (m) { onTick(JSON.parse(m.data)); });

@@ -109,8 +109,15 @@
   }
 
   function refreshCharts() {
+    // A card removed or rebuilt (a reload changed the servers) leaves its charts detached: free them.
+    for (var i = charts.length - 1; i >= 0; i--) {
+      var gone = charts[i];
+      if (gone.box.isConnected) continue;
+      resize.unobserve(gone.plot);
+      if (gone.u) gone.u.destroy();
+      charts.splice(i, 1);
+    }
     charts.forEach(function (c) {
-      if (!c.box.isConnected) return;
       var data = chartData(c.spec);
       c.u.setData(data);
       var lastIndex = data[0].length - 1;

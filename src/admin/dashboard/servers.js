@@ -125,6 +125,7 @@
         c.buttons.drain.disabled = admin === 'drain';
         c.buttons.disable.disabled = admin === 'disabled';
         c.buttons.enable.disabled = admin === 'enabled';
+        c.buttons.weight.disabled = false;
       });
     });
     upstreamCards.forEach(function (card, name) {
