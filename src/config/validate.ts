@@ -85,11 +85,16 @@ function report (e: ErrorObject, problems: Problems): void {
 
 // A variable's value is text; where the schema wants a number or boolean, `weight: ${W}` should
 // still work. Only substituted scalars are re-typed: a literal "3" for an integer stays an error.
+// Durations and sizes take a string or integer milliseconds/bytes: `connectTimeout: ${CT}` with
+// CT=2000 fails their string pattern, not the type, and is re-typed the same way.
 function coerceSubstituted (raw: unknown, errors: ErrorObject[], substituted: ReadonlySet<string>): boolean {
   let changed = false
   for (const e of errors) {
-    if (e.keyword !== 'type' || !substituted.has(e.instancePath) || typeof e.data !== 'string') continue
-    const wanted = [(e.params as { type: unknown }).type].flat()
+    if (!substituted.has(e.instancePath) || typeof e.data !== 'string') continue
+    const allowed = [((e.parentSchema ?? {}) as { type?: unknown }).type].flat()
+    const wanted = e.keyword === 'type'
+      ? [(e.params as { type: unknown }).type].flat()
+      : (e.keyword === 'pattern' || e.keyword === 'errorMessage') && allowed.includes('integer') ? ['integer'] : []
     const text = e.data.trim()
     let v: number | boolean | undefined
     if ((wanted.includes('integer') && /^[-+]?[0-9]+$/.test(text)) ||

@@ -79,6 +79,31 @@ describe('${NAME} substitution', () => {
     ])
   })
 
+  // Regression: `connectTimeout: ${CT}` with CT=2000 was refused ("must be a duration"): the
+  // value is text, and only type errors were re-typed, while a duration's string fails its pattern.
+  it('a variable of plain digits gives integer milliseconds or bytes to a duration or size', () => {
+    const text = yaml(
+      'upstreams:',
+      '  web:',
+      '    connectTimeout: ${CT}',
+      '    servers:',
+      '      - address: 127.0.0.1:8081',
+      ...MINIMAL.slice(4, 8),
+      '    maxHeaderSize: "${HS}"',
+      ...MINIMAL.slice(8),
+    )
+    const c = parse(text, { CT: '2000', HS: '16384' })
+    expect(c.upstreams.web?.connectTimeout).toBe(2000)
+    expect(c.listeners[0]?.protocol === 'http' && c.listeners[0].maxHeaderSize).toBe(16384)
+    expect(parse(text, { CT: '2s', HS: '16kb' }).upstreams.web?.connectTimeout).toBe(2000)
+    expect(errorsOf(text, { CT: 'soon', HS: '16384' })).toEqual([
+      't.yaml:3:5: upstreams.web.connectTimeout: must be a duration like 250ms, 2s, 5m or integer milliseconds',
+    ])
+    expect(errorsOf(text.replace('${CT}', '"2000"'), { HS: '16384' })).toEqual([
+      't.yaml:3:5: upstreams.web.connectTimeout: must be a duration like 250ms, 2s, 5m or integer milliseconds',
+    ])
+  })
+
   it('does not substitute in keys', () => {
     expect(errorsOf(yaml(...MINIMAL, '${X}: 1'), { X: 'log' })).toEqual(['t.yaml:11:1: ${X}: unknown key'])
   })
