@@ -14,17 +14,15 @@ const RESET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_
 const REQUEST_ERRORS = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN'])
 /** This process ran out of something (descriptors, buffers, memory): never the server's fault. */
 const LOCAL_ERRORS = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM'])
-/**
- * Upstream statuses that count as a server failure for passive ejection: the gateway-style
- * failures plus 500. Others a client can provoke (501 for an unknown method, 505 for a version,
- * any 4xx) never count.
- */
-const FAILURE_STATUSES = new Set([500, 502, 503, 504])
-
 export type Failure = 'connect' | 'timeout' | 'reset' | 'status'
 
+/**
+ * Upstream statuses that count as a server failure for passive ejection: every 5xx but 501,
+ * which a client provokes against a healthy server with a method it does not implement (PATCH,
+ * say). 505 cannot be provoked: the proxy always speaks HTTP/1.1 upstream. No 4xx counts.
+ */
 export function isServerFailureStatus (status: number): boolean {
-  return FAILURE_STATUSES.has(status)
+  return status >= 500 && status <= 599 && status !== 501
 }
 
 export interface UpstreamError extends Error {

@@ -31,7 +31,17 @@ describe('passive ejection', () => {
     expect(states.filter((s) => s === 'up')).toHaveLength(2)
   })
 
-  it.each([[501, 'Not Implemented'], [505, 'HTTP Version Not Supported'], [404, 'Not Found'], [413, 'Content Too Large']])('an upstream %i is not a server failure', async (code, reason) => {
+  // Was: only 500, 502, 503 and 504 counted, so a server answering 507 for ever was never ejected.
+  it.each([[505, 'HTTP Version Not Supported'], [507, 'Insufficient Storage']])('an upstream %i is a server failure: ejected after failures: 1', async (code, reason) => {
+    const u = await fx.upstream(() => status(code, reason))
+    proxy = await fx.proxy(httpConfig({ servers: [u.address], upstream: '    passive: { failures: 1, ejectFor: 60s }' }))
+    expect(statuses((await rawExchange(proxy.port(), 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).text)).toEqual([code])
+    const server = proxy.runtime.upstreams.get('web')!.servers[0]!
+    expect(server.failures).toBe(1)
+    expect(server.state(proxy.runtime.clock.now())).toBe('down')
+  })
+
+  it.each([[501, 'Not Implemented'], [404, 'Not Found'], [413, 'Content Too Large']])('an upstream %i is not a server failure', async (code, reason) => {
     const u = await fx.upstream(() => status(code, reason))
     proxy = await fx.proxy(httpConfig({ servers: [u.address], upstream: '    passive: { failures: 1, ejectFor: 60s }' }))
     for (let i = 0; i < 3; i++) expect(statuses((await rawExchange(proxy.port(), 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).text)).toEqual([code])
