@@ -10,7 +10,7 @@ import type { Server } from '../upstream/server.js'
 import type { Upstream } from '../upstream/upstream.js'
 import { channels } from '../observability/events.js'
 import { httpProbe, tcpProbe, type ProbeResult } from './probes.js'
-import { DOWN, UP, initialRiseFall, riseFall, type RiseFallState } from './rise-fall.js'
+import { DOWN, UP, riseFall, type RiseFallState } from './rise-fall.js'
 
 /** Runs one probe against a server; must settle (not reject) within about `cfg.timeout`. */
 export type Probe = (server: Server, cfg: HealthConfig, signal: AbortSignal) => Promise<ProbeResult>
@@ -59,9 +59,8 @@ export class HealthChecker {
     this.abort = abort
     this.slots = this.upstream.servers.map((server) => ({
       server,
-      // A server checked before (carried over a reload) keeps its verdict with a fresh streak: a
-      // long-stable one is not left one blip from down by every reload.
-      state: !server.healthy ? DOWN : server.lastCheck !== undefined ? UP : initialRiseFall(cfg),
+      // A server checked before (carried over a reload) keeps its verdict with a fresh streak.
+      state: server.healthy ? UP : DOWN,
     }))
     for (const slot of this.slots) {
       this.schedule(slot, cfg, abort.signal, this.deps.random() * cfg.interval * JITTER)

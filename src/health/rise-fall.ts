@@ -4,11 +4,10 @@
  * Invariant: `up` flips only after `fall` consecutive failures while up, or `rise` consecutive
  * passes while down; any result that agrees with the current state resets the streak.
  *
- * Start state: up, but "fragile". HAProxy starts a checked server with its health counter at
- * `rise`, one step above the down threshold, so the very first failed check takes it down at
- * once while a first pass makes it fully up. We express that as a streak of `fall - 1` failures
- * already counted. This keeps traffic flowing at boot (no waiting `rise` intervals) yet stops
- * sending to a dead server after one interval, not `fall` of them.
+ * Start state: up with no failure counted, so a server dead from the start goes down after
+ * exactly `fall` failed checks, as `fall` says ("consecutive failures to go down"). HAProxy
+ * instead starts one failure from down; the spec's contract is the count. Until then passive
+ * ejection and retries keep requests off a server that refuses them.
  */
 
 /** Rise/fall state of one server. */
@@ -25,12 +24,7 @@ export interface RiseFallConfig {
   readonly fall: number
 }
 
-/** Up, one failure away from down (see the file comment). */
-export function initialRiseFall (cfg: RiseFallConfig): RiseFallState {
-  return { up: true, count: Math.max(0, cfg.fall - 1) }
-}
-
-/** Up with no failure counted: a server already checked and healthy (carried over a reload). */
+/** Up with no failure counted: a new server, or one checked and healthy (carried over a reload). */
 export const UP: RiseFallState = Object.freeze({ up: true, count: 0 })
 
 /** Down with no streak: used when a server is already known unhealthy (e.g. carried over a reload). */

@@ -115,17 +115,20 @@ describe('HealthChecker', () => {
     const onEvent = (msg: unknown): void => { events.push(msg as HealthCheckResult) }
     dc.subscribe('tandem:health:check', onEvent)
     try {
-      const results = [fail, fail, pass, pass, pass, fail, fail, fail]
+      const results = [fail, fail, fail, pass, pass, pass, fail, fail, fail]
       const up = fakeUpstream('api', health)
       const server = up.servers[0]!
       const probe: Probe = async () => results.shift() ?? pass
       const checker = new HealthChecker(up, { clock, random: () => 0.5, probe })
       checker.start()
       await vi.advanceTimersByTimeAsync(5)
-      // Fragile start: the first failure takes it down at once.
-      expect(up.calls).toEqual([['10.0.0.1:80', false]])
+      // A new server starts up with no failure counted: it takes `fall` (3) failures to go down.
+      expect(up.calls).toEqual([])
       expect(server.lastCheck).toEqual({ at: 1_000_005, ok: false, detail: 'ECONNREFUSED' })
       await vi.advanceTimersByTimeAsync(100) // fail
+      expect(up.calls).toEqual([])
+      await vi.advanceTimersByTimeAsync(100) // third failure in a row
+      expect(up.calls).toEqual([['10.0.0.1:80', false]])
       await vi.advanceTimersByTimeAsync(100) // pass
       expect(up.calls).toEqual([['10.0.0.1:80', false]])
       await vi.advanceTimersByTimeAsync(100) // pass: rise 2 reached
@@ -134,10 +137,10 @@ describe('HealthChecker', () => {
       expect(up.calls.length).toBe(2)
       await vi.advanceTimersByTimeAsync(100) // third failure in a row
       expect(up.calls).toEqual([['10.0.0.1:80', false], ['10.0.0.1:80', true], ['10.0.0.1:80', false]])
-      expect(server.lastCheck).toEqual({ at: 1_000_705, ok: false, detail: 'ECONNREFUSED' })
+      expect(server.lastCheck).toEqual({ at: 1_000_805, ok: false, detail: 'ECONNREFUSED' })
       checker.stop()
       expect(events.filter((e) => e.upstream === 'api').map((e) => e.ok))
-        .toEqual([false, false, true, true, true, false, false, false])
+        .toEqual([false, false, false, true, true, true, false, false, false])
       expect(events[0]).toEqual({ upstream: 'api', server: '10.0.0.1:80', ok: false, detail: 'ECONNREFUSED' })
     } finally {
       dc.unsubscribe('tandem:health:check', onEvent)
@@ -176,6 +179,8 @@ describe('HealthChecker', () => {
     checker.start()
     await vi.advanceTimersByTimeAsync(5)
     expect(up.servers[0]!.lastCheck).toEqual({ at: 1_000_005, ok: false, detail: 'boom' })
+    expect(up.calls).toEqual([])
+    await vi.advanceTimersByTimeAsync(200)
     expect(up.calls).toEqual([['10.0.0.1:80', false]])
     checker.stop()
   })
@@ -197,7 +202,8 @@ describe('HealthChecker', () => {
     script.settle(fail)
     script.settle(fail)
     await vi.advanceTimersByTimeAsync(1000)
-    expect(up.calls).toEqual([['10.0.0.1:80', false]])
+    expect(up.calls).toEqual([]) // one failure of three, and nothing after stop()
+    expect(up.servers[0]!.lastCheck?.ok).toBe(false)
     expect(up.servers[1]!.lastCheck).toBeUndefined()
     expect(vi.getTimerCount()).toBe(0)
     expect(script.calls.length).toBe(3)

@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest'
-import { DOWN, initialRiseFall, riseFall, type RiseFallConfig, type RiseFallState } from '../../../src/health/rise-fall.js'
+import { DOWN, UP, riseFall, type RiseFallConfig, type RiseFallState } from '../../../src/health/rise-fall.js'
 
 /** Feeds a string of results ('P' pass, 'F' fail); returns the up/down trace and the steps that changed. */
-function run (cfg: RiseFallConfig, results: string, start: RiseFallState = initialRiseFall(cfg)): { trace: string, changes: number[], state: RiseFallState } {
+function run (cfg: RiseFallConfig, results: string, start: RiseFallState = UP): { trace: string, changes: number[], state: RiseFallState } {
   let state = start
   let trace = ''
   const changes: number[] = []
@@ -18,15 +18,12 @@ function run (cfg: RiseFallConfig, results: string, start: RiseFallState = initi
 describe('riseFall', () => {
   const cfg = { rise: 2, fall: 3 }
 
-  it('starts up and fragile: one failure from down', () => {
-    expect(initialRiseFall(cfg)).toEqual({ up: true, count: 2 })
-    expect(initialRiseFall({ rise: 5, fall: 1 })).toEqual({ up: true, count: 0 })
-    expect(riseFall(initialRiseFall(cfg), false, cfg)).toEqual({ state: { up: false, count: 0 }, changed: true })
-  })
-
-  it('a first pass makes the server fully up: then it takes `fall` failures', () => {
-    expect(riseFall(initialRiseFall(cfg), true, cfg)).toEqual({ state: { up: true, count: 0 }, changed: false })
+  // Was: a new server started one failure from down (HAProxy's start), so `fall: 3` took a
+  // server dead from the start down after one check; the spec counts `fall` failures.
+  it('starts up with no failure counted: a server dead from the start takes `fall` failures too', () => {
+    expect(run(cfg, 'FFF')).toEqual({ trace: 'UUD', changes: [2], state: { up: false, count: 0 } })
     expect(run(cfg, 'PFFF')).toEqual({ trace: 'UUUD', changes: [3], state: { up: false, count: 0 } })
+    expect(run({ rise: 5, fall: 1 }, 'F')).toEqual({ trace: 'D', changes: [0], state: { up: false, count: 0 } })
   })
 
   it('goes down after exactly `fall` consecutive failures, comes back after exactly `rise` passes', () => {
@@ -37,16 +34,17 @@ describe('riseFall', () => {
     // Up: two failures, a pass, two failures: never three in a row.
     expect(run(cfg, 'PFFPFFP').trace).toBe('UUUUUUU')
     // Down: one pass, a failure, one pass: never two passes in a row.
-    expect(run(cfg, 'FPFPFP')).toEqual({ trace: 'DDDDDD', changes: [0], state: { up: false, count: 1 } })
-    expect(run(cfg, 'FPFPP')).toEqual({ trace: 'DDDDU', changes: [0, 4], state: { up: true, count: 0 } })
+    expect(run(cfg, 'FPFPFP', DOWN)).toEqual({ trace: 'DDDDDD', changes: [], state: { up: false, count: 1 } })
+    expect(run(cfg, 'FPFPP', DOWN)).toEqual({ trace: 'DDDDU', changes: [4], state: { up: true, count: 0 } })
   })
 
   it('tracks the partial streak in count', () => {
     expect(run(cfg, 'PF').state).toEqual({ up: true, count: 1 })
     expect(run(cfg, 'PFF').state).toEqual({ up: true, count: 2 })
-    expect(run(cfg, 'F').state).toEqual({ up: false, count: 0 })
-    expect(run(cfg, 'FP').state).toEqual({ up: false, count: 1 })
-    expect(run(cfg, 'FPF').state).toEqual({ up: false, count: 0 })
+    expect(run(cfg, 'F').state).toEqual({ up: true, count: 1 })
+    expect(run(cfg, 'F', DOWN).state).toEqual({ up: false, count: 0 })
+    expect(run(cfg, 'FP', DOWN).state).toEqual({ up: false, count: 1 })
+    expect(run(cfg, 'FPF', DOWN).state).toEqual({ up: false, count: 0 })
   })
 
   it('rise 1 / fall 1 flips on every change of result', () => {
@@ -60,10 +58,10 @@ describe('riseFall', () => {
 
   it('a long flapping sequence', () => {
     const c = { rise: 2, fall: 2 }
-    //            F: down at once (fragile); PP up; FF down; P F P P up; F P F F down
+    //            F P: still up; P F F down; P F P P up; F P F F down
     expect(run(c, 'FPPFFPFPPFPFF')).toEqual({
-      trace: 'DDUUDDDDUUUUD',
-      changes: [0, 2, 4, 8, 12],
+      trace: 'UUUUDDDDUUUUD',
+      changes: [4, 8, 12],
       state: { up: false, count: 0 },
     })
   })
