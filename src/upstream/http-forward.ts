@@ -9,12 +9,13 @@ import { lingerAfterLastResponse } from '../listener/http-answers.js'
 import { clientResponseHeaders, safeReason } from './headers.js'
 import type { HttpPools } from './pools.js'
 import type { Server } from './server.js'
+import { ReplayableBody } from './request-body.js'
 import { IDEMPOTENT, afterError, isServerFailureStatus, type Failure, type UpstreamError } from './retry-policy.js'
 
 export { accessFields, type ForwardRequest } from './forward-request.js'
 
-/** Request bodies up to this size are buffered whole and so can be retried. */
-const REPLAY_BUFFER_LIMIT = 64 * 1024
+/** The first bytes of a request body kept while it streams, so that a retry can send it again. */
+const REPLAY_LIMIT = 64 * 1024
 
 /**
  * Forwards one request: picks a server, streams the body up and the response down with
@@ -29,12 +30,7 @@ export class HttpForwarder {
   ) {}
 
   forward (req: IncomingMessage, res: ServerResponse, fr: ForwardRequest): void {
-    const exchange = new Exchange(this, req, res, fr)
-    const length = Number(req.headers['content-length'] ?? -1)
-    // Small bodies are read first, as nginx's request buffering does, so the request can be
-    // replayed on another connection; larger ones stream and are retried only if unread.
-    if (length > 0 && length <= REPLAY_BUFFER_LIMIT) exchange.bufferBody()
-    else exchange.next()
+    new Exchange(this, req, res, fr).next()
   }
 
   /** Sends an error status if nothing was sent yet, else cuts the connection; then logs. */
@@ -94,7 +90,6 @@ export class HttpForwarder {
 class Exchange implements Dispatcher.DispatchHandler {
   server: Server | undefined
   attempts = 0
-  bytesIn = 0
   bytesOut = 0
   headersMs: number | undefined
   onFinish: (() => void) | undefined
@@ -110,8 +105,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** A byte of the current attempt's response arrived (undici's onResponseStarted). */
   private responseStarted = false
   private readonly idempotent: boolean
-  private readonly hasBody: boolean
-  private buffered: Buffer | undefined
+  private readonly reqBody: ReplayableBody | undefined
 
   constructor (
     private readonly fwd: HttpForwarder,
@@ -121,33 +115,23 @@ class Exchange implements Dispatcher.DispatchHandler {
   ) {
     const h = req.headers
     this.idempotent = IDEMPOTENT.has(req.method ?? '')
-    this.hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')
+    const hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')
+    this.reqBody = hasBody ? new ReplayableBody(req, REPLAY_LIMIT) : undefined
     res.on('close', this.onClientClose)
     res.on('drain', this.onClientDrain)
   }
 
-  /** The request body for undici: a buffered copy, or the client stream read without destroying it on failure. */
-  body (): Buffer | AsyncIterable<Buffer> | null {
-    if (this.buffered !== undefined) return this.buffered
-    if (!this.hasBody) return null
-    return countBytes(this, this.req.iterator({ destroyOnReturn: false }))
+  /** Client body bytes read (each once, whatever the attempts). */
+  get bytesIn (): number { return this.reqBody?.bytes ?? 0 }
+
+  /** The request body for this attempt: streamed from the client, replayed where a retry needs it. */
+  body (): AsyncIterable<Buffer> | null {
+    return this.reqBody?.attempt() ?? null
   }
 
-  /** Reads the whole (small) body, then forwards. */
-  bufferBody (): void {
-    const parts: Buffer[] = []
-    const req = this.req
-    req.on('data', (c: Buffer) => { parts.push(c); this.bytesIn += c.length })
-    req.once('end', () => {
-      this.buffered = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts)
-      if (!this.clientGone) this.next()
-    })
-    req.once('error', () => { this.clientGone = true })
-  }
-
-  /** True while the upstream has seen no byte of the client's body: a retry is still safe. */
+  /** A retry can send the whole body again: none, or all of what was read is kept. */
   private replayable (): boolean {
-    return !this.hasBody || this.buffered !== undefined || !this.req.readableDidRead
+    return this.reqBody?.replayable ?? true
   }
 
   next (): void {
@@ -296,9 +280,3 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
-async function * countBytes (ex: Exchange, source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  for await (const chunk of source) {
-    ex.bytesIn += chunk.length
-    yield chunk
-  }
-}

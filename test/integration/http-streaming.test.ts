@@ -85,6 +85,43 @@ describe('streaming with backpressure', () => {
     expect((peak - base) / MB).toBeLessThan(150)
   }, 120_000)
 
+  // Regression: a body of up to 64 KiB was read whole before a server was even picked (nginx's
+  // request buffering), so the server saw nothing of a slowly sent small upload until its end,
+  // against the spec's "no whole-body buffering".
+  it('a small body streams too: the server has the head and the first part before the rest is sent; a retry sends it whole', async () => {
+    let headAt = 0
+    let firstPartAt = 0
+    let body = ''
+    const server = http.createServer((req, res) => {
+      headAt = Date.now()
+      req.setEncoding('latin1')
+      req.on('data', (c: string) => { if (body === '') firstPartAt = Date.now(); body += c })
+      req.on('end', () => { res.end(`got ${body.length}`) })
+    })
+    await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+    cleanups.push(async () => { server.closeAllConnections(); await new Promise((resolve) => server.close(resolve)) })
+    const refused = await new Promise<number>((resolve) => {
+      const s = net.createServer()
+      s.listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => { resolve(p) }) })
+    })
+    // The first server refuses: the attempt on the second must carry the whole body still.
+    proxy = await startProxy(httpConfig({ servers: [`127.0.0.1:${refused}`, `127.0.0.1:${(server.address() as AddressInfo).port}`], upstream: '    retries: 1' }))
+    const client = net.connect(proxy.port(), '127.0.0.1')
+    let answer = ''
+    client.on('data', (d: Buffer) => { answer += d.toString('latin1') })
+    client.write(`POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n${'a'.repeat(500)}`)
+    await waitFor(() => body.length === 500, 5000, 10, 'the first part at the server')
+    const restAt = Date.now()
+    client.write('b'.repeat(500))
+    await waitFor(() => answer.includes('got 1000'), 5000, 10, 'the answer')
+    client.destroy()
+    expect(headAt).toBeLessThan(restAt)
+    expect(firstPartAt).toBeLessThan(restAt)
+    expect(body).toBe('a'.repeat(500) + 'b'.repeat(500))
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 200 OK')
+    expect(proxy.runtime.upstreams.get('web')!.servers.map((x) => x.failures)).toEqual([1, 0])
+  })
+
   it('survives the keep-alive race against an upstream with a 1 s keep-alive: zero errors', async () => {
     const u = await startUpstream({ name: 'ka', keepAliveTimeout: 1000 })
     upstreams = [u]
