@@ -6,17 +6,14 @@
  *
  * Invariant (split brain): a node that hears no peer serves only with the witness's blessing, and
  * an active node that hears no peer for `dead - heartbeat` ms loses that blessing (TCP witness
- * not confirmed within the last heartbeat, or arbiter lease not valid for one more heartbeat)
+ * not confirmed within 1.5 heartbeats, or arbiter lease not valid for one more heartbeat)
  * before a standby may act at `dead` ms (`dead + heartbeat` with a TCP witness, see patience()),
  * so an isolated active stops at least one heartbeat before the standby starts, in any phase.
  */
 
 import type { ElectionConfig, Output, PeerHeartbeat, Reason, Role } from './election-types.js'
+import { ProbeVerdict } from './probe-verdict.js'
 export type { ElectionConfig, Output, PeerHeartbeat, Reason, Role, Transition, WitnessKind } from './election-types.js'
-
-/** Consecutive witness results needed to change its verdict (a role never flips on one probe). */
-export const WITNESS_RISE = 2
-export const WITNESS_FALL = 2
 
 /** `id` wins over `other` by priority, then by the lower id. */
 export function wins (a: { priority: number, id: string }, b: { priority: number, id: string }): boolean {
@@ -30,10 +27,7 @@ export class Election {
   private lastHeard: number | undefined
   private peerValue: PeerHeartbeat | undefined
   private lastTick: number
-  // Witness (tcp): hysteresis counters and the last success.
-  private witnessUp = false
-  private witnessRun = 0
-  private witnessOkAt = Number.NEGATIVE_INFINITY
+  private readonly probes = new ProbeVerdict()
   // Arbiter (redis): the lease is ours until this time (from when the request was sent).
   private leaseUntil = Number.NEGATIVE_INFINITY
   private arbiterReachable = false
@@ -69,7 +63,7 @@ export class Election {
   get isYielding (): boolean { return this.yielding }
   get witnessVerdict (): 'up' | 'down' | 'unknown' {
     if (this.cfg.witness === 'redis') return this.arbiterReachable ? 'up' : 'down'
-    return this.witnessRun === 0 && !this.witnessUp && this.witnessOkAt === Number.NEGATIVE_INFINITY ? 'unknown' : this.witnessUp ? 'up' : 'down'
+    return this.probes.state
   }
 
   /** The arbiter should try to take or renew the lease now. */
@@ -115,13 +109,7 @@ export class Election {
   /** One TCP witness probe result. */
   witness (now: number, ok: boolean): Output {
     const stale = this.stale(now)
-    if (ok) this.witnessOkAt = now
-    if (ok === this.witnessUp) {
-      this.witnessRun = 0
-    } else if (++this.witnessRun >= (ok ? WITNESS_RISE : WITNESS_FALL)) {
-      this.witnessUp = ok
-      this.witnessRun = 0
-    }
+    this.probes.record(now, ok)
     return stale ?? this.evaluate(now)
   }
 
@@ -282,7 +270,7 @@ export class Election {
   private blessed (now: number): boolean {
     switch (this.cfg.witness) {
       case 'none': return true
-      case 'tcp': return this.witnessUp && now - this.witnessOkAt <= this.cfg.heartbeat * 1.5
+      case 'tcp': return this.probes.confirmed(now, this.cfg.heartbeat * 1.5)
       case 'redis': return this.leaseUntil - this.cfg.heartbeat > now
     }
   }

@@ -7,8 +7,8 @@
 import type { Clock } from '../clock.js'
 import type { PeerConfig } from '../config/types.js'
 import { channels } from '../observability/events.js'
+import { PeerAlarms } from './alarms.js'
 import { Election, type Output, type Role } from './election.js'
-import type { Rejection } from './messages.js'
 import { Notifier, type NotifyLog } from './notify.js'
 import { StateSync, type Sources } from './sync.js'
 import { PeerTransport } from './transport.js'
@@ -42,10 +42,6 @@ export interface PeerStatus {
   configFault: string | null
 }
 
-/** Auth failures older than this no longer keep the configuration fault raised. */
-const FAULT_MEMORY = 5000
-/** Rejections of one reason are logged once per this window, with the count. */
-const BURST = 10_000
 
 export class PeerNode {
   readonly election: Election
@@ -60,9 +56,7 @@ export class PeerNode {
   private beatTimer: NodeJS.Timeout | undefined
   private applying: Promise<void> = Promise.resolve()
   private applied: Role | undefined
-  private authFaultAt = Number.NEGATIVE_INFINITY
-  private authFaultText = ''
-  private readonly bursts = new Map<string, { at: number, count: number }>()
+  private readonly alarms: PeerAlarms
   private lastInSync = false
   private lastKeepalive = 0
   private beating = false
@@ -77,6 +71,7 @@ export class PeerNode {
     private readonly clock: Clock,
   ) {
     const now = clock.now()
+    this.alarms = new PeerAlarms(cfg.id, clock, log)
     const witness = cfg.witness
     this.election = new Election({
       id: cfg.id, priority: cfg.priority, preempt: cfg.preempt, heartbeat: cfg.heartbeat, deadAfter: cfg.deadAfter,
@@ -101,9 +96,9 @@ export class PeerNode {
         this.checkSync()
       },
       stateLost: () => { this.sync.lost(); this.checkSync() },
-      rejected: (reason, claimed) => { this.rejected(reason, claimed) },
-      hint: (from) => { this.authFault(`peer ${from} reports that our messages fail its authentication (secret mismatch?)`) },
-      error: (err, where) => { this.burst(`error:${where}`, () => { this.log.warn({ err: err.message, where }, 'peer transport error') }) },
+      rejected: (reason, claimed) => { this.alarms.rejected(reason, claimed) },
+      hint: (from) => { this.alarms.hint(from) },
+      error: (err, where) => { this.alarms.transportError(err, where) },
     })
     if (witness?.kind === 'tcp') {
       this.witness = new TcpWitness(witness.address, cfg.heartbeat, (ok) => { this.handle(this.election.witness(this.clock.now(), ok)) })
@@ -127,7 +122,7 @@ export class PeerNode {
   get peerUp (): boolean { return this.election.peerAlive(this.clock.now()) }
 
   get configFault (): string | null {
-    return this.clock.now() - this.authFaultAt < FAULT_MEMORY ? this.authFaultText : null
+    return this.alarms.configFault
   }
 
   /** Binds the peer's sockets and starts the timers. Rejects when the peer address cannot bind. */
@@ -306,37 +301,5 @@ export class PeerNode {
     this.lastInSync = now
     channels.peerSync.publish({ inSync: now })
     this.log.info({ inSync: now }, now ? 'pair in sync' : 'pair not in sync')
-  }
-
-  private rejected (reason: Rejection, claimed?: string): void {
-    channels.peerRejected.publish({ reason })
-    if (reason === 'unauthenticated' && claimed !== undefined && claimed !== this.cfg.id) {
-      this.authFault(`messages from peer ${claimed} fail authentication (secret mismatch?)`)
-      return
-    }
-    if (reason === 'unknown-sender' && claimed === this.cfg.id) {
-      this.authFault(`another node sends as this node's id ${claimed}: each node of the pair needs its own peer.id`)
-      return
-    }
-    this.burst(`rejected:${reason}`, (count) => { this.log.warn({ reason, count }, 'peer message dropped') })
-  }
-
-  /** A configuration fault (wrong secret): loud at error, once per burst, shown in status. */
-  private authFault (text: string): void {
-    this.authFaultAt = this.clock.now()
-    this.authFaultText = text
-    this.burst(`auth:${text}`, (count) => { this.log.error({ count }, text) })
-  }
-
-  /** Runs `emit` for the first event of a burst and then once per BURST window with the count. */
-  private burst (key: string, emit: (count: number) => void): void {
-    const now = Date.now()
-    const b = this.bursts.get(key)
-    if (b === undefined || now - b.at >= BURST) {
-      this.bursts.set(key, { at: now, count: 0 })
-      emit(b === undefined ? 1 : b.count + 1)
-      return
-    }
-    b.count++
   }
 }
