@@ -1,5 +1,6 @@
 import type { Config } from '../config/types.js'
 import { channels } from '../observability/events.js'
+import type { Role } from '../peer/election-types.js'
 import { Runtime } from './runtime.js'
 
 export interface ReloadSummary {
@@ -15,13 +16,25 @@ export interface ReloadSummary {
  * Resolves once the new Runtime serves; the old one retires in the background (up to its
  * shutdownTimeout). Throws (and leaves `current` serving) when a new listener cannot bind.
  */
-export async function reloadRuntime (current: Runtime, config: Config): Promise<{ runtime: Runtime, summary: ReloadSummary, retired: Promise<boolean> }> {
+export async function reloadRuntime (
+  current: Runtime,
+  config: Config,
+  /** A pair's role now (the election's): it may change while the new listeners bind. */
+  roleNow: () => Role = () => current.role,
+): Promise<{ runtime: Runtime, summary: ReloadSummary, retired: Promise<boolean> }> {
   const next = new Runtime(config, { previous: current, clock: current.clock })
   // A pair's standby with `standby: closed` keeps its listeners unbound across a reload.
   next.role = current.role
   const bind = current.role === 'active' || config.peer?.standby !== 'closed'
   try {
     await next.start({ bind })
+    // A role change while this bound (a step-down, a takeover) went to the old Runtime only.
+    const role = roleNow()
+    if (role !== next.role) {
+      next.role = role
+      if (role === 'active') await next.bindListeners()
+      else await next.standDown('now', config.peer?.standby === 'open')
+    }
   } catch (err) {
     channels.configReload.publish({ result: 'failure' })
     throw err

@@ -56,7 +56,7 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
     }
     try {
       for (const warning of next.warnings ?? []) log.warn({ warning }, 'config warning')
-      const { runtime: started, summary, retired } = await reloadRuntime(runtime, next)
+      const { runtime: started, summary, retired } = await reloadRuntime(runtime, next, () => peer?.election.role ?? runtime.role)
       runtime = started
       detach()
       log.level = next.log.level

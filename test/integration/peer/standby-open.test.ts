@@ -131,6 +131,29 @@ describe('a node that is not active with standby: open (in process)', () => {
     expect(await get(`http://127.0.0.1:${proxy.port()}/`)).toEqual({ status: 200, body: 'u1' })
   })
 
+  // Regression: the new Runtime of a reload copied the role at its start; a step-down (or a
+  // takeover) landing while its listeners bound went to the old Runtime only, so the node served
+  // on (or stayed dark) against the election's role.
+  it('a role change while a reload binds reaches the new Runtime (standby: closed)', async () => {
+    const port = await closedPort()
+    const peer = `peer: { id: a, listen: "127.0.0.1:${await closedPort()}", peers: ["127.0.0.1:${await closedPort()}"], secret: 0123456789abcdef01 }\n`
+    const yaml = peer + httpConfig({ servers: [`127.0.0.1:${upstream.port}`] }).replace('127.0.0.1:0', `127.0.0.1:${port}`)
+    proxy = await startProxy(yaml)
+    expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200)
+    const stepDown = await reloadRuntime(proxy.runtime, parseConfig(yaml, 'test.yaml'), () => 'standby')
+    await stepDown.retired
+    expect(stepDown.runtime.role).toBe('standby')
+    expect(await closeKind(net.connect(port, '127.0.0.1'))).toEqual({ kind: 'reset', code: 'ECONNREFUSED' })
+    const takeover = await reloadRuntime(stepDown.runtime, parseConfig(yaml, 'test.yaml'), () => 'active')
+    try {
+      await takeover.retired
+      expect(takeover.runtime.role).toBe('active')
+      expect(await get(`http://127.0.0.1:${port}/`)).toEqual({ status: 200, body: 'u1' })
+    } finally {
+      await takeover.runtime.stop(1000)
+    }
+  })
+
   it('serves again once active (bindListeners), on the same socket', async () => {
     proxy = await startProxy(httpConfig({ servers: [`127.0.0.1:${upstream.port}`] }))
     const port = proxy.port()
