@@ -10,6 +10,10 @@ export const ErrorCodes = {
   METHOD_NOT_ALLOWED: 405,
   VERSION_NOT_SUPPORTED: 505,
   HEADERS_TOO_LARGE: 431,
+  /** A transfer coding tandem does not implement (RFC 9112 §6.1). */
+  NOT_IMPLEMENTED: 501,
+  /** An Expect other than 100-continue (RFC 9110 §10.1.1). */
+  EXPECTATION_FAILED: 417,
   UPSTREAM_FAILED: 502,
   UPSTREAM_CONNECT_FAILED: 502,
   UPSTREAM_RESET: 502,
@@ -29,6 +33,7 @@ const messages: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
+  417: 'Expectation Failed',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   501: 'Not Implemented',

@@ -17,6 +17,7 @@ export const UNSUPPORTED = 1
 /** A parsed head. `headers` (lower-case names, repeats joined as node:http joins them) is built on first use. */
 export class RequestHead {
   readonly httpVersionMajor = 1
+  readonly httpVersionMinor = 1
   private joined: Record<string, string> | undefined
 
   constructor (

@@ -46,6 +46,14 @@ export class ResponseHeadError extends Error {
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n')
+
+/** An LF at or after `from` not preceded by a CR of the head that starts at `start`. */
+function bareLf (buf: Buffer, start: number, from: number): boolean {
+  for (let i = buf.indexOf(10, from); i !== -1; i = buf.indexOf(10, i + 1)) {
+    if (i === start || buf[i - 1] !== 13) return true
+  }
+  return false
+}
 const DIGITS = /^\d{1,15}$/
 
 /**
@@ -56,6 +64,8 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
   const at = buf.indexOf(CRLFCRLF, Math.max(start, scanFrom - 3))
   if (at === -1) {
     if (buf.length - start > limit) throw new ResponseHeadError('response head too large')
+    // A head of bare-LF lines never ends in CRLFCRLF: refuse it now, not at the response timeout.
+    if (bareLf(buf, start, Math.max(start, scanFrom - 1))) throw new ResponseHeadError('bare LF in response head')
     return RESPONSE_INCOMPLETE
   }
   if (at + 4 - start > limit) throw new ResponseHeadError('response head too large')

@@ -23,6 +23,7 @@ export interface RequestLike {
   readonly rawHeaders: string[]
   readonly headers: IncomingHttpHeaders
   readonly httpVersionMajor: number
+  readonly httpVersionMinor: number
   /** node:http only: the body has been read to its end. */
   readonly complete?: boolean
 }
@@ -52,7 +53,7 @@ export class HttpAdmission {
    */
   prepare (req: RequestLike, out: ServerResponse | Duplex | ClientConn, peer: string, startedAt: number, upgrade: boolean): ForwardRequest | Promise<ForwardRequest | undefined> | undefined {
     const rawUrl = req.url ?? '/'
-    const target = requestTarget(rawUrl, req.rawHeaders, req.httpVersionMajor)
+    const target = requestTarget(rawUrl, req.rawHeaders, req.httpVersionMajor, req.httpVersionMinor)
     if (!target.ok) return this.reject(req, out, peer, target.code, startedAt, '', req.headers.host ?? '', rawUrl)
     const { path: url, host, absolute } = target
     const trusted = this.trusted.trusts(peer)

@@ -31,6 +31,9 @@ const LEAN = process.env.TANDEM_HTTP_LEAN !== 'off'
 
 function onAcceptError (err: Error): void { reportError('listener', err) }
 
+/** Requests whose Expect is not 100-continue (node:http's checkExpectation). */
+const expectationFailed = new WeakSet<IncomingMessage>()
+
 /**
  * The HTTP (L7) listener. Every connection starts on the lean path (fast-connection.ts: bodiless
  * GET and HEAD over raw sockets); at the first request the lean parser does not take, the
@@ -71,6 +74,8 @@ export class HttpListener implements Listener, FastHost {
       keepAliveTimeout: t.idle,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(t.header / 2))),
       noDelay: true,
+      // A 1.1 request without Host is refused by requestTarget, answered and logged like any other.
+      requireHostHeader: false,
       // Only upgrades the route allows (WebSocket by default) become tunnels; any other
       // (h2c …) is an ordinary request, its Upgrade header dropped as hop-by-hop.
       shouldUpgradeCallback: (req) => this.tunnels(req),
@@ -87,6 +92,12 @@ export class HttpListener implements Listener, FastHost {
     this.server.on('request', this.onRequest)
     // 100 Continue is sent when the request's turn comes (see run), not ahead of requests before it.
     this.server.on('checkContinue', this.onRequest)
+    // Any other Expect: 417 in its turn, logged, closing the connection (node's own 417 kept it
+    // open and ran the next pipelined request).
+    this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      expectationFailed.add(req)
+      this.onRequest(req, res)
+    })
     this.server.on('upgrade', this.onUpgrade)
     this.server.on('connect', (req: IncomingMessage, socket: Duplex) => {
       answerRaw(socket, 405)
@@ -266,6 +277,10 @@ export class HttpListener implements Listener, FastHost {
       this.admission.refuse(req, res, peerOf(req.socket), 'NOT_ACTIVE', startedAt)
       return
     }
+    if (expectationFailed.has(req)) {
+      this.admission.refuse(req, res, peerOf(req.socket), 'EXPECTATION_FAILED', startedAt)
+      return
+    }
     // HTTP/1.0 has no 1xx: a 100 there would be read as the final answer (RFC 9110 §10.1.1).
     if (req.httpVersionMinor >= 1 && /100-continue/i.test(req.headers.expect ?? '')) res.writeContinue()
     const fr = this.admission.prepare(req, res, peerOf(req.socket), startedAt, false)
@@ -321,7 +336,7 @@ export class HttpListener implements Listener, FastHost {
   /** Whether node:http should hand this request's socket to onUpgrade (see tunnelAllowed). */
   private tunnels (req: IncomingMessage): boolean {
     if (req.headers.upgrade === undefined) return false
-    const target = requestTarget(req.url ?? '/', req.rawHeaders, req.httpVersionMajor)
+    const target = requestTarget(req.url ?? '/', req.rawHeaders, req.httpVersionMajor, req.httpVersionMinor)
     if (!target.ok) return false
     const route = this.admission.router.match(req.method ?? 'GET', target.host, target.path, req.headers)
     return route !== undefined && tunnelAllowed(req, route.upgrades)

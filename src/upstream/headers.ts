@@ -25,6 +25,9 @@ export interface ForwardedInfo {
   readonly host?: string
 }
 
+/** The fields this proxy writes or vets, whose underscore spellings are dropped. */
+const FORWARDING: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-real-ip'])
+
 /**
  * Fields a Connection token may not remove: what routing used and what frames the message.
  * `Connection: host` would otherwise send the upstream no Host (or undici's own), after routing
@@ -80,6 +83,9 @@ export function upstreamRequestHeaders (raw: readonly string[], info: ForwardedI
       // The proxy answers 100-continue itself (nginx does the same); undici cannot send Expect.
       case 'expect': continue
     }
+    // `X_Forwarded_For` reaches CGI, WSGI and Rack upstreams as HTTP_X_FORWARDED_FOR, the same
+    // variable as the real one: a client could name its own address (nginx drops such names).
+    if (lower.includes('_') && FORWARDING.has(lower.replaceAll('_', '-'))) continue
     out.push(name, value)
   }
   if (host === undefined && info.host !== undefined) out.push('host', host = info.host)
@@ -102,7 +108,9 @@ export function safeReason (status: number, reason: string | undefined): string 
 
 /**
  * Response headers for the client from undici's raw header buffers: hop-by-hop removed,
- * repeated fields kept. Returns a flat [name, value, ...] list for res.writeHead().
+ * repeated fields kept. Returns a flat [name, value, ...] list for res.writeHead(). Throws for a
+ * transfer coding other than chunked: undici removes only the chunking, and the body would reach
+ * the client still coded with nothing saying so (the lean path refuses it too).
  */
 export function clientResponseHeaders (raw: readonly Buffer[]): string[] {
   const out: string[] = []
@@ -113,6 +121,9 @@ export function clientResponseHeaders (raw: readonly Buffer[]): string[] {
     if (lower === 'connection') {
       extra = new Set((raw[i + 1] as Buffer).toString('latin1').split(',').map((t) => t.trim().toLowerCase()))
       continue
+    }
+    if (lower === 'transfer-encoding' && (raw[i + 1] as Buffer).toString('latin1').trim().toLowerCase() !== 'chunked') {
+      throw new Error('unsupported transfer coding in the response')
     }
     if (HOP_BY_HOP.has(lower)) continue
     out.push(name, (raw[i + 1] as Buffer).toString('latin1'))

@@ -178,9 +178,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     const res = this.res
     if (res.destroyed) return true
     if (statusMessage !== undefined && statusMessage !== '') res.statusMessage = safeReason(statusCode, statusMessage)
-    const headers = clientResponseHeaders(rawHeaders)
-    if (this.fr.responseHeaders !== undefined) headers.push(...this.fr.responseHeaders)
     try {
+      const headers = clientResponseHeaders(rawHeaders)
+      if (this.fr.responseHeaders !== undefined) headers.push(...this.fr.responseHeaders)
       res.writeHead(statusCode, headers as unknown as Record<string, string>)
     } catch (err) {
       // A head node:http will not write (a header value it refuses): the upstream's fault, 502.
@@ -213,6 +213,13 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onError (err: UpstreamError): void {
     if (!this.attemptOpen) return
+    // undici holds a 204 or 304 (or a HEAD's answer) to its Content-Length, though no body may
+    // follow (RFC 9112 §6.3): the response ended with its head, and the server did nothing wrong.
+    if (err.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' && this.headersMs !== undefined &&
+      (this.res.statusCode === 204 || this.res.statusCode === 304 || this.req.method === 'HEAD')) {
+      this.onComplete(null)
+      return
+    }
     if (this.clientGone) {
       // The client left or broke its own request (the listener answered it): not the server's
       // fault, and nobody to answer (nginx logs 499).

@@ -192,4 +192,48 @@ listeners:
     expect(up!.requests.map((q) => q.head.split(' ')[1])).toEqual(['/public'])
     expect(up!.requests[0]!.head).not.toMatch(/upgrade|http2-settings/i)
   })
+
+  // Regressions found by the general-path audit, with the bytes that showed each.
+  it.each([
+    // RFC 9112 §6.1: faulty framing. Was: 200 kept alive, then /hidden run as a request.
+    ['HTTP/1.0 with Transfer-Encoding', 'POST /p HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /hidden HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 400],
+    // Was: forwarded as plain chunked, the gzip coding dropped.
+    ['Transfer-Encoding: gzip, chunked', 'POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n', 501],
+    // Was: node:http's own 417, kept alive, the next pipelined POST forwarded, nothing logged.
+    ['Expect: foo', 'POST /1 HTTP/1.1\r\nHost: a\r\nExpect: foo\r\nContent-Length: 1\r\n\r\nxPOST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\ny', 417],
+    // Was: node:http's own 400, unlogged.
+    ['HTTP/1.1 without Host', 'GET /p HTTP/1.1\r\nAccept: */*\r\n\r\n', 400],
+    // Was: matched pathPrefix /v1/ and forwarded (stripped: /../admin).
+    ['a dot-segment', 'GET /v1/../admin HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['an encoded dot-segment', 'GET /v1/%2e%2e/admin HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['a fragment', 'POST /a#frag HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx', 400],
+  ])('%s: answered, logged, connection closed, nothing forwarded', async (_what, bytes, status) => {
+    const events: HttpRequestEnd[] = []
+    const onEnd = (m: unknown): void => { events.push(m as HttpRequestEnd) }
+    channels.httpRequestEnd.subscribe(onEnd)
+    try {
+      const { port } = await setup()
+      const r = await rawExchange(port, bytes)
+      expect(statuses(r.text)).toEqual([status])
+      expect(r.text).toContain('\r\nConnection: close\r\n')
+      expect(r.closed).toBe(true)
+      expect(up!.bytes.length).toBe(0)
+      await waitFor(() => events.length === 1, 5000, 10, 'the access event')
+      expect(events[0]!.status).toBe(status)
+    } finally {
+      channels.httpRequestEnd.unsubscribe(onEnd)
+    }
+  })
+
+  // Regression: `X_Forwarded_For: 6.6.6.6` passed through while the dash form was rewritten;
+  // CGI, WSGI and Rack upstreams read both as HTTP_X_FORWARDED_FOR.
+  it('underscore spellings of the forwarding headers are dropped', async () => {
+    const { port } = await setup()
+    const r = await rawExchange(port, 'GET /x HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 6.6.6.6\r\nX-Forwarded_Proto: https\r\nX_Real_IP: 6.6.6.6\r\nX_Other: kept\r\nConnection: close\r\n\r\n')
+    expect(statuses(r.text)).toEqual([200])
+    const head = up!.requests[0]!.head.toLowerCase()
+    expect(head).not.toMatch(/x_forwarded|x-forwarded_proto|x_real_ip/)
+    expect(head).toContain('\r\nx_other: kept\r\n')
+    expect(head).toContain('\r\nx-forwarded-for: 127.0.0.1\r\n')
+  })
 })

@@ -85,4 +85,41 @@ describe('upstream answers and replays', () => {
     // GET #2 met the dropped connection and was re-sent on a fresh one.
     expect(u.requests.map((q) => q.head.split(' ')[0])).toEqual(['POST', 'POST', 'GET', 'GET', 'GET'])
   })
+
+  // Regression: undici held a 304 to its Content-Length, so the general path sent the client
+  // nothing, logged 502 and counted the server as failing (three ejected it).
+  it('a 304 with Content-Length on the general path is relayed and blames nobody', async () => {
+    const u = await upstream(() => 'HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nETag: "x"\r\n\r\n')
+    proxy = await fx.proxy(httpConfig({ servers: [u.address], upstream: '    passive: { failures: 1, ejectFor: 60s }' }))
+    for (let i = 0; i < 3; i++) {
+      // HTTP/1.0 takes the general path.
+      const r = await rawExchange(proxy.port(), 'GET /cached HTTP/1.0\r\nHost: a\r\nIf-None-Match: "x"\r\n\r\n')
+      expect(statuses(r.text)).toEqual([304])
+      expect(r.text.toLowerCase()).toContain('\r\netag: "x"\r\n')
+    }
+    const server = proxy.runtime.upstreams.get('web')!.servers[0]!
+    expect(server.failures).toBe(0)
+    expect(server.state(proxy.runtime.clock.now())).toBe('up')
+  })
+
+  // Regression: an upstream `Transfer-Encoding: gzip, chunked` reached the client re-chunked
+  // with no coding named (the lean path already refused it).
+  it('a response transfer coding other than chunked is a 502 on both paths', async () => {
+    const u = await upstream(() => 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n')
+    proxy = await fx.proxy(httpConfig({ servers: [u.address] }))
+    for (const req of ['GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx']) {
+      const r = await rawExchange(proxy.port(), req)
+      expect(statuses(r.text)).toEqual([502])
+    }
+  })
+
+  // Regression: a head of bare-LF lines never ends in CRLFCRLF, so the lean path waited for the
+  // response timeout and answered 504, blaming a timeout.
+  it('a bare-LF response head is a 502 at once on the lean path, not a 504 at the response timeout', async () => {
+    const u = await upstream(() => 'HTTP/1.1 200 OK\nContent-Length: 2\n\nok')
+    proxy = await fx.proxy(httpConfig({ servers: [u.address], listener: '    timeouts: { response: 10s }' }))
+    const r = await rawExchange(proxy.port(), 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+    expect(statuses(r.text)).toEqual([502])
+    expect(r.ms).toBeLessThan(5000)
+  })
 })
