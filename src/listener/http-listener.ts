@@ -1,5 +1,4 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import { http } from '../node-builtins.js'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { HttpListenerConfig, ListenerConfig } from '../config/types.js'
@@ -16,6 +15,7 @@ import { FastConnection, type FastHost } from './fast-connection.js'
 import { HttpAdmission } from './http-admission.js'
 import { answerRaw, lingerAfterLastResponse, statusForParseError } from './http-answers.js'
 import { HttpConnection } from './http-connection.js'
+import { createNodeServer, expectationFailedOn } from './node-server.js'
 import { requestTarget } from './request-target.js'
 import type { Listener, ListenerDeps } from './types.js'
 
@@ -30,9 +30,6 @@ export interface HttpListenerDeps extends ListenerDeps {
 const LEAN = process.env.TANDEM_HTTP_LEAN !== 'off'
 
 function onAcceptError (err: Error): void { reportError('listener', err) }
-
-/** Requests whose Expect is not 100-continue (node:http's checkExpectation). */
-const expectationFailed = new WeakSet<IncomingMessage>()
 
 /**
  * The HTTP (L7) listener. Every connection starts on the lean path (fast-connection.ts: bodiless
@@ -66,44 +63,23 @@ export class HttpListener implements Listener, FastHost {
     this.forwarder = new HttpForwarder(deps.pools, config.timeouts, deps.clock)
     this.raw = new RawForwarder(deps.pools, config.timeouts, deps.clock)
     this.upgrades = new UpgradeForwarder(deps.clock, config.timeouts.idle, config.timeouts.response)
-    const t = config.timeouts
-    this.server = http.createServer({
-      maxHeaderSize: config.maxHeaderSize,
-      headersTimeout: t.header,
-      requestTimeout: 0, // the response timeout is the upstream's; the idle timeout guards the socket
-      keepAliveTimeout: t.idle,
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(t.header / 2))),
-      noDelay: true,
-      // A 1.1 request without Host is refused by requestTarget, answered and logged like any other.
-      requireHostHeader: false,
-      // Only upgrades the route allows (WebSocket by default) become tunnels; any other
-      // (h2c …) is an ordinary request, its Upgrade header dropped as hop-by-hop.
-      shouldUpgradeCallback: (req) => this.tunnels(req),
+    const node = createNodeServer(config, {
+      request: this.onRequest,
+      upgrade: this.onUpgrade,
+      clientError: this.onClientError,
+      timeout: (socket) => {
+        const conn = this.connections.get(socket)
+        if (conn === undefined) socket.destroy()
+        else conn.idleExpired()
+      },
+      connect: (req, socket) => {
+        answerRaw(socket, 405)
+        this.admission.logRefusal(peerOf(socket), 405, 'METHOD_NOT_ALLOWED', 'CONNECT', req.url ?? '')
+      },
+      tunnels: (req) => this.tunnels(req),
     })
-    this.nodeConnection = this.server.listeners('connection')[0] as (socket: Socket) => void
-    this.server.removeListener('connection', this.nodeConnection)
-    // The idle timeout is judged per connection (HttpConnection.idleExpired), not by node:http.
-    this.server.timeout = t.idle
-    this.server.on('timeout', (socket: Socket) => {
-      const conn = this.connections.get(socket)
-      if (conn === undefined) socket.destroy()
-      else conn.idleExpired()
-    })
-    this.server.on('request', this.onRequest)
-    // 100 Continue is sent when the request's turn comes (see run), not ahead of requests before it.
-    this.server.on('checkContinue', this.onRequest)
-    // Any other Expect: 417 in its turn, logged, closing the connection (node's own 417 kept it
-    // open and ran the next pipelined request).
-    this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-      expectationFailed.add(req)
-      this.onRequest(req, res)
-    })
-    this.server.on('upgrade', this.onUpgrade)
-    this.server.on('connect', (req: IncomingMessage, socket: Duplex) => {
-      answerRaw(socket, 405)
-      this.admission.logRefusal(peerOf(socket), 405, 'METHOD_NOT_ALLOWED', 'CONNECT', req.url ?? '')
-    })
-    this.server.on('clientError', this.onClientError)
+    this.server = node.server
+    this.nodeConnection = node.nodeConnection
     // Lean connections arrive as bare handles (see listen); node:http's get a Socket each.
     if (!LEAN) this.server.on('connection', (socket: Socket) => { this.toNode(socket, undefined) })
   }
@@ -277,7 +253,7 @@ export class HttpListener implements Listener, FastHost {
       this.admission.refuse(req, res, peerOf(req.socket), 'NOT_ACTIVE', startedAt)
       return
     }
-    if (expectationFailed.has(req)) {
+    if (expectationFailedOn(req)) {
       this.admission.refuse(req, res, peerOf(req.socket), 'EXPECTATION_FAILED', startedAt)
       return
     }
