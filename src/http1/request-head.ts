@@ -82,6 +82,9 @@ function visiblyUnsupported (buf: Buffer, start: number, scanFrom: number): bool
   return false
 }
 
+/** Fields a lean request may carry; a browser sends about 20. */
+export const MAX_LEAN_HEADERS = 256
+
 const GET_ = [71, 69, 84, 32, 47] // 'GET /'
 const HEAD_ = [72, 69, 65, 68, 32] // 'HEAD '
 
@@ -130,6 +133,8 @@ export function parseRequestHead (buf: Buffer, start: number, limit: number, sca
       }
     }
     rawHeaders.push(name, value)
+    // Past this many fields node:http's own limits decide (as they would on the general path).
+    if (rawHeaders.length > 2 * MAX_LEAN_HEADERS) return UNSUPPORTED
     pos = e + 2
   }
   // No Host, or two: the general path refuses these (400) with its own checks.
