@@ -121,6 +121,13 @@ export class ClientConn {
     this.parts ??= []
   }
 
+  /** Drops what was collected since cork() and uncorks; true when anything was dropped. */
+  discardCorked (): boolean {
+    const dropped = this.parts !== undefined && this.parts.length > 0
+    this.parts = undefined
+    return dropped
+  }
+
   /** As write() for what was collected. */
   uncork (): boolean {
     const parts = this.parts

@@ -310,13 +310,17 @@ export class RawExchange implements ConnUser {
     this.fail(decision.code)
   }
 
-  /** Answers the client with the error's status, or cuts a response already begun. */
+  /**
+   * Answers the client with the error's status, or cuts a response already begun. A head still
+   * corked with the first body bytes (the whole answer came in one read) never left: it is
+   * dropped and the client gets the error status rather than an empty close.
+   */
   private fail (code: ErrorCode): void {
     const status = ErrorCodes[code]
     this.over = true
-    if (this.response !== undefined) {
+    if (this.response !== undefined && !this.client.out.discardCorked()) {
       this.client.cut()
-      this.publish((this.response as ResponseHead).status, code)
+      this.publish(this.response.status, code)
       return
     }
     this.client.answer(status)

@@ -122,4 +122,15 @@ describe('upstream answers and replays', () => {
     expect(statuses(r.text)).toEqual([502])
     expect(r.ms).toBeLessThan(5000)
   })
+
+  // Regression: the head, still corked with the broken first chunk, was dropped with the
+  // connection: the client got an empty close while the access log said 502.
+  it('a response whose first body bytes break its framing, in the same read as its head, is a 502 (lean path)', async () => {
+    const u = await upstream(() => 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\nabc')
+    proxy = await fx.proxy(httpConfig({ servers: [u.address] }))
+    const r = await rawExchange(proxy.port(), 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+    expect(statuses(r.text)).toEqual([502])
+    expect(r.text).toContain('\r\nConnection: close\r\n')
+    expect(r.closed).toBe(true)
+  })
 })
