@@ -164,14 +164,17 @@ export class Election {
   }
 
   /**
-   * Frozen (SIGSTOP, a long pause) past the dead time: the peer may have taken over meanwhile.
+   * Frozen (SIGSTOP, a long pause) past the fence: the peer may have taken over meanwhile.
    * Stop serving and listen again for a dead time before deciding, as at start. Every input
    * checks this first, whichever arrives first after the pause.
    */
   private stale (now: number): Output | undefined {
     const gap = now - this.lastTick
     this.lastTick = now
-    if (gap <= this.dead) return undefined
+    // The fence, not the dead time: the peer counts silence from our last heartbeat, up to one
+    // heartbeat before the pause began, so a pause just under the dead time may already have
+    // let it take over.
+    if (gap <= this.fence) return undefined
     this.graceUntil = now + this.dead
     this.relistenUntil = now + this.dead
     if (this.current !== 'active') return undefined

@@ -339,6 +339,17 @@ const scenarios: Scenario[] = [
     ],
   },
   {
+    // Regression: a pause a little under the dead time (420 ms of 600) went unnoticed, though the
+    // peer, counting from our heartbeat before the pause, had taken over: the node answered the
+    // requests queued meanwhile beside the new active.
+    name: 'frozen past the fence (dead - heartbeat), under the dead time: stale too',
+    steps: [
+      { at: 300, tick: true, expect: 'active' },
+      { at: 300 + 199, tick: true, frozen: true, expect: 'active' },
+      { at: 300 + 199 + 201, tick: true, frozen: true, expect: 'standby', reason: 'stale' },
+    ],
+  },
+  {
     name: 'step-down: refused without an in-sync standby, then done',
     steps: [
       { at: 300, tick: true, expect: 'active' },
@@ -396,6 +407,7 @@ describe('election', () => {
 
   it('the first decision is a transition from init', () => {
     const e = new Election(base, 0)
+    for (const t of [100, 200]) expect(e.tick(t).transition).toBeUndefined()
     expect(e.tick(300).transition).toEqual({ from: 'init', to: 'active', term: 1, reason: 'start' })
   })
 
