@@ -1,8 +1,8 @@
 /*
  * The pair's full state snapshot as the active node pays it when its standby (re)connects: N
- * rate-limit buckets (BENCH_KEYS, default 100,000 and 1,000,000) captured, cut into slices and
- * signed one by one. The first step (capture, split, first slice) is the one that holds the event
- * loop; every later slice is sent after a setImmediate. Prints both, per bucket and in all.
+ * rate-limit buckets (BENCH_KEYS, default 100,000 and 1,000,000) taken slice by slice and signed
+ * one by one, as the active sends them (a setImmediate between slices). What matters is the
+ * longest step, which holds the event loop: prints the first and the longest, and the total.
  * Run after `tsc -p` of the bench config: node dist-bench/bench/micro/snapshot.js
  */
 import { ManualClock } from '../../src/clock.js'

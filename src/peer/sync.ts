@@ -49,8 +49,12 @@ export class StateSync {
   * full (): Generator<StateMessage> {
     const whole: Record<string, unknown> = {}
     for (const [name, source] of this.sources()) {
+      if (source.slices !== undefined) {
+        for (const slice of source.slices(CHUNK)) yield { k: 'state', full: false, parts: { [name]: slice } }
+        continue
+      }
       const snap = source.snapshot()
-      const slices = source.split?.(snap, CHUNK) ?? byKeys(snap)
+      const slices = byKeys(snap)
       if (slices.length <= 1) {
         whole[name] = snap
         continue

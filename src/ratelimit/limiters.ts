@@ -157,16 +157,11 @@ export class RateLimiters implements Replicated<RateLimitsState> {
     return out
   }
 
-  /** Slices of at most `max` buckets (a limit's keys are most of a snapshot; there are few limits). */
-  split (snapshot: RateLimitsState, max: number): RateLimitsState[] {
-    const out: RateLimitsState[] = []
-    if (Object.values(snapshot).reduce((n, t) => n + t.keys.length, 0) <= max) return [snapshot]
-    for (const [name, t] of Object.entries(snapshot)) {
-      for (let i = 0; i === 0 || i < t.keys.length; i += max) {
-        out.push({ [name]: { sig: t.sig, keys: t.keys.slice(i, i + max), ahead: t.ahead.slice(i, i + max) } })
-      }
+  /** The buckets in slices of at most `max`, each taken when asked for (Replicated.slices). */
+  * slices (max: number): Generator<RateLimitsState> {
+    for (const [name, l] of this.limits) {
+      for (const t of l.table.slices(max)) yield { [name]: { sig: l.signature, ...t } }
     }
-    return out
   }
 
   takeChanges (): RateLimitsState | undefined {

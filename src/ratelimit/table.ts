@@ -49,6 +49,8 @@ export class BucketTable implements Replicated<TableState> {
   private tail = NONE // least recently used
   private free = NONE // unused slots, chained through `next`
   private used = 0 // slots ever handed out (the rest of the arrays is untouched)
+  /** Bumped by resize(), which renumbers the slots (a snapshot walking them starts over). */
+  private generation = 0
   /** Slots changed since the last takeChanges, one bit each. */
   private dirty = new Int32Array(0)
   private dirtyCount = 0
@@ -112,6 +114,33 @@ export class BucketTable implements Replicated<TableState> {
       if (a > 0) { keys.push(this.keyAt(s)); ahead.push(a) }
     }
     return { keys, ahead }
+  }
+
+  /**
+   * The snapshot in slices of at most `max` keys, each taken when asked for: the caller yields
+   * between them, so a large table never holds the event loop (a million keys take about 0.3 s
+   * to turn into strings). A bucket changed meanwhile is dirty and follows with the changes; a
+   * resize renumbers the slots, so the walk then starts over (a few times at most; a bucket sent
+   * twice is harmless, apply() takes what comes last).
+   */
+  * slices (max: number): Generator<TableState> {
+    let generation = this.generation
+    let restarts = 0
+    for (let from = 0; from < this.used;) {
+      if (generation !== this.generation && restarts++ < 3) from = 0
+      generation = this.generation
+      const now = this.clock.now()
+      const keys: string[] = []
+      const ahead: number[] = []
+      const end = Math.min(this.used, from + max)
+      for (let s = from; s < end; s++) {
+        if (this.keyLen[s] === FREE) continue
+        const a = this.tat[s]! - now
+        if (a > 0) { keys.push(this.keyAt(s)); ahead.push(a) }
+      }
+      from = end
+      if (keys.length > 0) yield { keys, ahead }
+    }
   }
 
   takeChanges (): TableState | undefined {
@@ -285,6 +314,7 @@ export class BucketTable implements Replicated<TableState> {
    * Used to grow, to compact the arena and to give memory back.
    */
   private resize (capacity: number, arenaBytes: number): void {
+    this.generation++
     const old = { arena: this.arena, keyOff: this.keyOff, keyLen: this.keyLen, tat: this.tat, hashes: this.hashes, dirty: this.dirty, next: this.next }
     const oldHead = this.head
     this.capacity = capacity

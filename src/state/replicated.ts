@@ -14,9 +14,10 @@ export interface Replicated<S> {
   /** Merges state from the peer: a snapshot or a batch of changes. */
   apply (state: S): void
   /**
-   * Cuts a snapshot into parts of about `max` entries, each merged by apply() like changes, so a
-   * large snapshot travels in slices. Optional: without it a snapshot that is a record is cut by
-   * its keys.
+   * The full state in parts of at most `max` entries, each taken when the caller asks for it
+   * (it yields to the event loop between them) and merged by apply() like changes, so a large
+   * state never holds the process. Optional: without it the snapshot is taken at once and, when
+   * it is a record, cut by its keys.
    */
-  split? (snapshot: S, max: number): S[]
+  slices? (max: number): Iterable<S>
 }

@@ -79,9 +79,10 @@ describe('state sync', () => {
     expect(b.upstream.servers[0]!.adminState).toBe('enabled')
   })
 
-  // Regression: a rate-limit snapshot's top-level keys are the limits' names (a handful), so
-  // it went as one message however many buckets it held: 300,000 keys froze the active for
-  // 0.7 s (past the default dead time) and 1.5 million exceeded the 64 MB frame limit.
+  // Regressions: a rate-limit snapshot's top-level keys are the limits' names (a handful), so
+  // it went as one message however many buckets it held (1.5 million exceeded the 64 MB frame
+  // limit); and it was taken whole before the first slice, so 553,000 keys froze the active for
+  // 0.8 s, past the dead time, and its own standby took over. Each slice is taken when sent now.
   it('rate-limit buckets go in slices of CHUNK keys too; the standby ends with every bucket', () => {
     const yaml = `
 upstreams: { u: { servers: [{ address: 127.0.0.1:1 }] } }

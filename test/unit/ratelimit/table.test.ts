@@ -10,6 +10,23 @@ function table (maxKeys: number, clock = new ManualClock(1000), burst = 2, inter
 }
 
 describe('BucketTable', () => {
+  it('slices: the snapshot in parts taken one at a time; every bucket arrives though the table grows (renumbers) between parts', () => {
+    const { t, hit } = table(100_000)
+    for (let i = 0; i < 3000; i++) hit(`k${i}`)
+    const it = t.slices(1000)
+    const got = new Set<string>()
+    const first = it.next().value!
+    expect(first.keys.length).toBe(1000)
+    for (const k of first.keys) got.add(k)
+    for (let i = 3000; i < 20_000; i++) hit(`k${i}`) // grows the arrays: slots renumbered
+    for (const part of it) {
+      expect(part.keys.length).toBeLessThanOrEqual(1000)
+      for (const k of part.keys) got.add(k)
+    }
+    for (let i = 0; i < 20_000; i++) expect(got.has(`k${i}`), `k${i}`).toBe(true)
+    expect(t.snapshot().keys.length).toBe(20_000)
+  })
+
   it('keeps keys apart', () => {
     const { hit } = table(10)
     expect([hit('a'), hit('a'), hit('a'), hit('b'), hit('b'), hit('b')]).toEqual([true, true, false, true, true, false])
