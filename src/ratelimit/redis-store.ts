@@ -147,6 +147,9 @@ export class RedisStore {
   private failed (err: unknown): void {
     const e = classify(err)
     if (channels.rateLimitStoreError.hasSubscribers) channels.rateLimitStoreError.publish(e)
+    // One key of the wrong type (written by something else) fails its own decisions only: the
+    // store is fine for every other client, so the breaker stays closed.
+    if (e.reason === 'error' && /^WRONGTYPE/.test(e.message)) return
     if (this.state === 'down') return
     this.settleWaiters(false, 'down')
     if (!this.warned) this.report(e)
@@ -174,8 +177,10 @@ export class RedisStore {
     this.checker = setInterval(() => {
       if (inFlight || this.client.status !== 'ready') return
       inFlight = true
-      // The script itself with no keys (TIME only): proves scripts run, and reloads it after a restart.
-      this.client.tandemGcra(0).then(() => { this.up() }, () => {}).finally(() => { inFlight = false })
+      // The script itself with no keys (TIME only) proves scripts run and reloads it after a
+      // restart; a write proves Redis takes writes (out of memory, a read-only replica refuse).
+      Promise.all([this.client.tandemGcra(0), this.client.set(this.config.prefix + 'probe', '1', 'PX', 1000)])
+        .then(() => { this.up() }, () => {}).finally(() => { inFlight = false })
     }, CHECK_EVERY_MS)
     this.checker.unref()
   }

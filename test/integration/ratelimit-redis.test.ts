@@ -194,6 +194,50 @@ rateLimitStore: { redis: { url: "${redis.url}", prefix: "t:", timeout: 1s, onErr
     expect(await unavailable()).toBeGreaterThanOrEqual(before + 6)
   })
 
+  // Regressions from a fault-injection audit: one key of the wrong type (written by something
+  // else) opened the breaker for every client, and with Redis out of memory the breaker flapped
+  // every 200 ms, since its check wrote nothing (25 warnings and 25 "back" lines in 5 s).
+  it('a key of the wrong type fails its own decisions only; the store stays up for every other key', async () => {
+    const p = await start('{ key: "header:x-key", rate: 1/m, burst: 50 }', 'timeout: 500ms, onError: deny')
+    const keyed = async (key: string): Promise<number> => {
+      const res = await request(p.url(), { dispatcher: agent, headers: { 'x-key': key } })
+      await res.body.text()
+      return res.statusCode
+    }
+    expect(await keyed('bad')).toBe(200)
+    const [name] = await admin.keys('t:api:*bad*')
+    expect(name).toBeDefined()
+    await admin.del(name!)
+    await admin.lpush(name!, 'x')
+    for (let i = 0; i < 5; i++) expect(await keyed('bad')).toBe(429) // onError deny, for this key
+    for (let i = 0; i < 10; i++) expect(await keyed(`good-${i}`)).toBe(200)
+    expect(p.runtime.limiters.redis?.available).toBe(true)
+  })
+
+  it('Redis out of memory: one warning, the breaker stays open until writes work again, then one "back"', async () => {
+    const states: RateLimitStoreState[] = []
+    const onState = (m: unknown): void => { states.push(m as RateLimitStoreState) }
+    dc.subscribe('tandem:ratelimit:store-state', onState)
+    try {
+      const p = await start('{ key: client-ip, rate: 1/m, burst: 1000 }', 'timeout: 500ms, onError: allow')
+      expect((await get()).status).toBe(200)
+      await admin.config('SET', 'maxmemory', '1')
+      await waitFor(async () => { await get(); return p.runtime.limiters.redis?.available === false }, 5000, 20, 'the breaker open')
+      const until = Date.now() + 2000
+      while (Date.now() < until) {
+        expect((await get()).status).toBe(200) // answered by onError: allow
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      expect(states.map((e) => e.state)).toEqual(['down'])
+      await admin.config('SET', 'maxmemory', '0')
+      await waitFor(() => p.runtime.limiters.redis?.available === true, 5000, 20, 'the store back')
+      expect(states.map((e) => e.state)).toEqual(['down', 'up'])
+    } finally {
+      dc.unsubscribe('tandem:ratelimit:store-state', onState)
+      await admin.config('SET', 'maxmemory', '0')
+    }
+  })
+
   for (const failure of ['hung (SIGSTOP)', 'dead (SIGKILL)'] as const) {
     for (const onError of ['local', 'allow', 'deny'] as const) {
       it(`Redis ${failure}, onError ${onError}: the first request waits at most the timeout, later ones not at all; resumes within 1 s`, async () => {
