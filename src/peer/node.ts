@@ -43,6 +43,9 @@ export interface PeerStatus {
 }
 
 
+/** A standby still out of sync this long after its state connection came up: the connection is dead. */
+const STATE_STALL_MS = 5000
+
 export class PeerNode {
   readonly election: Election
   private readonly transport: PeerTransport
@@ -227,6 +230,11 @@ export class PeerNode {
     })
     const active = e.role === 'active'
     // Only the active node streams state; it keeps a connection while the peer is heard.
+    // A state connection whose link blackholes stays "up" here for ever (the standby only listens
+    // on it), while the standby, hearing our heartbeats over another link, says it is not in
+    // sync: after a while that is a dead connection, and the next dial takes the next link.
+    if (active && this.transport.stateConnected && !this.sendingFull && e.peerAlive(this.clock.now()) && e.peer?.inSync === false &&
+      Date.now() - this.transport.stateConnectedAt > Math.max(STATE_STALL_MS, 20 * this.cfg.heartbeat)) this.transport.dropState()
     this.transport.maintainState(active && e.peerAlive(this.clock.now()), () => { void this.sendFull() })
     if (active && !this.sendingFull) {
       // Taken every heartbeat even while disconnected: a reconnect sends a full snapshot anyway.

@@ -101,6 +101,14 @@ export class PeerTransport {
   /** True while an outbound state connection is up (this node is active and reaches the peer). */
   get stateConnected (): boolean { return this.outboundReady }
 
+  /** Date.now() when the outbound state connection came up. */
+  stateConnectedAt = 0
+
+  /** Closes the outbound state connection; the next maintainState() dials the next link. */
+  dropState (): void {
+    this.outbound?.destroy()
+  }
+
   /**
    * Keeps an outbound state connection (active node) or drops it (`want` false). `onConnect` runs
    * once each time a connection is established: send the full snapshot there.
@@ -120,7 +128,9 @@ export class PeerTransport {
     socket.once('connect', () => {
       this.connecting = false
       this.outboundReady = true
-      // The standby only listens on this socket; after connect, silence is normal.
+      this.stateConnectedAt = Date.now()
+      // The standby only listens on this socket; after connect, silence is normal (a link that
+      // blackholes it shows as a standby that stays out of sync: see PeerNode).
       socket.setTimeout(0)
       onConnect()
     })

@@ -12,6 +12,8 @@ export interface Relay {
   readonly port: number
   /** Drop everything (UDP) and refuse/destroy TCP, until heal(). */
   cut (): void
+  /** Pass nothing, close nothing: datagrams are dropped and TCP bytes held (a blackholed link), until heal(). */
+  blackhole (): void
   heal (): void
   /** Delay every UDP datagram by `ms` (0: none). */
   delay (ms: number): void
@@ -30,6 +32,7 @@ export async function startRelay (target: { host?: string, port: number }, opts:
   const wantUdp = opts.udp ?? true
   const wantTcp = opts.tcp ?? true
   let isCut = false
+  let holes = false
   let delayMs = 0
   let passed = 0
   const streams = new Set<net.Socket>()
@@ -39,12 +42,15 @@ export async function startRelay (target: { host?: string, port: number }, opts:
     streams.add(client)
     streams.add(upstream)
     const drop = (): void => { client.destroy(); upstream.destroy(); streams.delete(client); streams.delete(upstream) }
-    client.on('error', drop)
-    upstream.on('error', drop)
-    client.on('close', drop)
-    upstream.on('close', drop)
-    client.pipe(upstream)
-    upstream.pipe(client)
+    // Blackholed, a close on one side is not passed on either: the other side's socket hangs.
+    const dropFrom = (side: net.Socket): void => { if (holes) side.destroy(); else drop() }
+    client.on('error', () => { dropFrom(client) })
+    upstream.on('error', () => { dropFrom(upstream) })
+    client.on('close', () => { dropFrom(client) })
+    upstream.on('close', () => { dropFrom(upstream) })
+    // Bytes go through only while not blackholed; held ones are dropped, as a black hole would.
+    client.on('data', (d: Buffer) => { if (!holes) upstream.write(d) })
+    upstream.on('data', (d: Buffer) => { if (!holes) client.write(d) })
   })
   const inbound = dgram.createSocket('udp4')
   const outbound = dgram.createSocket('udp4')
@@ -53,13 +59,13 @@ export async function startRelay (target: { host?: string, port: number }, opts:
   inbound.on('message', (data, rinfo) => {
     last = data
     lastSender = { address: rinfo.address, port: rinfo.port }
-    if (isCut) return
+    if (isCut || holes) return
     const send = (): void => { if (!isCut) { passed++; outbound.send(data, target.port, host) } }
     if (delayMs > 0) setTimeout(send, delayMs).unref()
     else send()
   })
   outbound.on('message', (data) => {
-    if (isCut || lastSender === undefined) return
+    if (isCut || holes || lastSender === undefined) return
     inbound.send(data, lastSender.port, lastSender.address)
   })
   inbound.on('error', () => {})
@@ -99,8 +105,10 @@ export async function startRelay (target: { host?: string, port: number }, opts:
       // Refused, not accepted and dropped: a connect must fail as to an unreachable host.
       if (wantTcp && tcp.listening) tcp.close()
     },
+    blackhole () { holes = true },
     heal () {
       isCut = false
+      holes = false
       if (wantTcp && !tcp.listening) tcp.listen(port, '127.0.0.1')
     },
     delay (ms) { delayMs = ms },

@@ -47,6 +47,23 @@ describe('pair links', () => {
     expect(b.peer.other?.up).toBe(true)
   })
 
+  // Regression: the active's state connection has no timeout once up (the standby only listens
+  // on it), so a link that blackholed it kept the pair out of sync for as long as it lasted,
+  // though heartbeats came over the second link (step-down then refused: "not in sync").
+  it('a blackholed link under the state connection: the active dials the next link and the pair is in sync again', async () => {
+    pair = await makePair(upstream.port, {}, {}, 2)
+    await startSettled(pair)
+    const before = await counts(pair)
+    pair.abs[0]!.blackhole()
+    pair.bas[0]!.blackhole()
+    // The standby closes a silent state connection after 5 s; the active drops its own 5 s after
+    // it came up if the standby says it is out of sync; then it connects over link 1.
+    await waitFor(async () => !(await pair!.b.status()).peer.inSync, 10_000, 50, 'B out of sync')
+    await waitFor(async () => (await pair!.b.status()).peer.inSync && (await pair!.a.status()).peer.inSync, 15_000, 50, 'in sync again over link 1')
+    expect(await counts(pair)).toEqual(before)
+    expect((await pair.a.post('/api/peer/step-down')).status).toBe(200)
+  }, 40_000)
+
   it('a link flapping every 300 ms for 10 s: no transition (heartbeat 200 ms, deadAfter 4)', async () => {
     pair = await makePair(upstream.port)
     await startSettled(pair)
