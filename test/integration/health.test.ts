@@ -194,6 +194,22 @@ describe('probes', () => {
   }, 20_000)
 })
 
+describe('probes under tandem\'s own load', () => {
+  // Regression: with the event loop busy relaying, a probe's timer fired late and, run before
+  // the I/O that had answered meanwhile, failed healthy idle servers (both went down: 503s).
+  it('a probe whose deadline passed while the event loop was blocked still sees the answer that came meanwhile', async () => {
+    const server = net.createServer((s) => { s.on('error', () => {}); s.destroy() })
+    const port = await listen(server)
+    cleanups.push(() => close(server))
+    for (let i = 0; i < 3; i++) {
+      const probe = tcpProbe(HOST, port, 100)
+      const until = Date.now() + 300
+      while (Date.now() < until) { /* the loop busy for three timeouts, as under heavy relaying */ }
+      expect(await probe).toMatchObject({ ok: true })
+    }
+  })
+})
+
 describe('HealthChecker over real sockets', () => {
   it('tcp: a closed port goes down after exactly `fall` failures, and comes back after exactly `rise` passes', async () => {
     const port = await closedPort()
