@@ -65,17 +65,19 @@ describe('streaming with backpressure', () => {
     let peak = base
     const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 50)
     try {
-      const up = await request(proxy.url() + '/up', { method: 'POST', body: generated(size), headers: { 'content-length': String(size) } })
+      // Which half failed, when one does (a CI run once saw "other side closed" here, not reproduced since).
+      const half = (what: string) => (err: Error): never => { throw new Error(`${what}: ${err.message}`, { cause: err }) }
+      const up = await request(proxy.url() + '/up', { method: 'POST', body: generated(size), headers: { 'content-length': String(size) } }).catch(half('upload'))
       expect(up.statusCode).toBe(200)
       expect(await up.body.text()).toBe(String(size))
-      const down = await request(proxy.url() + '/down')
+      const down = await request(proxy.url() + '/down').catch(half('download'))
       expect(down.statusCode).toBe(200)
       let got = 0
       // A deliberately slow reader, so the proxy must hold the upstream back.
       await pipeline(down.body, new Writable({
         highWaterMark: 64 * 1024,
         write (c: Buffer, _e, cb) { got += c.length; if (got % (16 * MB) < c.length) setTimeout(cb, 5); else cb() },
-      }))
+      })).catch((err: Error) => { throw new Error(`download body after ${got} bytes: ${err.message}`, { cause: err }) })
       expect(got).toBe(size)
     } finally {
       clearInterval(timer)
