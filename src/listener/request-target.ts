@@ -64,7 +64,10 @@ const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i
 function plainPath (target: string): boolean {
   if (target.includes('#')) return false
   const q = target.indexOf('?')
-  const path = q === -1 ? target : target.slice(0, q)
-  // Most paths hold neither `.` nor `%`: one scan each, no regular expression.
-  return (!path.includes('.') && !path.includes('%')) || !DOT_SEGMENT.test(path)
+  const end = q === -1 ? target.length : q
+  // Most paths hold neither `.` nor `%`: a scan each, no slice, no regular expression.
+  const dot = target.indexOf('.')
+  const pct = target.indexOf('%')
+  if ((dot === -1 || dot >= end) && (pct === -1 || pct >= end)) return true
+  return !DOT_SEGMENT.test(q === -1 ? target : target.slice(0, q))
 }
