@@ -4,14 +4,14 @@
 // close. Then the same clients against two references started the same way: a bare node:net
 // server answering fixed bytes (the floor: what Node itself spends per connection) and a
 // node:http hello server. Loopback only, bounded (one request per connection, 60 s per target).
-// Env: BENCH_IDLE_CONNECTIONS (10000).
+// Env: BENCH_IDLE_CONNECTIONS (10000); BENCH_HEAP_DETAIL=1 adds V8's committed heap by space.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { readHandshake, startChild, stopChild } from './targets/child.js'
+import { NODE_ENV, NODE_FLAGS, readHandshake, startChild, stopChild } from './targets/child.js'
 import { BENCH_HOST, BENCH_PATH, startTandem } from './targets/tandem.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -30,7 +30,10 @@ async function heapMiB (admin: string | undefined): Promise<string> {
   if (admin === undefined) return '?'
   const text = await (await fetch(`${admin}/metrics`)).text()
   const used = (space: string): number => Number(new RegExp(`nodejs_heap_space_size_used_bytes\\{space="${space}"\\} (\\d+)`).exec(text)?.[1] ?? 0)
-  return `heap ${(Number(/nodejs_heap_size_used_bytes (\d+)/.exec(text)?.[1]) / 1048576).toFixed(1)} MiB, code ${(used('code') / 1048576).toFixed(1)}`
+  const mib = (re: RegExp): string => (Number(re.exec(text)?.[1] ?? 0) / 1048576).toFixed(1)
+  const detail = process.env.BENCH_HEAP_DETAIL === undefined ? '' : ` (committed ${mib(/nodejs_heap_size_total_bytes (\d+)/)}, external ${mib(/nodejs_external_memory_bytes (\d+)/)}, ` +
+    ['new', 'old', 'code', 'large_object'].map((sp) => `${sp} ${mib(new RegExp(`nodejs_heap_space_size_total_bytes\\{space="${sp}"\\} (\\d+)`))}`).join(' ') + ')'
+  return `heap ${(Number(/nodejs_heap_size_used_bytes (\d+)/.exec(text)?.[1]) / 1048576).toFixed(1)} MiB, code ${(used('code') / 1048576).toFixed(1)}${detail}`
 }
 
 /** Opens one connection, sends one request, resolves once the whole answer arrived; keeps it open. */
@@ -92,13 +95,13 @@ async function main (): Promise<void> {
     } finally { await tandem.stop() }
     // The same clients against Node alone, started as tandem is (same node, same flags).
     for (const [name, script, args] of [['floor: bare node:net server, fixed answer', 'idle-floor.js', []], ['node:http hello server', 'upstream.js', ['1']]] as const) {
-      const child = startChild(process.execPath, ['--max-semi-space-size=2', join(HERE, 'targets', script), ...args])
+      const child = startChild(process.execPath, [...NODE_FLAGS, join(HERE, 'targets', script), ...args])
       try {
         const hs = await readHandshake<{ port?: number, ports?: number[] }>(child, name)
         await measure({ name, pid: child.pid as number, port: hs.port ?? hs.ports?.[0] ?? 0 })
       } finally { await stopChild(child) }
     }
-    process.stdout.write(`(node ${process.version}, --max-semi-space-size=2 for all three)\n`)
+    process.stdout.write(`(node ${process.version}, ${NODE_FLAGS.join(' ')} and ${Object.entries(NODE_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} for all three)\n`)
   } finally {
     await stopChild(up)
     await rm(dir, { recursive: true, force: true })

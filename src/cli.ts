@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=2 --no-maglev
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { util } from './node-builtins.js'

@@ -56,12 +56,19 @@ export function cpuTimes (cpu: number): { busy: number, total: number } | undefi
 }
 
 /**
+ * Node's flags and environment as the image starts tandem (Dockerfile, src/cli.ts's first line),
+ * given to every Node process a benchmark compares it with. BENCH_NODE_FLAGS adds flags to try.
+ */
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--no-maglev', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)]
+export const NODE_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' }
+
+/**
  * Spawns `cmd args`, under `taskset -c cpu` when taskset exists. stdout is piped (or goes to
  * `stdout`, another child's stdin), stderr inherited.
  */
 export function startChild (cmd: string, args: readonly string[], cpu?: number, stdout?: Writable): ChildProcess {
   const argv = HAS_TASKSET && cpu !== undefined ? ['taskset', '-c', String(cpu), cmd, ...args] : [cmd, ...args]
-  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', stdout ?? 'pipe', 'inherit'] })
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', stdout ?? 'pipe', 'inherit'], env: { ...process.env, ...NODE_ENV } })
   children.add(child)
   child.once('exit', () => { children.delete(child) })
   return child

@@ -9,7 +9,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
-import { HAS_TASKSET, freePort, startChild, stopChild, waitReady, type RunningTarget } from './child.js'
+import { HAS_TASKSET, NODE_FLAGS, freePort, startChild, stopChild, waitReady, type RunningTarget } from './child.js'
 
 export const BENCH_HOST = 'www.example.com'
 export const BENCH_PATH = '/app/hello'
@@ -100,7 +100,7 @@ export async function startTandem (root: string, dir: string, upstreamPorts: rea
   const drainArgv = HAS_TASKSET && drainCpu !== undefined ? ['taskset', '-c', String(drainCpu), 'cat'] : ['cat']
   const drain = spawn(drainArgv[0] as string, drainArgv.slice(1), { stdio: ['pipe', 'ignore', 'inherit'] })
   // As the image and the `tandem` command start it (Dockerfile, src/cli.ts's first line).
-  const child = startChild(process.execPath, ['--max-semi-space-size=2', join(root, 'dist', 'cli.js'), 'run', '-c', file], cpu, drain.stdin)
+  const child = startChild(process.execPath, [...NODE_FLAGS, join(root, 'dist', 'cli.js'), 'run', '-c', file], cpu, drain.stdin)
   child.once('exit', () => { drain.kill() })
   const url = `http://127.0.0.1:${port}${BENCH_PATH}`
   const name = variant === 'default' ? 'tandem' : `tandem-${variant}`
