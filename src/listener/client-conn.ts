@@ -1,6 +1,7 @@
 import net from 'node:net'
 import { UV_EOF, peerOf, readBytes, readResult, shutdownHandle, writeHandle, writeLatin1, type ShutdownReq, type TcpHandle, type WriteReq } from '../upstream/tcp-handle.js'
 import { unmapV4 } from './client-ip.js'
+import { idleList, type IdleEntry, type IdleList } from './idle-list.js'
 
 /**
  * How long a connection closed after an error answer keeps reading (and discarding) what the
@@ -32,12 +33,11 @@ export interface ClientConnOwner {
  * An accepted client connection of the lean HTTP path, on its bare TCP handle (tcp-handle.ts):
  * the few things the path needs of net.Socket (ordered writes with backpressure, FIN after the
  * last write, lingering close, an idle timeout) without the stream machinery, whose events and
- * timer refreshes cost more per request than the proxying itself. The idle timeout is one timer
- * that re-arms itself lazily from the time of the last read or write, so a busy connection
- * costs no timer calls. At a request only node:http can serve, toSocket() gives the handle to a
+ * timer refreshes cost more per request than the proxying itself. The idle timeout is an entry in
+ * the process's list for its duration (idle-list.ts): no timer of its own. At a request only node:http can serve, toSocket() gives the handle to a
  * net.Socket for good.
  */
-export class ClientConn {
+export class ClientConn implements IdleEntry {
   /** destroy() was called, the handle failed, or it went to a net.Socket: no more I/O here. */
   destroyed = false
   /** The client's FIN has been read. */
@@ -50,16 +50,23 @@ export class ClientConn {
   private pendingBytes = 0
   private parts: Buffer[] | undefined
   private closeAfterFin = false
-  private lingerUntil = 0
-  private at = performance.now()
-  private timer: NodeJS.Timeout
+  /** Set while lingering (see linger): the idle timeout no longer applies. */
+  private lingerTimer: NodeJS.Timeout | undefined
   private peerAddress: string | undefined
+  private readonly idle: IdleList
+  /** @internal IdleEntry */
+  idleAt = 0
+  /** @internal IdleEntry */
+  idlePrev: IdleEntry | undefined = undefined
+  /** @internal IdleEntry */
+  idleNext: IdleEntry | undefined = undefined
 
-  constructor (readonly handle: TcpHandle, private readonly owner: ClientConnOwner, private readonly idleMs: number) {
+  constructor (readonly handle: TcpHandle, private readonly owner: ClientConnOwner, idleMs: number) {
     handle[kClient] = this
     handle.onread = onClientRead
     handle.setNoDelay(true)
-    this.timer = setTimeout(onClientTimer, idleMs, this)
+    this.idle = idleList(idleMs)
+    this.idle.touch(this)
   }
 
   /** The client's address (IPv4-mapped form unmapped), read once per connection. */
@@ -97,7 +104,7 @@ export class ClientConn {
       this.parts.push(typeof data === 'string' ? Buffer.from(data, 'latin1') : data)
       return true
     }
-    this.at = performance.now()
+    this.active()
     const r = typeof data === 'string'
       ? writeLatin1(this.handle, data, onWritten, kClient, this)
       : writeHandle(this.handle, data, onWritten, kClient, this)
@@ -163,8 +170,8 @@ export class ClientConn {
     if (this.destroyed) return
     this.end()
     if (this.readableEnded) return this.destroy()
-    this.lingerUntil = performance.now() + LINGER_MS
-    this.arm(LINGER_MS)
+    this.idle.remove(this)
+    this.lingerTimer = setTimeout(onLingerOver, LINGER_MS, this)
     this.resume()
   }
 
@@ -179,7 +186,7 @@ export class ClientConn {
     if (this.destroyed) return
     this.destroyed = true
     this.reading = false
-    clearTimeout(this.timer)
+    this.stopTimers()
     this.handle.close(onClientClose)
   }
 
@@ -191,7 +198,7 @@ export class ClientConn {
     // Destroyed as far as this object goes: every later call is a no-op.
     this.reading = false
     this.destroyed = true
-    clearTimeout(this.timer)
+    this.stopTimers()
     this.handle.readStop()
     this.handle.reading = false
     // As net.Server makes a connection's Socket with pauseOnConnect (node:http's allow half-open).
@@ -203,15 +210,15 @@ export class ClientConn {
   read (n: number, memory: ArrayBuffer | undefined): void {
     if (this.destroyed) return
     if (n > 0) {
-      this.at = performance.now()
-      if (this.lingerUntil === 0 && memory !== undefined) this.owner.onData(readBytes(memory, n))
+      this.active()
+      if (this.lingerTimer === undefined && memory !== undefined) this.owner.onData(readBytes(memory, n))
       return
     }
     if (n === 0) return
     this.reading = false
     if (n !== UV_EOF) return this.destroy()
     this.readableEnded = true
-    if (this.lingerUntil !== 0 || (this.closeAfterFin && this.writes === 0)) return this.destroy()
+    if (this.lingerTimer !== undefined || (this.closeAfterFin && this.writes === 0)) return this.destroy()
     this.owner.onEnd()
   }
 
@@ -220,7 +227,7 @@ export class ClientConn {
     if (--this.writes === 0) this.pendingBytes = 0
     if (this.destroyed) return
     if (status < 0) return this.destroy()
-    this.at = performance.now()
+    this.active()
     if (this.writes === 0) this.owner.onDrain()
   }
 
@@ -236,29 +243,26 @@ export class ClientConn {
     this.owner.onClose()
   }
 
-  private arm (ms: number): void {
-    clearTimeout(this.timer)
-    this.timer = setTimeout(onClientTimer, Math.max(1, Math.ceil(ms)), this)
+  /** A read or a write: the idle time starts again (a lingering connection has none). */
+  private active (): void {
+    if (this.lingerTimer === undefined) this.idle.touch(this)
   }
 
-  /** @internal */
-  onTimer (): void {
+  private stopTimers (): void {
+    this.idle.remove(this)
+    if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer)
+  }
+
+  /** @internal IdleEntry: nothing was read or written for the idle time. */
+  idleExpired (): void {
     if (this.destroyed) return
-    const now = performance.now()
-    if (this.lingerUntil !== 0) {
-      if (now >= this.lingerUntil) this.destroy()
-      else this.arm(this.lingerUntil - now)
-      return
-    }
-    const left = this.at + this.idleMs - now
-    if (left > 0) this.arm(left)
-    else if (this.owner.onIdle()) this.destroy()
-    else this.arm(this.idleMs)
+    if (this.owner.onIdle()) this.destroy()
+    else this.idle.touch(this)
   }
 }
 
-function onClientTimer (conn: ClientConn): void {
-  conn.onTimer()
+function onLingerOver (conn: ClientConn): void {
+  conn.destroy()
 }
 
 function onClientRead (this: TcpHandle, memory?: ArrayBuffer): undefined {
