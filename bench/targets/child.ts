@@ -5,6 +5,9 @@ import http from 'node:http'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import type { Writable } from 'node:stream'
+import { NODE_ENV, NODE_FLAGS } from './node-flags.js'
+
+export { NODE_ENV, NODE_FLAGS }
 
 /** A target under load: where to send requests, and how to take it down. */
 export interface RunningTarget {
@@ -54,13 +57,6 @@ export function cpuTimes (cpu: number): { busy: number, total: number } | undefi
     return { busy: total - idle, total }
   } catch { return undefined }
 }
-
-/**
- * Node's flags and environment as the image starts tandem (Dockerfile, src/cli.ts's first line),
- * given to every Node process a benchmark compares it with. BENCH_NODE_FLAGS adds flags to try.
- */
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--no-maglev', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)]
-export const NODE_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' }
 
 /**
  * Spawns `cmd args`, under `taskset -c cpu` when taskset exists. stdout is piped (or goes to

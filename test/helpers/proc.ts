@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { NODE_ENV, NODE_FLAGS } from '../../bench/targets/node-flags.js'
 import { readdirSync, readFileSync } from 'node:fs'
 import { CLI, writeConfig } from './cli.js'
 import { waitFor } from './wait.js'
@@ -50,7 +51,10 @@ export interface ProxyProcess {
  */
 export async function startProxyProcess (yaml: string, nofile: number): Promise<ProxyProcess> {
   const gcOnSignal = 'data:text/javascript,process.on("SIGUSR2",()=>{globalThis.gc?.();process.stdout.write(JSON.stringify({gc:process.memoryUsage()})+"\\n")})'
-  const child = spawn('prlimit', [`--nofile=${nofile}:${nofile}`, '--', process.execPath, '--expose-gc', '--import', gcOnSignal, CLI, 'run', '-c', writeConfig(yaml)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // Node's flags and malloc setting as the image has them (bench/targets/node-flags.ts), so that the
+  // memory figures are those of the process operators run.
+  const child = spawn('prlimit', [`--nofile=${nofile}:${nofile}`, '--', process.execPath, ...NODE_FLAGS, '--expose-gc', '--import', gcOnSignal, CLI, 'run', '-c', writeConfig(yaml)],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...NODE_ENV } })
   let out = ''
   child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
   child.stderr?.on('data', (c: Buffer) => { out += c.toString() })

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { NODE_ENV, NODE_FLAGS } from '../../../bench/targets/child.js'
+import { NODE_ENV, NODE_FLAGS } from '../../../bench/targets/node-flags.js'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const read = (file: string): string => readFileSync(ROOT + file, 'utf8')
