@@ -25,3 +25,21 @@ export function candidates (servers: readonly Server[], now: number): Server[] {
   }
   return out
 }
+
+/**
+ * The next servers for a request or connection whose attempts failed on every primary that counts
+ * as up (`tried` holds them): the up backups with room that it has not tried. An outage is what
+ * backups are for, and a primary that refuses is one before its checks say so (nginx's
+ * `proxy_next_upstream` reaches backups the same way). Empty while some up primary is untried,
+ * even a full one: overload still answers 503 rather than spilling onto backups.
+ */
+export function backupsAfter (servers: readonly Server[], tried: ReadonlySet<Server>, now: number): Server[] {
+  for (const s of servers) {
+    if (!s.backup && s.state(now) === 'up' && !tried.has(s)) return []
+  }
+  const out: Server[] = []
+  for (const s of servers) {
+    if (s.backup && !tried.has(s) && s.state(now) === 'up' && s.hasRoom()) out.push(s)
+  }
+  return out
+}

@@ -2,7 +2,7 @@ import type { UpstreamConfig } from '../config/types.js'
 import type { Clock } from '../clock.js'
 import type { Balancer } from '../balancer/types.js'
 import { createBalancer } from '../balancer/index.js'
-import { candidates } from '../balancer/candidates.js'
+import { backupsAfter, candidates } from '../balancer/candidates.js'
 import { ewma } from '../balancer/response-time.js'
 import { channels } from '../observability/events.js'
 import { Server, type AdminState } from './server.js'
@@ -66,6 +66,7 @@ export class Upstream {
     let eligible = candidates(this.servers, now)
     if (exclude !== undefined && exclude.size > 0) {
       eligible = eligible.filter((s) => !exclude.has(s))
+      if (eligible.length === 0) eligible = backupsAfter(this.servers, exclude, now)
       if (eligible.length === 0) return undefined
     }
     if (this.config.slowStart > 0) this.rampWeights(eligible, now)

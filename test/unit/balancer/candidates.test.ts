@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { candidates } from '../../../src/balancer/candidates.js'
+import { backupsAfter, candidates } from '../../../src/balancer/candidates.js'
 import { makeServer } from './helpers.js'
 
 const names = (list: ReadonlyArray<{ address: string }>): string[] => list.map((s) => s.address)
@@ -82,5 +82,29 @@ describe('candidates()', () => {
     const b = makeServer('b:1', { backup: true })
     b.healthy = false
     expect(candidates([a, b], 0)).toEqual([])
+  })
+})
+
+describe('backupsAfter()', () => {
+  it('gives the up backups with room once every up primary was tried for this request', () => {
+    const p1 = makeServer('p1:1')
+    const p2 = makeServer('p2:1')
+    const b1 = makeServer('b1:1', { backup: true })
+    const b2 = makeServer('b2:1', { backup: true, maxConnections: 1 })
+    const b3 = makeServer('b3:1', { backup: true })
+    b2.active = 1
+    b3.healthy = false
+    expect(names(backupsAfter([p1, b1, p2, b2, b3], new Set([p1, p2]), 0))).toEqual(['b1:1'])
+    expect(names(backupsAfter([p1, b1, p2, b2, b3], new Set([p1, p2, b1]), 0))).toEqual([])
+  })
+
+  it('gives nothing while an up primary is untried, even a full one (overload is a 503, not an outage)', () => {
+    const p1 = makeServer('p1:1')
+    const p2 = makeServer('p2:1', { maxConnections: 1 })
+    const b = makeServer('b:1', { backup: true })
+    p2.active = 1
+    expect(backupsAfter([p1, p2, b], new Set([p1]), 0)).toEqual([])
+    p2.healthy = false
+    expect(names(backupsAfter([p1, p2, b], new Set([p1]), 0))).toEqual(['b:1'])
   })
 })
