@@ -29,6 +29,7 @@ const EXPIRE_BUDGET = 100_000
 export class RateLimiters implements Replicated<RateLimitsState> {
   private readonly limits = new Map<string, RateLimit>()
   readonly redis: RedisStore | undefined
+  private readonly redisConfig: RedisStoreConfig | undefined
   private timer: NodeJS.Timeout | undefined
   // Scratch for the synchronous path: a local decision allocates nothing but its key.
   private readonly scratch = [emptyResult(), emptyResult()]
@@ -42,7 +43,8 @@ export class RateLimiters implements Replicated<RateLimitsState> {
     }
     const rc = config.rateLimitStore?.redis
     const keep = rc !== undefined && previous?.redis !== undefined && sameRedis(previous.redis.config, rc)
-    this.redis = rc === undefined ? undefined : keep ? previous!.redis!.reuse(rc) : new RedisStore(rc)
+    this.redis = rc === undefined ? undefined : keep ? previous!.redis! : new RedisStore(rc)
+    this.redisConfig = rc
   }
 
   get (name: string | undefined): RateLimit | undefined {
@@ -54,6 +56,9 @@ export class RateLimiters implements Replicated<RateLimitsState> {
   /** Starts the expiry sweep (unref'd). `previous` stops its own once this one runs. */
   start (previous?: RateLimiters): void {
     if (previous !== undefined) previous.stop(this.redis)
+    // A kept connection takes the new prefix and onError only now that the reload commits: a
+    // refused one must leave the running config's buckets and policy as they were.
+    if (this.redis !== undefined && this.redisConfig !== undefined) this.redis.reuse(this.redisConfig)
     if (this.limits.size === 0 || this.timer !== undefined) return
     this.timer = setInterval(() => { this.expire() }, EXPIRE_EVERY_MS)
     this.timer.unref()
