@@ -5,7 +5,7 @@ import { util } from './node-builtins.js'
 import { loadConfigFile, parseConfig } from './config/load.js'
 import { configSchema } from './config/schema.js'
 import type { Config } from './config/types.js'
-import { startDemoBackend, type DemoBackend } from './demo/backends.js'
+import type { DemoBackend } from './demo/backends.js'
 import { ConfigErrors } from './errors.js'
 import type { Logger } from './observability/log.js'
 import { serve, type Serving } from './runtime/serve.js'
@@ -93,6 +93,8 @@ async function demo (): Promise<void> {
   const servers = config.upstreams.demo?.servers ?? []
   const names = ['alpha', 'bravo', 'charlie']
   const backends: DemoBackend[] = []
+  // Loaded here, not at start: `tandem run` has no use for the demo's servers.
+  const { startDemoBackend } = await import('./demo/backends.js')
   try {
     for (const [i, s] of servers.entries()) {
       // The last backend is slower, so response-time balancing has something to show.
