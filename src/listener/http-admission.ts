@@ -43,7 +43,7 @@ export class HttpAdmission {
     this.router = new HttpRouter(config.routes)
     this.trusted = new TrustedProxies(config.trustedProxies)
     const routed = config.routes.some((r) => r.rateLimit !== undefined)
-    this.limits = deps.limiters === undefined || (config.rateLimit === undefined && !routed) ? undefined : new HttpLimits(deps.limiters, config.rateLimit, routed)
+    this.limits = deps.limiters === undefined || (config.rateLimit === undefined && !routed) ? undefined : new HttpLimits(deps.limiters, config.rateLimit, routed, config.name)
   }
 
   /**
@@ -59,10 +59,13 @@ export class HttpAdmission {
     const trusted = this.trusted.trusts(peer)
     const client = trusted ? this.trusted.clientIp(peer, req.headers['x-forwarded-for']) : peer
     const early = this.limits?.before(client, req.headers)
-    if (early?.allowed === false) return this.limited(req, out, early, startedAt, '', host, url, client)
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     const route = this.router.match(req.method ?? 'GET', host, path, req.headers)
+    if (early?.allowed === false) {
+      const v = this.limits!.refusal(early, client, req.headers, route?.name, route?.rateLimit)
+      return this.limited(req, out, v, startedAt, '', host, url, client)
+    }
     const verdict = early ?? this.limits?.after(client, req.headers, route?.name, route?.rateLimit)
     const c: Admitted = { startedAt, host, url, client, peer, trusted, upgrade, absolute }
     if (verdict instanceof Promise) return verdict.then((v) => out.destroyed ? undefined : this.admit(req, out, v, route, c))
@@ -110,7 +113,7 @@ export class HttpAdmission {
   private reject (req: RequestLike, out: ServerResponse | Duplex | ClientConn, peer: string, code: ErrorCode, startedAt: number, route: string, host: string, path: string): undefined {
     const status = ErrorCodes[code]
     if (out instanceof http.ServerResponse) answer(out, status)
-    else answerRaw(out, status)
+    else answerRaw(out, status, undefined, undefined, req.method)
     if (channels.httpRequestEnd.hasSubscribers) {
       publishHttpEnd({ listener: this.config.name, route, method: req.method ?? '', host, path, status, client: peer, totalMs: this.deps.clock.now() - startedAt, error: code })
     }

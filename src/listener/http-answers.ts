@@ -44,12 +44,14 @@ export function answer (res: http.ServerResponse, status: number, extra?: Record
 /**
  * The same answer written straight to a connection that node:http no longer (or not yet)
  * writes to. `headers` are `name: value\r\n` lines; `body` defaults to the status text.
+ * `method` is the request's: a HEAD gets the head only, Content-Length as for a GET
+ * (RFC 9110 §9.3.2), which node:http does by itself for answer().
  */
-export function answerRaw (out: Duplex | ClientConn, status: number, headers?: string, body?: string): void {
+export function answerRaw (out: Duplex | ClientConn, status: number, headers?: string, body?: string, method?: string): void {
   body ??= statusText(status) + '\n'
   headers ??= `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`
   // The same head node:http writes for answer(): Date, and `Connection: close` in its spelling.
-  const text = `HTTP/1.1 ${status} ${statusText(status)}\r\n${headers}Date: ${new Date().toUTCString()}\r\nConnection: close\r\n\r\n${body}`
+  const text = `HTTP/1.1 ${status} ${statusText(status)}\r\n${headers}Date: ${new Date().toUTCString()}\r\nConnection: close\r\n\r\n${method === 'HEAD' ? '' : body}`
   if (out instanceof ClientConn) return out.sendLast(text)
   if (out.destroyed || out.writableEnded) return // already answered, lingering
   if (!out.writable) {

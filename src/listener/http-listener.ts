@@ -15,7 +15,7 @@ import { FastConnection, type FastHost } from './fast-connection.js'
 import { HttpAdmission } from './http-admission.js'
 import { answerRaw, lingerAfterLastResponse, statusForParseError } from './http-answers.js'
 import { HttpConnection } from './http-connection.js'
-import { createNodeServer, expectationFailedOn } from './node-server.js'
+import { continueIfExpected, createNodeServer, expectationFailedOn } from './node-server.js'
 import { requestTarget } from './request-target.js'
 import type { Listener, ListenerDeps } from './types.js'
 
@@ -257,11 +257,9 @@ export class HttpListener implements Listener, FastHost {
       this.admission.refuse(req, res, peerOf(req.socket), 'EXPECTATION_FAILED', startedAt)
       return
     }
-    // HTTP/1.0 has no 1xx: a 100 there would be read as the final answer (RFC 9110 §10.1.1).
-    if (req.httpVersionMinor >= 1 && /100-continue/i.test(req.headers.expect ?? '')) res.writeContinue()
     const fr = this.admission.prepare(req, res, peerOf(req.socket), startedAt, false)
-    if (fr instanceof Promise) void fr.then((f) => { if (f !== undefined && !res.destroyed) this.forwarder.forward(req, res, f) })
-    else if (fr !== undefined) this.forwarder.forward(req, res, fr)
+    if (fr instanceof Promise) void fr.then((f) => { if (f !== undefined && !res.destroyed) { continueIfExpected(req, res); this.forwarder.forward(req, res, f) } })
+    else if (fr !== undefined) { continueIfExpected(req, res); this.forwarder.forward(req, res, fr) }
   }
 
   private readonly onClientError = (err: Error & { code?: string }, socket: Duplex): void => {

@@ -28,6 +28,16 @@ export function expectationFailedOn (req: IncomingMessage): boolean {
   return expectationFailed.has(req)
 }
 
+/**
+ * Sends 100 Continue if the client waits for one. Precondition: the request is admitted (routed,
+ * within its rate limits): one that is refused gets its answer with no 100 first, so the client
+ * never starts a body that would be thrown away. HTTP/1.0 has no 1xx: a 100 there would be read
+ * as the final answer (RFC 9110 §10.1.1).
+ */
+export function continueIfExpected (req: IncomingMessage, res: ServerResponse): void {
+  if (req.httpVersionMinor >= 1 && /100-continue/i.test(req.headers.expect ?? '')) res.writeContinue()
+}
+
 export function createNodeServer (config: HttpListenerConfig, h: NodeServerHandlers): { server: Server, nodeConnection: (socket: Socket) => void } {
   const t = config.timeouts
   const server = http.createServer({
@@ -48,8 +58,8 @@ export function createNodeServer (config: HttpListenerConfig, h: NodeServerHandl
   server.timeout = t.idle
   server.on('timeout', h.timeout)
   server.on('request', h.request)
-  // 100 Continue is sent when the request's turn comes (see HttpListener.run), not ahead of
-  // requests before it.
+  // 100 Continue is sent once the request's turn comes and it is admitted (see HttpListener.run,
+  // continueIfExpected), not ahead of requests before it.
   server.on('checkContinue', h.request)
   // Any other Expect: 417 in its turn, logged, closing the connection (node's own 417 kept it
   // open and ran the next pipelined request).

@@ -7,9 +7,9 @@ import { http } from '../node-builtins.js'
 import type { Duplex } from 'node:stream'
 import { statusText } from '../errors.js'
 import type { ClientConn } from '../listener/client-conn.js'
-import { answerRaw } from '../listener/http-answers.js'
+import { answerRaw, lingerAfterLastResponse } from '../listener/http-answers.js'
 import { channels, publishHttpEnd } from '../observability/events.js'
-import type { RateLimit } from './limiter.js'
+import { tighter, type RateLimit } from './limiter.js'
 import { publishDenied, type RateLimiters, type Verdict } from './limiters.js'
 
 /** What the access line needs of a denied request. */
@@ -25,8 +25,8 @@ export interface DeniedRequest {
 export class HttpLimits {
   private readonly listenerLimit: RateLimit | undefined
 
-  /** `routed`: some route of the listener has a limit of its own. */
-  constructor (private readonly limiters: RateLimiters, listenerLimit: string | undefined, private readonly routed: boolean) {
+  /** `routed`: some route of the listener has a limit of its own. `listener`: the listener's name. */
+  constructor (private readonly limiters: RateLimiters, listenerLimit: string | undefined, private readonly routed: boolean, private readonly listener: string) {
     this.listenerLimit = limiters.get(listenerLimit)
   }
 
@@ -34,12 +34,13 @@ export class HttpLimits {
    * Before routing: the listener's limit in this node's buckets. Without route limits on the
    * listener that is the whole decision (returned, allowed or not; skip `after`). Otherwise it
    * is a peek (nothing moves yet, as the route's limit may still refuse) and only a denial is
-   * returned. With Redis, or a listener limit keyed by route, everything waits for `after`.
+   * returned (see `refusal`). With Redis, or a listener limit keyed by route, everything waits
+   * for `after`.
    */
   before (client: string, headers: IncomingHttpHeaders): Verdict | undefined {
     const l = this.listenerLimit
     if (l === undefined || l.needsRoute || this.limiters.redis !== undefined) return undefined
-    const key = l.keyOf(client, headers, '')
+    const key = l.keyOf(client, headers, '', this.listener)
     if (!this.routed) return this.limiters.decideLocal(l, key, undefined, '')
     const v = this.limiters.peekLocal(l, key)
     return v.allowed ? undefined : v
@@ -54,7 +55,22 @@ export class HttpLimits {
     const b = route === undefined ? undefined : this.limiters.get(routeLimit)
     if (a === undefined && b === undefined) return undefined
     const r = route ?? ''
-    return this.limiters.decide(a, a === undefined ? '' : a.keyOf(client, headers, r), b, b === undefined ? '' : b.keyOf(client, headers, r))
+    const n = this.listener
+    return this.limiters.decide(a, a === undefined ? '' : a.keyOf(client, headers, r, n), b, b === undefined ? '' : b.keyOf(client, headers, r, n))
+  }
+
+  /**
+   * What to answer for `early`, a denial by `before`, once the route is known: a request passes
+   * only when the route's limit allows it too, so when that one would refuse for longer, its
+   * wait (and headers) are reported. Peeks only: no bucket moves.
+   */
+  refusal (early: Verdict, client: string, headers: IncomingHttpHeaders, route: string | undefined, routeLimit: string | undefined): Verdict {
+    const b = route === undefined ? undefined : this.limiters.get(routeLimit)
+    if (b === undefined) return early
+    // `early` is the limiters' scratch, which the peek below overwrites.
+    const first: Verdict = { allowed: false, limit: early.limit, result: { ...early.result } }
+    const v = this.limiters.peekLocal(b, b.keyOf(client, headers, route!, this.listener))
+    return tighter(v.result, first.result) ? v : first
   }
 }
 
@@ -70,14 +86,19 @@ export function answerLimited (req: Pick<IncomingMessage, 'method' | 'headers'> 
   const headers = v.limit?.headers(v.result) ?? ['retry-after', '1']
   headers.push('content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body)))
   if (out instanceof http.ServerResponse) {
-    // An unread body is not waited for: the connection closes after the answer.
-    if (hasPendingBody(req)) headers.push('connection', 'close')
+    // An unread body is not waited for: the connection closes after the answer, lingering as
+    // answer() does, since a close with the body still arriving resets the connection and the
+    // client, busy sending, may lose the 429.
+    if (hasPendingBody(req)) {
+      out.shouldKeepAlive = false
+      lingerAfterLastResponse(out.socket)
+    }
     out.writeHead(429, headers)
     out.end(body)
   } else {
     let lines = ''
     for (let i = 0; i < headers.length; i += 2) lines += `${headers[i]!}: ${headers[i + 1]!}\r\n`
-    answerRaw(out, 429, lines, body)
+    answerRaw(out, 429, lines, body, req.method)
   }
   publishDenied(d.listener, limit)
   if (channels.httpRequestEnd.hasSubscribers) {

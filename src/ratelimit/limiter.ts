@@ -34,13 +34,17 @@ export class RateLimit {
     this.policy = `${this.quotedName};q=${this.burst};w=${window}`
   }
 
-  /** The bucket key. `client` is the client address; `headers` absent on TCP; `route` the route's name. */
-  keyOf (client: string, headers: IncomingHttpHeaders | undefined, route: string): string {
+  /**
+   * The bucket key. `client` is the client address; `headers` absent on TCP; `route` the route's
+   * name on `listener`. Route names repeat across listeners (route-1 on each), so a route's
+   * bucket is named by both: the NUL cannot occur in a name.
+   */
+  keyOf (client: string, headers: IncomingHttpHeaders | undefined, route: string, listener = ''): string {
     const k = this.config.key
     switch (k.kind) {
       case 'client-ip': return client
       case 'global': return ''
-      case 'route': return route
+      case 'route': return listener + '\0' + route
       case 'header': {
         const v = headers?.[k.header]
         // Requests without the header share one bucket (the empty key).

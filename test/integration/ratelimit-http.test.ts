@@ -155,6 +155,47 @@ describe('rate limiting over HTTP (local buckets)', () => {
     expect(answers).toEqual([[200, '2'], [200, '1'], [200, '0'], [429, '0'], [429, '0']])
   })
 
+  it('listener and route limits both deny: Retry-After is the longer wait, the route\'s (was: the listener\'s 1 s)', async () => {
+    await start([
+      '  fast: { key: client-ip, rate: 1/s, burst: 1 }',
+      '  slow: { key: client-ip, rate: 1/m, burst: 1, headers: draft-11 }',
+    ].join('\n'), '    rateLimit: fast', '      - match: { pathPrefix: / }\n        upstream: web\n        rateLimit: slow')
+    expect((await get()).status).toBe(200)
+    const denied = await get()
+    expect([denied.status, denied.headers['retry-after'], denied.headers['ratelimit-policy']]).toEqual([429, '60', '"slow";q=1;w=60'])
+    expect(upstream!.count).toBe(1)
+  })
+
+  it.each([
+    ['the listener', '    rateLimit: per-route\n', ''],
+    ['the route', '', '        rateLimit: per-route\n'],
+  ])('key: route on %s is per route of each listener: default route names on two listeners are two buckets', async (_where, onListener, onRoute) => {
+    upstream = await startUpstream({ name: 'u' })
+    const listener = (name: string): string => `  - name: ${name}
+    protocol: http
+    listen: 127.0.0.1:0
+${onListener}    routes:
+      - match: { pathPrefix: / }
+        upstream: web
+${onRoute}`
+    proxy = await startProxy(`
+log: { level: silent, access: false }
+rateLimits:
+  per-route: { key: route, rate: 1/m, burst: 1 }
+upstreams:
+  web:
+    servers: [{ address: ${upstream.address} }]
+listeners:
+${listener('a')}${listener('b')}`)
+    const status = async (l: string): Promise<number> => {
+      const res = await request(proxy!.url(l) + '/')
+      await res.body.text()
+      return res.statusCode
+    }
+    expect([await status('a'), await status('a'), await status('b'), await status('b')]).toEqual([200, 429, 200, 429])
+    expect(upstream.count).toBe(2)
+  })
+
   it('a denied request with a body never reaches the upstream and is not waited for', async () => {
     await start('  ip: { key: client-ip, rate: 1/m, burst: 1 }', '    rateLimit: ip')
     expect((await get()).status).toBe(200)

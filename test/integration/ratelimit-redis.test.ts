@@ -105,6 +105,18 @@ describe.skipIf(!haveRedis)('rate limiting through Redis', () => {
     expect(narrow - wide).toBe(0)
   })
 
+  it('key: route in Redis: one key per route of its listener, PREFIX LIMIT ":" LISTENER NUL ROUTE', async () => {
+    proxy = await startProxy(httpConfig({
+      servers: [upstream.address],
+      routes: '      - match: { pathPrefix: / }\n        upstream: web\n        rateLimit: per-route',
+      top: `rateLimits:\n  per-route: { key: route, rate: 1/m, burst: 1 }\nrateLimitStore:\n  redis: { url: "${redis.url}", prefix: "t:", timeout: 1s }`,
+    }))
+    const p = proxy
+    await waitFor(() => p.runtime.limiters.redis?.available === true, 10_000, 10, 'redis store connected')
+    expect([(await get()).status, (await get()).status]).toEqual([200, 429])
+    expect(await admin.keys('t:*')).toEqual(['t:per-route:public\0route-1'])
+  })
+
   it('TCP: new connections limited through Redis; the upstream never sees a refused one', async () => {
     const up = await startTcpServer(echo)
     try {

@@ -61,4 +61,18 @@ describe('RateLimiters', () => {
     active.decideLocal(active.get('a'), 'y', undefined, '')
     expect(Object.keys(active.takeChanges() ?? {})).toEqual(['a'])
   })
+
+  it('key: route names the listener too; such a key replicates to the peer like any other', () => {
+    const R = '  r: { key: route, rate: 1/s, burst: 1 }'
+    const active = new RateLimiters(config(R), new ManualClock(0))
+    const standby = new RateLimiters(config(R), new ManualClock(0))
+    const r = active.get('r')!
+    const onA = r.keyOf('1.2.3.4', {}, 'route-1', 'a')
+    expect([onA, r.keyOf('5.6.7.8', {}, 'route-1', 'b')]).toEqual(['a\0route-1', 'b\0route-1'])
+    active.decideLocal(r, onA, undefined, '')
+    standby.apply(JSON.parse(JSON.stringify(active.snapshot())))
+    const s = standby.get('r')!
+    expect(standby.decideLocal(s, 'a\0route-1', undefined, '').allowed).toBe(false)
+    expect(standby.decideLocal(s, 'b\0route-1', undefined, '').allowed).toBe(true)
+  })
 })
