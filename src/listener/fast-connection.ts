@@ -3,7 +3,7 @@ import type { RawExchange } from '../upstream/raw-exchange.js'
 import type { AcceptedHandle } from '../upstream/tcp-handle.js'
 import type { ClientSide } from '../upstream/raw-forwarder.js'
 import { ClientConn, type ClientConnOwner } from './client-conn.js'
-import { answerRaw } from './http-answers.js'
+import { answerLines, answerRaw } from './http-answers.js'
 import { MAX_QUEUED } from './http-connection.js'
 
 /** How long a shutdown waits for the first request of a connection accepted just before it. */
@@ -100,10 +100,10 @@ export class FastConnection implements ClientSide, ClientConnOwner {
     this.next()
   }
 
-  answer (status: number): void {
+  answer (status: number, extra?: readonly string[]): void {
     this.exchange = undefined
     this.detach()
-    answerRaw(this.out, status)
+    answerRaw(this.out, status, answerLines(status, extra))
     this.settle()
   }
 

@@ -12,7 +12,7 @@ import { rewritePath } from '../router/match.js'
 import type { ForwardRequest } from '../upstream/forward-request.js'
 import { upstreamRequestHeaders } from '../upstream/headers.js'
 import { TrustedProxies } from './client-ip.js'
-import { answer, answerRaw } from './http-answers.js'
+import { answer, answerRaw, answerLines } from './http-answers.js'
 import { requestTarget } from './request-target.js'
 import type { ListenerDeps } from './types.js'
 
@@ -89,9 +89,11 @@ export class HttpAdmission {
   private admit (req: RequestLike, out: ServerResponse | Duplex | ClientConn, verdict: Verdict | undefined, route: HttpRouteConfig | undefined, c: Admitted): ForwardRequest | undefined {
     const { startedAt, host, url, client, peer, trusted, upgrade, absolute } = c
     if (verdict?.allowed === false) return this.limited(req, out, verdict, startedAt, route?.name ?? '', host, url, client)
-    if (route === undefined) return this.reject(req, out, peer, 'NO_ROUTE', startedAt, '', host, url)
+    // An admitted request was charged: its answer carries the limit's headers, whoever gives it.
+    const limited = verdict === undefined ? undefined : limitHeaders(verdict)
+    if (route === undefined) return this.reject(req, out, peer, 'NO_ROUTE', startedAt, '', host, url, limited)
     const upstream = this.deps.upstreams.get(route.upstream)
-    if (upstream === undefined) return this.reject(req, out, peer, 'NO_SERVER_UP', startedAt, route.name, host, url)
+    if (upstream === undefined) return this.reject(req, out, peer, 'NO_SERVER_UP', startedAt, route.name, host, url, limited)
     return {
       listener: this.config.name,
       route: route.name,
@@ -101,7 +103,7 @@ export class HttpAdmission {
       client,
       host,
       startedAt,
-      responseHeaders: verdict === undefined ? undefined : limitHeaders(verdict),
+      responseHeaders: limited,
     }
   }
 
@@ -110,10 +112,10 @@ export class HttpAdmission {
     return undefined
   }
 
-  private reject (req: RequestLike, out: ServerResponse | Duplex | ClientConn, peer: string, code: ErrorCode, startedAt: number, route: string, host: string, path: string): undefined {
+  private reject (req: RequestLike, out: ServerResponse | Duplex | ClientConn, peer: string, code: ErrorCode, startedAt: number, route: string, host: string, path: string, extra?: readonly string[]): undefined {
     const status = ErrorCodes[code]
-    if (out instanceof http.ServerResponse) answer(out, status)
-    else answerRaw(out, status, undefined, undefined, req.method)
+    if (out instanceof http.ServerResponse) answer(out, status, extra)
+    else answerRaw(out, status, answerLines(status, extra), undefined, req.method)
     if (channels.httpRequestEnd.hasSubscribers) {
       publishHttpEnd({ listener: this.config.name, route, method: req.method ?? '', host, path, status, client: peer, totalMs: this.deps.clock.now() - startedAt, error: code })
     }

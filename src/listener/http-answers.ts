@@ -33,12 +33,25 @@ export function lingerAfterLastResponse (socket: Socket | null): void {
  * the client pipelined behind a refused or failed request is not run (HAProxy and nginx do the
  * same after an error they generate), so one bad request cannot smuggle the next one through.
  */
-export function answer (res: http.ServerResponse, status: number, extra?: Record<string, string>): void {
+export function answer (res: http.ServerResponse, status: number, extra?: readonly string[]): void {
   const body = statusText(status) + '\n'
   res.shouldKeepAlive = false
   lingerAfterLastResponse(res.socket)
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), ...extra })
+  const headers = ['content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body))]
+  if (extra !== undefined) headers.push(...extra)
+  res.writeHead(status, headers as unknown as http.OutgoingHttpHeaders)
   res.end(body)
+}
+
+/**
+ * The head lines answerRaw() writes by default for `status`'s text body, plus `extra` (flat
+ * name, value pairs: the rate limit's headers of an admitted request).
+ */
+export function answerLines (status: number, extra?: readonly string[]): string | undefined {
+  if (extra === undefined) return undefined
+  let lines = `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(statusText(status) + '\n')}\r\n`
+  for (let i = 0; i + 1 < extra.length; i += 2) lines += `${extra[i]!}: ${extra[i + 1]!}\r\n`
+  return lines
 }
 
 /**

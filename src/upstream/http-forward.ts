@@ -44,7 +44,9 @@ export class HttpForwarder {
       // client still sends is read and dropped so the answer is not lost to a reset.
       res.shouldKeepAlive = false
       lingerAfterLastResponse(res.socket)
-      res.writeHead(status, statusText(status), { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+      const headers = ['content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body))]
+      if (fr.responseHeaders !== undefined) headers.push(...fr.responseHeaders)
+      res.writeHead(status, statusText(status), headers as unknown as Record<string, string>)
       res.end(body)
     } else {
       res.destroy()

@@ -323,7 +323,7 @@ export class RawExchange implements ConnUser {
       this.publish(this.response.status, code)
       return
     }
-    this.client.answer(status)
+    this.client.answer(status, this.fr.responseHeaders)
     this.publish(status, code)
   }
 

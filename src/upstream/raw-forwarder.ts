@@ -11,8 +11,8 @@ export interface ClientSide {
   keepsAlive: () => boolean
   /** The response ended cleanly; `keepAlive` false: the connection closes after it. */
   exchangeDone: (keepAlive: boolean) => void
-  /** tandem answers `status` itself (the connection then closes). */
-  answer: (status: number) => void
+  /** tandem answers `status` itself (the connection then closes); `extra`: header name, value pairs. */
+  answer: (status: number, extra?: readonly string[]) => void
   /** The response was cut short: the connection is destroyed. */
   cut: () => void
 }

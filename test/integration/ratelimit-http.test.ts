@@ -39,6 +39,41 @@ async function get (path = '/', headers: Record<string, string> = {}): Promise<A
 }
 
 describe('rate limiting over HTTP (local buckets)', () => {
+  it('tandem\'s own answers to admitted requests (404, 502) carry the limit\'s headers too, on both paths', async () => {
+    upstream = await startUpstream({ name: 'u' })
+    const dead = `127.0.0.1:${await closedPort()}`
+    proxy = await startProxy(`
+log: { level: silent, access: false }
+rateLimits:
+  api: { key: client-ip, rate: 1/m, burst: 10 }
+upstreams:
+  web: { servers: [ { address: ${upstream.address} } ] }
+  dead: { servers: [ { address: ${dead} } ] }
+listeners:
+  - name: public
+    protocol: http
+    listen: 127.0.0.1:0
+    rateLimit: api
+    routes:
+      - { match: { pathPrefix: /ok }, upstream: web }
+      - { match: { pathPrefix: /dead }, upstream: dead }
+`)
+    const seen: string[] = []
+    for (const [method, path] of [['GET', '/ok'], ['GET', '/nope'], ['GET', '/dead'], ['POST', '/nope'], ['POST', '/dead']] as const) {
+      // A POST with a body goes the general (node:http) path, a GET the lean one.
+      const res = await request(proxy.url() + path, { method, ...(method === 'POST' && { body: 'x' }) })
+      await res.body.text()
+      seen.push(`${method} ${path} ${res.statusCode} ${String(res.headers['ratelimit-limit'])} ${String(res.headers['ratelimit-remaining'])}`)
+    }
+    expect(seen).toEqual([
+      'GET /ok 200 10 9',
+      'GET /nope 404 10 8',
+      'GET /dead 502 10 7',
+      'POST /nope 404 10 6',
+      'POST /dead 502 10 5',
+    ])
+  })
+
   it('exact burst: of 20 concurrent requests exactly 5 pass; the upstream sees exactly those', async () => {
     await start('  api: { key: client-ip, rate: 1/m, burst: 5 }', '    rateLimit: api')
     const answers = await Promise.all(Array.from({ length: 20 }, async () => await get()))
