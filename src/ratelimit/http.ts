@@ -86,13 +86,11 @@ export function answerLimited (req: Pick<IncomingMessage, 'method' | 'headers'> 
   const headers = v.limit?.headers(v.result) ?? ['retry-after', '1']
   headers.push('content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body)))
   if (out instanceof http.ServerResponse) {
-    // An unread body is not waited for: the connection closes after the answer, lingering as
-    // answer() does, since a close with the body still arriving resets the connection and the
-    // client, busy sending, may lose the 429.
-    if (hasPendingBody(req)) {
-      out.shouldKeepAlive = false
-      lingerAfterLastResponse(out.socket)
-    }
+    // As every answer tandem makes itself, and as the lean path's 429: the connection closes
+    // after it (nothing pipelined behind runs), lingering as answer() does, since a close with a
+    // body still arriving resets the connection and the client, busy sending, may lose the 429.
+    out.shouldKeepAlive = false
+    lingerAfterLastResponse(out.socket)
     out.writeHead(429, headers)
     out.end(body)
   } else {
@@ -104,10 +102,4 @@ export function answerLimited (req: Pick<IncomingMessage, 'method' | 'headers'> 
   if (channels.httpRequestEnd.hasSubscribers) {
     publishHttpEnd({ listener: d.listener, route: d.route, method: req.method ?? '', host: d.host, path: d.path, status: 429, client: d.client, totalMs: d.totalMs, error: 'RATE_LIMITED', limit })
   }
-}
-
-function hasPendingBody (req: Pick<IncomingMessage, 'headers'> & { readonly complete?: boolean }): boolean {
-  if (req.complete === true) return false
-  const length = req.headers['content-length']
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }

@@ -113,4 +113,16 @@ describe('429 answers', () => {
       'Date: X\r\nConnection: close\r\n\r\n')
     expect(up.requests.map((r) => r.head.split(' ').slice(0, 2).join(' '))).toEqual(['HEAD /lim'])
   })
+
+  it('a 429 on the general path closes the connection as on the lean path: a request pipelined behind it is not run', async () => {
+    const p = await limitedProxy()
+    expect((await request(`http://127.0.0.1:${p.port}/`)).statusCode).toBe(200)
+    // POSTs with bodies take node:http's path; the second one must not reach the upstream.
+    const post = (path: string): string => `POST ${path} HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi`
+    const limited = await rawExchange(p.port, post('/lim') + post('/ok'))
+    expect(limited.closed).toBe(true)
+    expect(statuses(limited.text)).toEqual([429])
+    expect(limited.text).toContain('\r\nConnection: close\r\n')
+    expect(p.requests()).toBe(1)
+  })
 })
