@@ -55,7 +55,9 @@ export class Runtime {
     this.previous = previous
     for (const lc of config.listeners) {
       const kept = previous?.listenerAt(lc.listen)
-      if (kept !== undefined && kept.protocol === lc.protocol && kept.listening && !this.adopted.has(kept)) {
+      // Adopted only under its own name: the name is every series' and log line's label, so a
+      // renamed listener is a new one (the old one stops accepting and finishes its connections).
+      if (kept !== undefined && kept.protocol === lc.protocol && kept.name === lc.name && kept.listening && !this.adopted.has(kept)) {
         this.adopted.set(kept, lc)
         this.listeners.push(kept)
       } else {

@@ -86,6 +86,51 @@ describe('reload', () => {
     expect(after.upstreams.get('a')!.server(slow.address)!.requests).toBe(1)
   })
 
+  it('a listener renamed at the same address is a new listener: new requests and streams are counted under the new name, an open stream finishes on the old', async () => {
+    const echo = net.createServer((s) => { s.on('error', () => {}); s.pipe(s) })
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve))
+    cleanups.push(() => { echo.close() })
+    const echoAddress = `127.0.0.1:${(echo.address() as net.AddressInfo).port}`
+    const u = await startUpstream({ name: 'u' })
+    upstreams = [u]
+    const [webPort, tcpPort] = [await closedPort(), await closedPort()]
+    const yaml = (web: string, raw: string): string => `
+log: { level: silent, access: false }
+upstreams:
+  web: { servers: [ { address: ${u.address} } ] }
+  echo: { servers: [ { address: ${echoAddress} } ] }
+listeners:
+  - name: ${web}
+    protocol: http
+    listen: 127.0.0.1:${webPort}
+    routes: [ { match: { pathPrefix: / }, upstream: web } ]
+  - name: ${raw}
+    protocol: tcp
+    listen: 127.0.0.1:${tcpPort}
+    upstream: echo
+`
+    const before = await start(yaml('web', 'raw'))
+    const stream = net.connect(tcpPort, '127.0.0.1')
+    stream.on('error', () => {})
+    let echoed = ''
+    stream.setEncoding('utf8').on('data', (d: string) => { echoed += d })
+    stream.write('before;')
+    await waitFor(() => echoed === 'before;', 5000)
+
+    const after = await reload(before, yaml('site', 'l4'))
+    expect([after.listener('web'), after.listener('raw')]).toEqual([undefined, undefined])
+    expect(after.listener('site')?.name).toBe('site')
+    expect(after.listener('l4')?.name).toBe('l4')
+    expect((await request(`http://127.0.0.1:${webPort}/`)).statusCode).toBe(200)
+    const fresh = net.connect(tcpPort, '127.0.0.1')
+    fresh.on('error', () => {})
+    await waitFor(() => after.listener('l4')!.activeConnections() === 1, 5000, 10, 'new stream on l4')
+    fresh.destroy()
+    stream.write('after')
+    await waitFor(() => echoed === 'before;after', 5000)
+    stream.end()
+  })
+
   it('binds added listeners, releases removed ones, and keeps an established TCP stream', async () => {
     const echo = net.createServer((s) => { s.on('error', () => {}); s.pipe(s) })
     await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve))
