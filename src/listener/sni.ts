@@ -19,6 +19,13 @@ const EXT_SERVER_NAME = 0x0000
 const NAME_TYPE_HOST = 0x00
 /** RFC 8446 5.1: a plaintext record carries at most 2^14 bytes. */
 const MAX_RECORD = 1 << 14
+/** A record's header: type, version (2), length (2). */
+export const RECORD_HEADER = 5
+/**
+ * Records one ClientHello may span. Real clients use one, or a few for a post-quantum key
+ * share; many tiny records are only a way to make every re-parse walk them all.
+ */
+export const MAX_HELLO_RECORDS = 64
 
 /**
  * Classifies the first bytes a client sent. `need-more` means a ClientHello has begun but is
@@ -47,8 +54,9 @@ function handshakeMessage (buf: Uint8Array): Uint8Array | ClientHello {
   let parts: Uint8Array[] | undefined
   let have = 0
   let need = -1 // handshake message length incl. its 4-byte header, once known
-  for (;;) {
+  for (let records = 1; ; records++) {
     if (buf.length - off < 5) return NEED_MORE
+    if (records > MAX_HELLO_RECORDS) return NOT_TLS
     if (buf[off] !== RECORD_HANDSHAKE || buf[off + 1] !== 3) return NOT_TLS
     const len = ((buf[off + 3] as number) << 8) | (buf[off + 4] as number)
     if (len === 0 || len > MAX_RECORD) return NOT_TLS
@@ -76,6 +84,46 @@ function handshakeMessage (buf: Uint8Array): Uint8Array | ClientHello {
     }
     if (need >= 0 && have >= need) return concat(parts, have).subarray(0, need)
     off = end
+  }
+}
+
+/**
+ * Follows record boundaries chunk by chunk (constant work per chunk, plus five steps per record
+ * header), so that the caller re-parses the held bytes only when a record has completed, not on
+ * every chunk: a hello sent a byte at a time would otherwise cost time quadratic in its length.
+ */
+export class RecordBoundaries {
+  private headerLeft = RECORD_HEADER
+  private length = 0
+  private bodyLeft = 0
+  /** Not TLS records (another protocol, SSLv2, a bad header): any chunk may decide. */
+  private open = false
+
+  /** True when `chunk` completed a record or showed the bytes are not well-formed records. */
+  push (chunk: Uint8Array): boolean {
+    if (this.open) return true
+    let completed = false
+    let i = 0
+    while (i < chunk.length) {
+      if (this.bodyLeft > 0) {
+        const take = Math.min(this.bodyLeft, chunk.length - i)
+        i += take
+        this.bodyLeft -= take
+        if (this.bodyLeft === 0) completed = true
+        continue
+      }
+      const b = chunk[i++] as number
+      const at = RECORD_HEADER - this.headerLeft--
+      if ((at === 0 && b !== RECORD_HANDSHAKE) || (at === 1 && b !== 3)) return (this.open = true)
+      if (at === 3) this.length = b << 8
+      if (at === 4) {
+        this.length |= b
+        if (this.length === 0 || this.length > MAX_RECORD) return (this.open = true)
+        this.bodyLeft = this.length
+        this.headerLeft = RECORD_HEADER
+      }
+    }
+    return completed
   }
 }
 

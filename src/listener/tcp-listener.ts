@@ -5,11 +5,17 @@ import { TcpLimit } from '../ratelimit/tcp.js'
 import { TcpForward, type TcpForwardOptions } from '../upstream/tcp-forward.js'
 import { acceptHandles, afterAcceptPoll, formatPeer, peerOf, type AcceptedHandle } from '../upstream/tcp-handle.js'
 import type { Upstream } from '../upstream/upstream.js'
-import { createSniMatcher, parseClientHello } from './sni.js'
+import { createSniMatcher, parseClientHello, RecordBoundaries, RECORD_HEADER } from './sni.js'
 import type { Listener, ListenerDeps } from './types.js'
 
-/** How much of a TLS ClientHello is read to find the server name (nginx reads 16 KiB too). */
-const PREREAD_LIMIT = 16 * 1024
+/**
+ * How much of a TLS ClientHello is read to find the server name (nginx reads 16 KiB too): one
+ * record of the largest size, header included.
+ */
+const PREREAD_LIMIT = 16 * 1024 + RECORD_HEADER
+
+/** How long destroy() waits for the cut streams' handles to close. */
+const CLOSE_WAIT_MS = 1000
 
 /**
  * The `tcp` listener: accepts, enforces the listener's `maxConnections`, optionally routes by
@@ -104,9 +110,18 @@ export class TcpListener implements Listener {
     return new Promise((resolve) => this.waiters.push(resolve))
   }
 
-  destroy (): void {
+  /**
+   * Cuts every stream. Their ends are published as their handles close, a turn of the loop
+   * later: the promise resolves then, so shutdown logs and counts them before it detaches the
+   * log; bounded by CLOSE_WAIT_MS, so it never holds a shutdown. Calling it again only waits.
+   */
+  async destroy (): Promise<void> {
     if (this.server.listening) this.server.close()
     for (const forward of [...this.forwards]) forward.destroy('shutdown')
+    if (this.forwards.size === 0) return
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.drained(), new Promise<void>((resolve) => { timer = setTimeout(resolve, CLOSE_WAIT_MS) })])
+    clearTimeout(timer)
   }
 
   private accept (handle: AcceptedHandle): void {
@@ -137,7 +152,7 @@ export class TcpListener implements Listener {
     const forward = new TcpForward(handle, this.forwardOptions)
     this.forwards.add(forward)
     if (this.config.routes.length === 0) this.toFallback(forward, 'no-server')
-    else forward.preread(this.config.prereadTimeout, this.onEarly)
+    else forward.preread(this.config.prereadTimeout, this.onEarly, new RecordBoundaries())
   }
 
   /** Existing streams are untouched; the newcomer is closed at once and counted. */
@@ -159,7 +174,8 @@ export class TcpListener implements Listener {
 
   /**
    * Decides the upstream once the ClientHello is complete, or cannot come: not TLS, the client
-   * ended, the preread timeout passed, or PREREAD_LIMIT bytes did not hold it. Like nginx's
+   * ended, the preread timeout passed, PREREAD_LIMIT bytes or MAX_HELLO_RECORDS records did not
+   * hold it. Called when a record completes (RecordBoundaries), not per chunk. Like nginx's
    * `ssl_preread` with a `map` default: no matching name, or no name at all, goes to the
    * listener's `upstream`; without one the stream is closed.
    */

@@ -38,8 +38,11 @@ export interface Listener {
   serve (on: boolean): void
   /** Resolves when in-flight requests and streams have finished. */
   drained (): Promise<void>
-  /** Closes everything still open. */
-  destroy (): void
+  /**
+   * Closes everything still open; resolves once what was cut has been reported (a TCP stream's
+   * end is published when its handles close, a turn of the loop later), within about a second.
+   */
+  destroy (): void | Promise<void>
   /**
    * A reload keeps the bound socket: new connections and requests follow `config` and `deps`
    * from now on; those in flight finish as they started. Same protocol and address only.

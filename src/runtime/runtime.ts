@@ -195,9 +195,11 @@ export class Runtime {
   /** Closes every client connection and upstream pool still open, in-flight or not. */
   async closeAll (): Promise<void> {
     this.health?.stop()
-    for (const l of this.listeners) l.destroy()
+    // Awaited: the ends of what was cut must be published before a shutdown detaches the log.
+    const cut = Promise.all(this.listeners.map(async (l) => { await l.destroy() }))
     this.limiters.stop()
     await this.pools.close()
+    await cut
   }
 
   /**

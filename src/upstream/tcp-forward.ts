@@ -18,8 +18,11 @@ export interface TcpForwardOptions {
   readonly onClose: (forward: TcpForward) => void
 }
 
-/** Called while early bytes are awaited: on every new chunk, on client end, and on timeout. */
+/** Called while early bytes are awaited: on a chunk the gate lets through, on client end, and on timeout. */
 export type EarlyHook = (forward: TcpForward, timedOut: boolean) => void
+
+/** Says whether a chunk can change the hook's verdict, so the hook need not re-read every chunk. */
+export interface EarlyGate { push (chunk: Buffer): boolean }
 
 type Phase = 'early' | 'connecting' | 'relay' | 'done'
 
@@ -52,6 +55,7 @@ export class TcpForward implements DialOwner {
   private toClient?: Leg
   private readonly early = new EarlyBytes()
   private hook?: EarlyHook
+  private gate?: EarlyGate
   private ended?: TcpEnd
   private finished = false
   private idleTimer?: NodeJS.Timeout
@@ -87,9 +91,11 @@ export class TcpForward implements DialOwner {
    * Awaits early bytes (TLS ClientHello) for at most `timeoutMs` in all (as nginx's
    * `preread_timeout`); `hook` decides when there is enough.
    */
-  preread (timeoutMs: number, hook: EarlyHook): void {
+  preread (timeoutMs: number, hook: EarlyHook, gate?: EarlyGate): void {
     if (this.phase !== 'early') return
     this.hook = hook
+    this.gate = gate
+    if (this.early.length > 0) gate?.push(this.early.bytes())
     this.phaseTimer = setTimeout(onPrereadTimer, timeoutMs, this)
     if (this.early.length > 0 || this.client.eof) hook(this, false)
   }
@@ -122,14 +128,28 @@ export class TcpForward implements DialOwner {
       this.up = undefined
     }
     if (this.phase !== 'relay') this.phase = 'done'
-    up?.close()
-    this.client.close()
+    this.cut(up)
     this.maybeFinish()
+  }
+
+  /**
+   * Closes the client and `up`. Bytes still on their way would be lost behind a clean FIN: both
+   * are reset then, so neither side takes a shortened stream for a whole one.
+   */
+  private cut (up: Conn | undefined): void {
+    if (this.toUpstream.pending || this.toClient?.pending === true) {
+      up?.reset()
+      this.client.reset()
+    } else {
+      up?.close()
+      this.client.close()
+    }
   }
 
   private stopPreread (): void {
     if (this.hook === undefined) return
     this.hook = undefined
+    this.gate = undefined
     clearTimeout(this.phaseTimer)
     this.phaseTimer = undefined
   }
@@ -137,7 +157,7 @@ export class TcpForward implements DialOwner {
   /** @internal Keeps (copies) a chunk read before the upstream exists. False pauses the client. */
   stash (chunk: Buffer): boolean {
     const more = this.early.push(chunk)
-    this.hook?.(this, false)
+    if (this.hook !== undefined && (this.gate === undefined || this.gate.push(chunk))) this.hook(this, false)
     return more
   }
 
@@ -287,15 +307,7 @@ export class TcpForward implements DialOwner {
     }
     this.idleTimer = undefined
     this.ended ??= 'idle-timeout'
-    // Bytes still on their way would be lost behind a clean FIN: cut with a reset then, so
-    // neither side takes a shortened stream for a whole one.
-    if (this.toUpstream.pending || this.toClient?.pending === true) {
-      if (this.phase === 'relay') this.up?.reset()
-      this.client.reset()
-      return
-    }
-    if (this.phase === 'relay') this.up?.close()
-    this.client.close()
+    this.cut(this.phase === 'relay' ? this.up : undefined)
   }
 
   /** @internal */
@@ -312,4 +324,8 @@ export class TcpForward implements DialOwner {
 
 function onIdleTimer (forward: TcpForward): void { forward.idleCheck() }
 function onPrereadTimer (forward: TcpForward): void { forward.prereadTimedOut() }
-function onConnectTimer (forward: TcpForward, up: Conn): void { forward.connectTimedOut(up) }
+// libuv runs timers before I/O callbacks: after a stall of our own loop longer than the connect
+// timeout, a connect that completed meanwhile is seen only in this turn's poll phase, which runs
+// before setImmediate callbacks. Deciding there does not blame a healthy server for our stall.
+function onConnectTimer (forward: TcpForward, up: Conn): void { setImmediate(onConnectDeadline, forward, up) }
+function onConnectDeadline (forward: TcpForward, up: Conn): void { forward.connectTimedOut(up) }

@@ -1,4 +1,5 @@
 import type net from 'node:net'
+import { unmapV4 } from '../listener/client-ip.js'
 
 // The one module that touches Node's TCP and stream bindings (`tcp_wrap`, `stream_wrap`), the
 // layer under net.Socket. The TCP relay works on these handles directly: a net.Socket is a Duplex
@@ -142,10 +143,14 @@ export function localOf (handle: TcpHandle): { address: string, port: number } |
   return nameOf(handle, false)
 }
 
-/** `host:port`, `[v6]:port`, or `unknown`: the access line's `client`. */
+/**
+ * `host:port`, `[v6]:port`, or `unknown`: the access line's `client`. An IPv4 client of a
+ * dual-stack (`[::]`) listener is shown plain, as HTTP lines show it.
+ */
 export function formatPeer (host: string | undefined, port: number | undefined): string {
   if (host === undefined) return 'unknown'
-  return host.includes(':') ? `[${host}]:${port ?? 0}` : `${host}:${port ?? 0}`
+  const plain = unmapV4(host)
+  return plain.includes(':') ? `[${plain}]:${port ?? 0}` : `${plain}:${port ?? 0}`
 }
 
 function nameOf (handle: TcpHandle, peer: boolean): { address: string, port: number } | undefined {

@@ -25,6 +25,20 @@ async function proxy (...args: Parameters<typeof startTcpProxy>): Promise<TcpPro
   return p
 }
 
+/** Whether this machine takes an IPv4 client on a `[::]` listener (no IPv6, or v6only, say no). */
+async function dualStack (): Promise<boolean> {
+  const s = net.createServer()
+  const port = await new Promise<number | undefined>((resolve) => {
+    s.once('error', () => { resolve(undefined) })
+    s.listen(0, '::', () => { resolve((s.address() as net.AddressInfo).port) })
+  })
+  if (port === undefined) return false
+  const ok = await connect(port).then((c) => { c.destroy(); return true }, () => false)
+  await new Promise<void>((resolve) => { s.close(() => { resolve() }) })
+  return ok
+}
+const DUAL_STACK = await dualStack()
+
 function events (): ReturnType<typeof recordTcpEvents> {
   const e = recordTcpEvents()
   cleanups.push(() => e.stop())
@@ -55,6 +69,20 @@ describe('tcp listener: forwarding', () => {
     const s = p.upstreams.get('u')!.servers[0]!
     expect({ active: s.active, requests: s.requests, failures: s.failures }).toEqual({ active: 0, requests: 1, failures: 0 })
     expect(p.listener.activeConnections()).toBe(0)
+  })
+
+  // Skipped where the machine has no dual-stack `[::]` listener (no IPv6, or bindv6only).
+  it.skipIf(!DUAL_STACK)('an IPv4 client of a dual-stack [::] listener is reported as 127.0.0.1:port, not [::ffff:127.0.0.1]:port', async () => {
+    const ev = events()
+    const up = await server(echo)
+    const p = await proxy({ upstream: 'u', listen: { text: '[::]:0', host: '::', port: 0 } }, [upstreamConfig('u', [up.address])])
+    const c = await connect(p.port, '127.0.0.1')
+    const clientPort = c.localPort
+    const got = readAll(c)
+    c.end('x')
+    expect((await got).toString()).toBe('x')
+    await waitFor(() => ev.ends.length === 1, 5000, 10, 'end event')
+    expect(ev.ends.map((e) => e.client)).toEqual([`127.0.0.1:${clientPort}`])
   })
 
   it('a server given by name is resolved, and an unresolvable name fails over like a refused connect', async () => {

@@ -94,6 +94,22 @@ function clientHello (servername: string): Promise<Buffer> {
   })
 }
 
+/** A ClientHello naming `name`, padded (extension 21) so that it fills one record of exactly `size` bytes. */
+function paddedHello (name: string, size: number): Buffer {
+  const u16 = (n: number): Buffer => Buffer.from([n >> 8, n & 0xff])
+  const host = Buffer.from(name, 'latin1')
+  const sni = Buffer.concat([u16(0), u16(host.length + 5), u16(host.length + 3), Buffer.from([0]), u16(host.length), host])
+  const fixed = 2 + 32 + 1 + 4 + 2 // version, random, session id, one cipher suite, null compression
+  const pad = size - 5 - 4 - fixed - 2 - sni.length - 4
+  const extensions = Buffer.concat([sni, u16(21), u16(pad), Buffer.alloc(pad)])
+  const body = Buffer.concat([
+    Buffer.from([3, 3]), Buffer.alloc(32, 7), Buffer.from([0]), Buffer.from([0, 2, 0x13, 0x01]), Buffer.from([1, 0]),
+    u16(extensions.length), extensions,
+  ])
+  const hs = Buffer.concat([Buffer.from([1, body.length >> 16, (body.length >> 8) & 0xff, body.length & 0xff]), body])
+  return Buffer.concat([Buffer.from([0x16, 3, 1]), u16(hs.length), hs])
+}
+
 const routes = [
   { name: 'api', match: { sni: 'api.example.com' }, upstream: 'api' },
   { name: 'com', match: { sni: '*.example.com' }, upstream: 'com' },
@@ -149,6 +165,28 @@ describe('tcp listener: SNI routing', () => {
     expect(com.streams).toHaveLength(1)
     expect(com.streams[0]!.equals(Buffer.concat([hello, Buffer.from('after-hello')]))).toBe(true)
     expect(api.streams).toHaveLength(0)
+  })
+
+  it('a ClientHello still unfinished at 16,384 bytes is read on (a record may be 16,384 + 5) and routed by its name', async () => {
+    const api = await rawUpstream('to-api')
+    const p = await startTcpProxy({ routes }, [upstreamConfig('api', [api.address]), upstreamConfig('com', ['127.0.0.1:1'])])
+    cleanups.push(() => p.close())
+    // One record of 16,384 + 5 bytes; and a hello whose first record ends at byte 16,384, the rest in a second.
+    const whole = paddedHello('api.example.com', 16384 + 5)
+    const hs = paddedHello('api.example.com', 16379 + 100 + 5).subarray(5)
+    const frame = (b: Buffer): Buffer => Buffer.concat([Buffer.from([0x16, 3, 1, b.length >> 8, b.length & 0xff]), b])
+    const split = Buffer.concat([frame(hs.subarray(0, 16379)), frame(hs.subarray(16379))])
+    for (const hello of [whole, split]) {
+      const c = await connect(p.port)
+      const reply = readAll(c)
+      // Two writes, so the proxy holds exactly 16,384 bytes of an unfinished hello first.
+      c.write(hello.subarray(0, 16384))
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      c.end(hello.subarray(16384))
+      expect((await reply).toString()).toBe('to-api')
+    }
+    expect(api.streams.map((b) => b.length)).toEqual([whole.length, split.length])
+    expect(api.streams[0]!.equals(whole) && api.streams[1]!.equals(split)).toBe(true)
   })
 
   it('not TLS, or nothing within prereadTimeout: the fallback upstream gets the stream', async () => {

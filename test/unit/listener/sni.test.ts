@@ -1,7 +1,7 @@
 import { Duplex } from 'node:stream'
 import tls from 'node:tls'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { createSniMatcher, parseClientHello } from '../../../src/listener/sni.js'
+import { createSniMatcher, MAX_HELLO_RECORDS, parseClientHello, RecordBoundaries } from '../../../src/listener/sni.js'
 
 /** The first flight a real node:tls client sends, captured from an in-memory stream (no socket). */
 function captureClientHello (servername?: string): Promise<Buffer> {
@@ -92,11 +92,23 @@ describe('parseClientHello', () => {
 
   it('reassembles a hello split over several records, and needs more until the last one', () => {
     const hs = named.subarray(5, 5 + named.readUInt16BE(3))
-    for (const size of [1, 3, 100, 200]) {
+    for (const size of [Math.ceil(hs.length / MAX_HELLO_RECORDS), 100, 200]) {
       const framed = records(hs, size)
       expect(parseClientHello(framed), `records of ${size}`).toEqual({ kind: 'tls', serverName: 'api.example.com' })
       expect(parseClientHello(framed.subarray(0, framed.length - 1))).toEqual({ kind: 'need-more' })
     }
+  })
+
+  it(`a hello may span ${MAX_HELLO_RECORDS} records, not one more (regression: quadratic preread)`, () => {
+    const hs = named.subarray(5, 5 + named.readUInt16BE(3))
+    // n - 1 one-byte records, then the rest in one.
+    const inRecords = (n: number): Buffer => Buffer.concat([records(hs.subarray(0, n - 1), 1), records(hs.subarray(n - 1))])
+    expect(parseClientHello(inRecords(MAX_HELLO_RECORDS))).toEqual({ kind: 'tls', serverName: 'api.example.com' })
+    expect(parseClientHello(inRecords(MAX_HELLO_RECORDS + 1))).toEqual({ kind: 'not-tls' })
+    // The audit's bytes: a hello announced as 0xffffff bytes, then one byte per record, never complete.
+    const attack = Buffer.from('160301000101' + '1603010001ff'.repeat(3) + '160301000100'.repeat(2800), 'hex')
+    expect(parseClientHello(attack)).toEqual({ kind: 'not-tls' })
+    expect(parseClientHello(attack.subarray(0, 6 * MAX_HELLO_RECORDS))).toEqual({ kind: 'need-more' })
   })
 
   it('ignores what follows the hello (early data, a second record)', () => {
@@ -156,6 +168,37 @@ describe('parseClientHello', () => {
     expect(parseClientHello(Buffer.from([0x80, 0x2e, 0x01, 0x00, 0x02]))).toEqual({ kind: 'tls' })
     expect(parseClientHello(Buffer.from([0x80, 0x2e, 0x01]))).toEqual({ kind: 'need-more' })
     expect(parseClientHello(Buffer.from([0x80, 0x2e, 0x05, 0x03]))).toEqual({ kind: 'not-tls' })
+  })
+})
+
+describe('RecordBoundaries', () => {
+  const hs = handshake(sniExtension([0, 'a.test']))
+
+  it('reports each completed record once, however the bytes are cut', () => {
+    const framed = records(hs, 7)
+    const count = Math.ceil(hs.length / 7)
+    for (const cut of [1, 2, 5, 6, 12, 13, framed.length]) {
+      const gate = new RecordBoundaries()
+      const completions: number[] = []
+      for (let o = 0; o < framed.length; o += cut) {
+        if (gate.push(framed.subarray(o, o + cut))) completions.push(Math.min(o + cut, framed.length))
+      }
+      // A chunk completes a record when it reaches a record's end (every 12 bytes here).
+      const ends = Array.from({ length: count }, (_, i) => Math.min((i + 1) * 12, framed.length))
+      const expected = [...new Set(ends.map((end) => Math.min(Math.ceil(end / cut) * cut, framed.length)))]
+      expect(completions, `chunks of ${cut}`).toEqual(expected)
+    }
+  })
+
+  it('lets every chunk through once the bytes are not well-formed records', () => {
+    for (const bytes of ['GET / HTTP/1.1\r\n', '\x80\x2e\x01', '\x16\x02', '\x16\x03\x01\x00\x00', '\x16\x03\x01\x40\x01']) {
+      const gate = new RecordBoundaries()
+      expect(gate.push(Buffer.from(bytes, 'latin1')), JSON.stringify(bytes)).toBe(true)
+      expect(gate.push(Buffer.from('x')), JSON.stringify(bytes)).toBe(true)
+    }
+    const gate = new RecordBoundaries()
+    expect(gate.push(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x02, 0x01]))).toBe(false)
+    expect(gate.push(Buffer.from([0x00]))).toBe(true)
   })
 })
 
