@@ -6,7 +6,7 @@
 import type { PeerConfig } from '../config/types.js'
 import type { Logger } from '../observability/log.js'
 import type { Role } from '../peer/election.js'
-import { PeerNode } from '../peer/node.js'
+import type { PeerNode } from '../peer/node.js'
 import type { Sources } from '../peer/sync.js'
 import type { Replicated } from '../state/replicated.js'
 import { ServerStates, holdReportedDown } from '../upstream/replication.js'
@@ -31,7 +31,9 @@ export function bindsListeners (peer: PeerConfig | undefined, role: Role): boole
   return peer === undefined || peer.standby === 'open' || role === 'active'
 }
 
-export function createPeer (config: PeerConfig, runtime: () => Runtime, log: Logger): PeerNode {
+/** The pair's modules are loaded here, with `peer:` only: a standalone node never runs them. */
+export async function createPeer (config: PeerConfig, runtime: () => Runtime, log: Logger): Promise<PeerNode> {
+  const { PeerNode } = await import('../peer/node.js')
   const servers = new ServerStates(() => runtime().upstreams.values(), () => runtime().clock.now())
   return new PeerNode(config, () => replicatedSources(servers, runtime()), {
     async apply (role, abrupt) {

@@ -85,7 +85,7 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
     if (config.admin !== undefined) admin = new AdminServer(config.admin, { runtime: () => runtime, version, reload: serialisedReload, ...(config.peer === undefined ? {} : { peer: () => peer }) })
     await runtime.start({ bind: bindsListeners(config.peer, runtime.role) })
     if (config.peer !== undefined) {
-      peer = createPeer(config.peer, () => runtime, log)
+      peer = await createPeer(config.peer, () => runtime, log)
       await peer.start()
     }
     await admin?.listen()
