@@ -151,8 +151,11 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
     framing,
     length: framing === 'length' ? length : 0,
     // Not after HEAD: a server that writes a body anyway (a common framework bug) would have it
-    // read as the next request's response, another client's; undici closes after HEAD too.
-    reusable: !close && framing !== 'close' && !headRequest,
+    // read as the next request's response, another client's; undici closes after HEAD too. Nor
+    // after a 204 that announces a body (`Content-Length: 42`, which RFC 9110 §8.6 forbids it):
+    // what follows it is that body, not a response. A 304 may carry the length of what it
+    // stands for (RFC 9110 §8.6, RFC 9112 §6.1), so it alone says nothing.
+    reusable: !close && framing !== 'close' && !headRequest && !(status === 204 && (te || length > 0)),
     keepAliveMs,
     hasDate,
     end: at + 4,

@@ -37,6 +37,24 @@ describe('Connection tokens, HEAD bodies, targets and 100-continue', () => {
     expect(up.connections).toBe(2)
   })
 
+  it('a body an upstream writes after a 204 that announced one never reaches the next request (was: served as its response, on the lean path)', async () => {
+    const evil = 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL'
+    const up = await fx.upstream((r) => r.head.startsWith('GET /nc ')
+      ? (socket: net.Socket) => {
+          socket.write('HTTP/1.1 204 No Content\r\nContent-Length: 42\r\n\r\n')
+          setTimeout(() => { if (!socket.destroyed) socket.write(evil) }, 100)
+        }
+      // The victim's answer comes after the stray bytes, as a slower upstream's would.
+      : (socket: net.Socket) => { setTimeout(() => { if (!socket.destroyed) socket.write(ok('victim')) }, 200) })
+    const proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
+    const nc = await rawExchange(proxy.port(), 'GET /nc HTTP/1.1\r\nHost: a\r\n\r\n', { until: (t) => t.includes('\r\n\r\n') })
+    expect(statuses(nc.text)).toEqual([204])
+    const victim = await rawExchange(proxy.port(), 'GET /victim HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+    expect(victim.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(victim.text.endsWith('\r\n\r\nvictim')).toBe(true)
+    expect(up.connections).toBe(2)
+  })
+
   it('`Connection: host` cannot strip Host (was: forwarded with no Host after routing on it)', async () => {
     const up = await fx.upstream(() => ok('x'))
     const proxy = await fx.proxy(httpConfig({ servers: [up.address] }))

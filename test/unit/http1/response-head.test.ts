@@ -30,6 +30,13 @@ describe('lean response-head parser', () => {
     expect([close.framing, close.reusable]).toEqual(['close', false])
   })
 
+  it('a 204 announcing a body ends the connection; a 304 with the length of what it stands for does not', () => {
+    expect(ok('HTTP/1.1 204 No Content\r\nContent-Length: 42\r\n\r\n').reusable).toBe(false)
+    expect(ok('HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n').reusable).toBe(false)
+    expect(ok('HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n').reusable).toBe(true)
+    expect(ok('HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n').reusable).toBe(true)
+  })
+
   it('a connection is reused unless Connection: close or HTTP/1.0 without keep-alive; the Keep-Alive hint is read', () => {
     expect(ok('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n').reusable).toBe(false)
     expect(ok('HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n').reusable).toBe(false)
