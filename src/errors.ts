@@ -20,6 +20,8 @@ export const ErrorCodes = {
   NO_SERVER_UP: 503,
   /** This process ran out of descriptors or memory: the server is not to blame. */
   PROXY_OVERLOADED: 503,
+  /** Waited `timeouts.response` in tandem's queue for a connection to the server: not the server's fault. */
+  QUEUE_TIMEOUT: 503,
   /** A pair's standby (or fault) node with `standby: open`: bound, but only the active serves. */
   NOT_ACTIVE: 503,
   UPSTREAM_TIMEOUT: 504,

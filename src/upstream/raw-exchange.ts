@@ -267,7 +267,13 @@ export class RawExchange implements ConnUser {
     this.dropConn()
     if (this.awaiting) {
       this.abandoned = true
-      this.pool?.cancel(this)
+      if (this.pool?.cancel(this) === true) {
+        // Still in tandem's own queue (every connection to the server busy, as when clients
+        // stop reading): the server never saw the request, so it is not judged (503, as a
+        // full maxConnections is; HAProxy's queue timeout answers 503 too).
+        this.endAttempt(undefined)
+        return this.fail('QUEUE_TIMEOUT')
+      }
     }
     this.upstreamFailed(Object.assign(new Error('response timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' }), false)
   }

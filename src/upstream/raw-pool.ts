@@ -261,10 +261,11 @@ export class RawPool {
     this.connect(user)
   }
 
-  /** Takes `user` out of the queue (it gave up: client gone, response timeout). */
-  cancel (user: ConnUser): void {
+  /** Takes `user` out of the queue (it gave up: client gone, response timeout); true if it was in it. */
+  cancel (user: ConnUser): boolean {
     const i = this.waiting.indexOf(user)
     if (i !== -1) this.waiting.splice(i, 1)
+    return i !== -1
   }
 
   /**

@@ -1,0 +1,66 @@
+// A request that waits out `timeouts.response` in tandem's own queue (every pooled connection to
+// the server busy with a response still streaming, as when clients stop reading) never reached
+// the server: it gets 503 QUEUE_TIMEOUT and the server is not judged. Regression (lean path): it
+// was a 504 counted as the server's timeout, and with `passive: { failures: 1 }` the healthy
+// server was ejected, every later request 503.
+import net from 'node:net'
+import dc from 'node:diagnostics_channel'
+import { afterEach, describe, expect, it } from 'vitest'
+import { channels, type HttpRequestEnd } from '../../src/observability/events.js'
+import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
+import { waitFor } from '../helpers/wait.js'
+
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+describe('the lean path\'s connection queue', () => {
+  it('a request timed out in the queue is 503 QUEUE_TIMEOUT and blames no server (was: 504, and the server ejected)', async () => {
+    // The upstream starts a chunked answer for /slow and holds it open; anything else is answered.
+    const sockets = new Set<net.Socket>()
+    const up = net.createServer((s) => {
+      sockets.add(s)
+      s.on('error', () => {})
+      s.on('data', (d: Buffer) => {
+        if (d.toString('latin1').startsWith('GET /slow ')) s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n')
+        else s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+      })
+    })
+    await new Promise<void>((resolve) => up.listen(0, '127.0.0.1', resolve))
+    cleanups.push(() => { for (const s of sockets) s.destroy(); up.close() })
+    const address = `127.0.0.1:${(up.address() as net.AddressInfo).port}`
+    const proxy: RunningTandem = await startProxy(httpConfig({
+      servers: [address],
+      upstream: '    passive: { failures: 1, ejectFor: 30s }',
+      listener: '    timeouts: { response: 300ms, idle: 30s }',
+    }))
+    cleanups.push(async () => { await proxy.stop() })
+    const upstream = proxy.runtime.upstreams.get('web')!
+    const server = upstream.servers[0]!
+    // Two pooled connections instead of the default 256, so that two clients fill the pool.
+    proxy.runtime.pools.raw(server, upstream.config).cap = 2
+    const ends: HttpRequestEnd[] = []
+    const onEnd = (m: unknown): void => { ends.push(m as HttpRequestEnd) }
+    dc.subscribe(channels.httpRequestEnd.name, onEnd)
+    cleanups.push(() => { dc.unsubscribe(channels.httpRequestEnd.name, onEnd) })
+
+    const port = Number(new URL(proxy.url()).port)
+    const raw = (path: string): { socket: net.Socket, text: () => string } => {
+      const socket = net.connect(port, '127.0.0.1')
+      let text = ''
+      socket.on('data', (d: Buffer) => { text += d.toString('latin1') })
+      socket.on('error', () => {})
+      cleanups.push(() => { socket.destroy() })
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`)
+      return { socket, text: () => text }
+    }
+    const hogs = [raw('/slow'), raw('/slow')]
+    await waitFor(() => hogs.every((h) => h.text().includes('hello')), 5000, 10, 'both slow answers started')
+    const queued = raw('/x')
+    await waitFor(() => queued.text().includes('\r\n\r\n'), 5000, 10, 'the queued request answered')
+    expect(queued.text()).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/)
+    expect(ends.map((e) => [e.path, e.status, e.error])).toEqual([['/x', 503, 'QUEUE_TIMEOUT']])
+    expect({ failures: server.failures, state: server.state(proxy.runtime.clock.now()) }).toEqual({ failures: 0, state: 'up' })
+  })
+})
