@@ -22,6 +22,12 @@ describe('chunked framing scanner', () => {
     for (const step of [1, 2, 3, 7]) expect(scanAll(body, step)).toEqual({ at: body.length, data: 11 })
   })
 
+  it('takes leading zeros in a size (chunk-size = 1*HEXDIG; regression: 14 digits were a 502 blamed on the server)', () => {
+    expect(scanAll('00000000000005\r\nhello\r\n0\r\n\r\n')).toEqual({ at: 28, data: 5 })
+    expect(scanAll('0000000000000000000000\r\n\r\n').at).toBe(26)
+    expect(scanAll('5 ;ext\r\nhello\r\n0\r\n\r\n')).toEqual({ at: 20, data: 5 })
+  })
+
   it('needs more until the final CRLF', () => {
     expect(scanAll('5\r\nhello\r\n0\r\n\r').at).toBe(CHUNKED_MORE)
     expect(scanAll('A\r\n0123456789\r\n0\r\n\r\n')).toEqual({ at: 20, data: 10 })
@@ -34,6 +40,10 @@ describe('chunked framing scanner', () => {
     ['a bare LF after the size', '2\nab\r\n'],
     ['a size over 2^52', 'fffffffffffff0\r\n'],
     ['a control byte in an extension', '1;\x01\r\n'],
+    // Refused by undici (the general path) and llhttp; the lean path relayed them as valid.
+    ['whitespace after the size with no extension', '5 \r\nhello\r\n0\r\n\r\n'],
+    ['a trailer line that is not a field', '0\r\ngarbage\r\n\r\n'],
+    ['a trailer line that starts with its colon', '0\r\n: x\r\n\r\n'],
   ]
   for (const [name, text] of bad) {
     it(`refuses ${name}`, () => { expect(scanAll(text).at).toBe(CHUNKED_BAD) })
