@@ -24,8 +24,11 @@ export interface FastHost {
   request: (conn: FastConnection, head: RequestHead) => RawExchange | undefined | Promise<RawExchange | undefined>
   /** The rest of this connection is node:http's: `buffered` is what was read and not used. */
   handOver: (conn: FastConnection, buffered: Buffer | undefined) => void
-  /** A partial head outlived the header timeout: 408 (logged by the listener). */
-  headerTimedOut: (conn: FastConnection) => void
+  /**
+   * A partial head that will not complete: 408 when it outlived the header timeout, 400 when the
+   * client ended its side after it. The listener answers (closing) and logs `code`.
+   */
+  refuseHead: (conn: FastConnection, status: 400 | 408, code: string) => void
   /** Once for every request that started, when it is answered or dropped; and for every hold. */
   settled: () => void
   /** Counts a connection as in flight (released through settled) so a drain waits for it. */
@@ -89,6 +92,14 @@ export class FastConnection implements ClientSide, ClientConnOwner {
 
   exchangeDone (keepAlive: boolean): void {
     this.exchange = undefined
+    if (!keepAlive && this.ended && !this.last && this.buf !== undefined && !onlyLineBreaks(this.buf, this.off) &&
+      parseRequestHead(this.buf, this.off, this.host.maxHeaderSize, this.off) === INCOMPLETE) {
+      // The FIN came with the start of another head: that one gets its 400, as node:http's.
+      this.settle()
+      this.detach()
+      this.host.refuseHead(this, 400, 'HPE_INVALID_EOF_STATE')
+      return
+    }
     if (!keepAlive) {
       // Settled once the answer is flushed: a shutdown waiting on it must not cut it short.
       this.finishConnection()
@@ -177,8 +188,13 @@ export class FastConnection implements ClientSide, ClientConnOwner {
     const r = parseRequestHead(buf, this.off, this.host.maxHeaderSize, this.scanFrom)
     if (r === INCOMPLETE) {
       this.scanFrom = buf.length
-      if (this.ended) this.finishConnection()
-      else {
+      if (this.ended && onlyLineBreaks(buf, this.off)) this.finishConnection()
+      else if (this.ended) {
+        // A head cut short by the client's FIN: llhttp's verdict on the general path, not a
+        // silent close. (Line breaks alone before the FIN are no request: llhttp skips them.)
+        this.detach()
+        this.host.refuseHead(this, 400, 'HPE_INVALID_EOF_STATE')
+      } else {
         this.headerTimer ??= setTimeout(headerTimedOut, this.host.headerTimeout, this)
         this.out.resume()
       }
@@ -276,7 +292,7 @@ export class FastConnection implements ClientSide, ClientConnOwner {
   onHeaderTimeout (): void {
     this.headerTimer = undefined
     this.detach()
-    this.host.headerTimedOut(this)
+    this.host.refuseHead(this, 408, 'HPE_HEADERS_TIMEOUT')
   }
 
   /** Ends a shutdown hold (the request came, the client left, or the grace ran out). */
@@ -323,4 +339,9 @@ function headerTimedOut (conn: FastConnection): void {
 
 function graceOver (conn: FastConnection): void {
   conn.onGraceOver()
+}
+
+function onlyLineBreaks (buf: Buffer, from: number): boolean {
+  for (let i = from; i < buf.length; i++) if (buf[i] !== 13 && buf[i] !== 10) return false
+  return true
 }

@@ -214,9 +214,9 @@ export class HttpListener implements Listener, FastHost {
     socket.resume()
   }
 
-  headerTimedOut (conn: FastConnection): void {
-    answerRaw(conn.out, 408)
-    this.admission.logRefusal(conn.peer, 408, 'HPE_HEADERS_TIMEOUT')
+  refuseHead (conn: FastConnection, status: 400 | 408, code: string): void {
+    answerRaw(conn.out, status)
+    this.admission.logRefusal(conn.peer, status, code)
   }
 
   settled (): void {

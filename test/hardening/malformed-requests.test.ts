@@ -1,3 +1,4 @@
+import net from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { httpConfig, type RunningTandem } from '../helpers/tandem.js'
 import { ok, rawExchange, statuses, type RawUpstream } from '../helpers/raw-http.js'
@@ -123,6 +124,29 @@ describe('malformed requests', () => {
     await closed
     expect(statuses(text)).toEqual([400])
     expect(proxy!.runtime.upstreams.get('web')!.servers[0]!.failures).toBe(0)
+  })
+
+  it('a head cut short by the client\'s FIN gets 400 (was: a silent close on the lean path; node:http answers 400)', async () => {
+    const { port, up } = await setup()
+    const halfClose = async (data: string): Promise<{ text: string, closed: boolean }> => await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1')
+      let text = ''
+      s.on('data', (d: Buffer) => { text += d.toString('latin1') })
+      s.on('error', () => {})
+      s.on('close', () => { resolve({ text, closed: true }) })
+      s.end(data)
+    })
+    const cut = await halfClose('GET / HTTP/1.1\r\nHost: a\r\n')
+    expect(statuses(cut.text)).toEqual([400])
+    const second = await halfClose('GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n')
+    expect(statuses(second.text)).toEqual([200, 400])
+    // Whole requests pipelined before the FIN are all answered.
+    const whole = await halfClose('GET /3 HTTP/1.1\r\nHost: a\r\n\r\nGET /4 HTTP/1.1\r\nHost: a\r\n\r\n')
+    expect(statuses(whole.text)).toEqual([200, 200])
+    // Line breaks alone are no request (llhttp skips them): a close, no answer.
+    const blank = await halfClose('\r\n')
+    expect([blank.text, blank.closed]).toEqual(['', true])
+    expect(up.requests.map((r) => r.head.split(' ')[1])).toEqual(['/1', '/3', '/4'])
   })
 
   it('refusals before routing are in the access events, once each', async () => {
