@@ -39,6 +39,27 @@ describe('lean HTTP/1 path', () => {
     s.destroy()
   })
 
+  it('a head trickled over many reads reaches the upstream byte for byte, and pipelined requests after it in order', async () => {
+    const up = await fx.upstream((r) => ok(`${r.head.split(' ')[1] ?? ''} ${/\r\nx-pad: (x*)\r\n/i.exec(r.head)?.[1]?.length ?? 0}`))
+    const proxy = await fx.proxy(httpConfig({ servers: [up.address], listener: '    maxHeaderSize: 256kb' }))
+    const s = net.connect(proxy.port(), '127.0.0.1')
+    s.setNoDelay(true)
+    let text = ''
+    s.on('data', (c: Buffer) => { text += c.toString('latin1') })
+    await new Promise<void>((resolve) => s.once('connect', resolve))
+    const head = `GET /a HTTP/1.1\r\nHost: a\r\nX-Pad: ${'x'.repeat(100_000)}\r\n\r\n`
+    const all = head + 'GET /b HTTP/1.1\r\nHost: a\r\n\r\n'
+    // 400 writes, each after the proxy had a turn to read the one before.
+    for (let i = 0; i < all.length; i += Math.ceil(all.length / 400)) {
+      s.write(all.slice(i, i + Math.ceil(all.length / 400)))
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await waitFor(() => statuses(text).length === 2, 5000, 10, 'two answers')
+    expect(text).toContain('\r\n\r\n/a 100000')
+    expect(text.endsWith('\r\n\r\n/b 0')).toBe(true)
+    s.destroy()
+  })
+
   it('a chunked response passes through byte for byte with its trailers, and the upstream connection is reused', async () => {
     const chunked = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n4\r\nbody\r\n3;x=1\r\nabc\r\n0\r\nX-Sum: 9\r\n\r\n'
     const up = await fx.upstream(() => chunked)
