@@ -22,8 +22,11 @@ export interface FastHost {
    * limit decides.
    */
   request: (conn: FastConnection, head: RequestHead) => RawExchange | undefined | Promise<RawExchange | undefined>
-  /** The rest of this connection is node:http's: `buffered` is what was read and not used. */
-  handOver: (conn: FastConnection, buffered: Buffer | undefined) => void
+  /**
+   * The rest of this connection is node:http's: `buffered` is what was read and not used;
+   * `headLeftMs`, when a head had begun, is what is left of its header timeout.
+   */
+  handOver: (conn: FastConnection, buffered: Buffer | undefined, headLeftMs?: number) => void
   /**
    * A partial head that will not complete: 408 when it outlived the header timeout, 400 when the
    * client ended its side after it. The listener answers (closing) and logs `code`.
@@ -62,6 +65,8 @@ export class FastConnection implements ClientSide, ClientConnOwner {
   private detached = false
   private exchange: RawExchange | undefined
   private headerTimer: NodeJS.Timeout | undefined
+  /** When the head being read is due (performance.now), while headerTimer runs. */
+  private headDue = 0
   /** A closing answer is being flushed: settle once it is out. */
   private settleOnDrain = false
   /** Set while shutdown holds a connection that has not sent its first request yet. */
@@ -220,15 +225,19 @@ export class FastConnection implements ClientSide, ClientConnOwner {
         this.detach()
         this.host.refuseHead(this, 400, 'HPE_INVALID_EOF_STATE')
       } else {
-        this.headerTimer ??= setTimeout(headerTimedOut, this.host.headerTimeout, this)
+        if (this.headerTimer === undefined) {
+          this.headerTimer = setTimeout(headerTimedOut, this.host.headerTimeout, this)
+          this.headDue = performance.now() + this.host.headerTimeout
+        }
         this.out.resume()
       }
       return
     }
     if (r === UNSUPPORTED) {
       const rest = buf.subarray(this.off)
+      const headLeftMs = this.headerTimer === undefined ? undefined : this.headDue - performance.now()
       this.detach()
-      this.host.handOver(this, rest.length > 0 ? rest : undefined)
+      this.host.handOver(this, rest.length > 0 ? rest : undefined, headLeftMs)
       return
     }
     if (this.headerTimer !== undefined) {

@@ -47,17 +47,32 @@ export class HttpConnection {
   private parseFailed = false
   /** An upgrade pipelined behind requests in progress: started once they are answered. */
   private pendingUpgrade: (() => void) | undefined
+  /** Set while a head the lean path began must complete (see headWithin). */
+  private headTimer: NodeJS.Timeout | undefined
 
   /**
    * `run` forwards a request; `settle` is called once for every request push() accepted, when
    * it is answered or dropped.
    */
-  constructor (private readonly socket: Socket, private readonly run: Run, private readonly settle: () => void) {
+  constructor (readonly socket: Socket, private readonly run: Run, private readonly settle: () => void) {
     socket.once('close', this.onSocketClose)
+  }
+
+  /**
+   * A connection handed over by the lean path mid-head: node:http's header timeout starts again
+   * at the hand-over, so the head gets only what was left of its own (`ms`), then `expired`.
+   * Without it, a head trickled across the hand-over had twice `timeouts.header`.
+   */
+  headWithin (ms: number, expired: () => void): void {
+    this.headTimer = setTimeout(() => {
+      this.headTimer = undefined
+      if (this.current === undefined && !this.socket.destroyed) expired()
+    }, Math.max(1, ms))
   }
 
   /** Takes the next parsed request; false when it will never run (not counted, not settled). */
   push (req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    this.clearHeadTimer()
     if (this.last || this.socket.destroyed) return false
     const item: Item = { req, res }
     this.tail = item
@@ -176,8 +191,15 @@ export class HttpConnection {
   }
 
   private readonly onSocketClose = (): void => {
+    this.clearHeadTimer()
     this.last = true
     this.dropQueue()
+  }
+
+  private clearHeadTimer (): void {
+    if (this.headTimer === undefined) return
+    clearTimeout(this.headTimer)
+    this.headTimer = undefined
   }
 
   private dropQueue (): void {

@@ -194,24 +194,33 @@ export class HttpListener implements Listener, FastHost {
     return new RawExchange(raw, conn, head, fr)
   }
 
-  handOver (conn: FastConnection, buffered: Buffer | undefined): void {
+  handOver (conn: FastConnection, buffered: Buffer | undefined, headLeftMs?: number): void {
     this.lean.delete(conn)
-    this.toNode(conn.out.toSocket(), buffered)
+    const peer = conn.peer
+    const c = this.toNode(conn.out.toSocket(), buffered)
+    if (headLeftMs !== undefined) {
+      c.headWithin(headLeftMs, () => {
+        answerRaw(c.socket, 408)
+        this.admission.logRefusal(peer, 408, 'HPE_HEADERS_TIMEOUT')
+      })
+    }
   }
 
   private readonly onHandle = (handle: AcceptedHandle): void => {
     this.lean.add(new FastConnection(handle, this))
   }
 
-  private toNode (socket: Socket, buffered: Buffer | undefined): void {
+  private toNode (socket: Socket, buffered: Buffer | undefined): HttpConnection {
     this.sockets.add(socket)
     socket.once('close', () => { this.sockets.delete(socket) })
     socket.pause()
     if (buffered !== undefined) socket.unshift(buffered)
     this.nodeConnection.call(this.server, socket)
-    this.connections.set(socket, new HttpConnection(socket, this.run, this.onSettled))
+    const c = new HttpConnection(socket, this.run, this.onSettled)
+    this.connections.set(socket, c)
     // node:http consumes the socket from here; what was unshifted is emitted first.
     socket.resume()
+    return c
   }
 
   refuseHead (conn: FastConnection, status: 400 | 408, code: string): void {

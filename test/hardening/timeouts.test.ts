@@ -1,3 +1,4 @@
+import net from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { httpConfig, type RunningTandem } from '../helpers/tandem.js'
 import { ok, rawExchange, statuses, type RawUpstream } from '../helpers/raw-http.js'
@@ -19,6 +20,32 @@ const wsHandshake = 'GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpg
 const switching = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n'
 
 describe('timeouts', () => {
+  it('slowloris across the lean → node:http hand-over gets 408 at the header timeout it started with (was: twice it)', async () => {
+    up = await fx.upstream(() => ok('served'))
+    proxy = await fx.proxy(httpConfig({ servers: [up.address], listener: '    timeouts: { header: 800ms }' }))
+    const s = net.connect(proxy.port(), '127.0.0.1')
+    s.setNoDelay(true)
+    let text = ''
+    let closedAt = 0
+    s.on('data', (d: Buffer) => { text += d.toString('latin1') })
+    s.on('error', () => {})
+    s.on('close', () => { closedAt = performance.now() })
+    await new Promise<void>((resolve) => s.once('connect', resolve))
+    const start = performance.now()
+    s.write('GET / HTTP/1.1\r\nHost: a\r\nX-A: ')
+    // A byte every 100 ms; at 500 ms one the lean parser does not take (0x80), which hands the
+    // connection to node:http mid-head; the head would complete at 1,400 ms.
+    for (let t = 100; t < 1400 && !s.destroyed; t += 100) {
+      await new Promise((resolve) => setTimeout(resolve, start + t - performance.now()))
+      if (!s.destroyed) s.write(t === 500 ? Buffer.from([0x80]) : 'a')
+    }
+    if (!s.destroyed) s.write('\r\n\r\n')
+    await waitFor(() => closedAt > 0, 5000, 10, 'the connection closed')
+    expect(statuses(text)).toEqual([408])
+    expect(closedAt - start).toBeLessThan(1300)
+    expect(up.requests).toHaveLength(0)
+  })
+
   it('an answer after the client idle timeout but within the response timeout is relayed (issue 6.3)', async () => {
     up = await fx.upstream(() => (socket) => { setTimeout(() => socket.write(ok('late')), 2500) })
     proxy = await fx.proxy(httpConfig({ servers: [up.address], listener: '    timeouts: { idle: 1s, response: 6s }' }))
