@@ -25,7 +25,7 @@ const REPLAY_LIMIT = 64 * 1024
 export class HttpForwarder {
   constructor (
     private readonly pools: HttpPools,
-    private readonly timeouts: HttpTimeouts,
+    readonly timeouts: HttpTimeouts,
     readonly clock: Clock,
   ) {}
 
@@ -100,6 +100,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   private attemptOpen = false
   private abortFn: ((err?: Error) => void) | undefined
   private resumeFn: (() => void) | undefined
+  /** Runs while the attempt waits in undici's queue (no connection free yet), see onQueueTimeout. */
+  private queueTimer: NodeJS.Timeout | undefined
+  private queueExpired = false
   private freshRetryUsed = false
   private clientGone = false
   /** The client did not drain at some point of this response, so the server was held back. */
@@ -154,12 +157,29 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.responseStarted = false
     this.abortFn = undefined
     this.fr.upstream.acquire(server)
+    this.queueTimer = setTimeout(this.onQueueTimeout, this.fwd.timeouts.response)
     this.fwd.dispatch(this, server, fresh, this.idempotent)
+  }
+
+  /**
+   * `timeouts.response` passed before undici had a connection for the attempt (every one to the
+   * server busy): 503 QUEUE_TIMEOUT, as on the lean path, and the server is not judged, since it
+   * never saw the request. undici cannot take a queued request back: it is aborted when it
+   * would start (onConnect).
+   */
+  private readonly onQueueTimeout = (): void => {
+    this.queueTimer = undefined
+    if (!this.attemptOpen || this.abortFn !== undefined) return
+    this.queueExpired = true
+    this.endAttempt()
+    this.fwd.fail(this.req, this.res, this.fr, new TandemError('QUEUE_TIMEOUT', 'no connection to the server within timeouts.response'), this)
   }
 
   /** `outcome` undefined: the attempt says nothing about the server (the client's doing). */
   private endAttempt (outcome?: { ok: true, ms?: number } | { ok: false, reason: Failure, ms?: number }): void {
     this.attemptOpen = false
+    if (this.queueTimer !== undefined) clearTimeout(this.queueTimer)
+    this.queueTimer = undefined
     this.fr.upstream.release(this.server as Server, outcome)
     const finish = this.onFinish
     this.onFinish = undefined
@@ -167,8 +187,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onConnect (abort: (err?: Error) => void): void {
+    if (this.queueTimer !== undefined) clearTimeout(this.queueTimer)
+    this.queueTimer = undefined
     this.abortFn = abort
-    if (this.clientGone) abort(new TandemError('UPSTREAM_FAILED', 'client closed'))
+    if (this.clientGone || this.queueExpired) abort(new TandemError('UPSTREAM_FAILED', this.clientGone ? 'client closed' : 'queue timeout'))
   }
 
   onResponseStarted (): void {
