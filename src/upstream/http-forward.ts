@@ -7,7 +7,7 @@ import { channels, publishHttpEnd } from '../observability/events.js'
 import { accessFields, type ForwardRequest } from './forward-request.js'
 import { lingerAfterLastResponse } from '../listener/http-answers.js'
 import { clientResponseHeaders, safeReason } from './headers.js'
-import type { HttpPools } from './pools.js'
+import { capOf, type HttpPools } from './pools.js'
 import type { Server } from './server.js'
 import { ReplayableBody } from './request-body.js'
 import { IDEMPOTENT, afterError, isServerFailureStatus, type Failure, type UpstreamError } from './retry-policy.js'
@@ -25,7 +25,7 @@ const REPLAY_LIMIT = 64 * 1024
 export class HttpForwarder {
   constructor (
     private readonly pools: HttpPools,
-    readonly timeouts: HttpTimeouts,
+    private readonly timeouts: HttpTimeouts,
     readonly clock: Clock,
   ) {}
 
@@ -79,7 +79,12 @@ export class HttpForwarder {
       bodyTimeout: this.timeouts.idle,
     }
     if (!fresh) {
-      this.pools.get(server, config, idempotent).dispatch(opts, ex)
+      const pool = this.pools.get(server, config, idempotent)
+      // Every connection busy: undici queues the request, and no timeout of its own runs until
+      // it is written. Checked only past the cap (pool.stats walks the pool's clients).
+      const cap = capOf(server)
+      if (server.active > cap && pool.stats.free === 0 && pool.stats.running >= cap) ex.queued(this.timeouts.response)
+      pool.dispatch(opts, ex)
       return
     }
     const client = this.pools.fresh(server, config)
@@ -157,8 +162,12 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.responseStarted = false
     this.abortFn = undefined
     this.fr.upstream.acquire(server)
-    this.queueTimer = setTimeout(this.onQueueTimeout, this.fwd.timeouts.response)
     this.fwd.dispatch(this, server, fresh, this.idempotent)
+  }
+
+  /** The attempt waits in undici's queue: bounded by `ms` (see onQueueTimeout). */
+  queued (ms: number): void {
+    this.queueTimer = setTimeout(this.onQueueTimeout, ms)
   }
 
   /**

@@ -36,7 +36,8 @@ function lib (): typeof import('undici') {
 }
 
 /** Connections per pool for `server`: its maxConnections, or the default cap. */
-function capOf (server: Server): number {
+/** Connections one of a server's pools opens at most. */
+export function capOf (server: Server): number {
   return server.maxConnections > 0 ? server.maxConnections : DEFAULT_POOL_CONNECTIONS
 }
 
