@@ -73,3 +73,12 @@ function ping (port: number): Promise<boolean> {
     s.on('close', () => { done(false) })
   })
 }
+
+/** A plain client of `redis` for a test's own reads and flushes (no retries: errors surface). */
+export async function redisAdmin (redis: TestRedis): Promise<import('ioredis').Redis> {
+  const { Redis } = await import('ioredis')
+  const admin = new Redis(redis.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0 })
+  admin.on('error', () => {})
+  await admin.connect()
+  return admin
+}

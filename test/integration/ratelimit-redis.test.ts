@@ -1,12 +1,12 @@
 // A real redis-server per file (test/helpers/redis.ts). Timing-sensitive: run under the shared
 // lock. Each onError mode is driven through a hung (SIGSTOP) and a dead (SIGKILL) Redis.
 import dc from 'node:diagnostics_channel'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { Agent, request } from 'undici'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { RateLimitStoreState } from '../../src/observability/events.js'
 import { createMetrics } from '../../src/observability/metrics.js'
-import { haveRedis, startRedis, type TestRedis } from '../helpers/redis.js'
+import { haveRedis, redisAdmin, startRedis, type TestRedis } from '../helpers/redis.js'
 import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
 import { closeKind, connect, echo, startTcpServer } from '../helpers/tcp.js'
 import { closedPort, startUpstream, type TestUpstream } from '../helpers/upstream.js'
@@ -21,9 +21,7 @@ const agent = new Agent({ connections: 64, headersTimeout: 10_000, bodyTimeout: 
 beforeAll(async () => {
   if (!haveRedis) return
   redis = await startRedis()
-  admin = new Redis(redis.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0 })
-  admin.on('error', () => {})
-  await admin.connect()
+  admin = await redisAdmin(redis)
   upstream = await startUpstream({ name: 'u' })
 }, 30_000)
 

@@ -3,13 +3,13 @@
 // already switched the running store to the new prefix, so every client's bucket restarted empty
 // under it, while the spec says a refused config leaves the running one serving.
 import net from 'node:net'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/load.js'
 import { reloadRuntime } from '../../src/runtime/reload.js'
 import { Runtime } from '../../src/runtime/runtime.js'
-import { haveRedis, startRedis, type TestRedis } from '../helpers/redis.js'
+import { haveRedis, redisAdmin, startRedis, type TestRedis } from '../helpers/redis.js'
 import { closedPort, startUpstream, type TestUpstream } from '../helpers/upstream.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -20,9 +20,7 @@ let upstream: TestUpstream
 beforeAll(async () => {
   if (!haveRedis) return
   redis = await startRedis()
-  admin = new Redis(redis.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0 })
-  admin.on('error', () => {})
-  await admin.connect()
+  admin = await redisAdmin(redis)
   upstream = await startUpstream({ name: 'u' })
 }, 30_000)
 

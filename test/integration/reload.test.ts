@@ -34,6 +34,25 @@ async function reload (current: Runtime, yaml: string): Promise<Runtime> {
   return runtime
 }
 
+/** A TCP echo server for the rest of the test; its address. */
+async function echoServer (): Promise<string> {
+  const echo = net.createServer((s) => { s.on('error', () => {}); s.pipe(s) })
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve))
+  cleanups.push(() => { echo.close() })
+  return `127.0.0.1:${(echo.address() as net.AddressInfo).port}`
+}
+
+/** A stream through the proxy's TCP listener on `port` that has echoed `before;`. */
+async function echoStream (port: number): Promise<{ stream: net.Socket, echoed: () => string }> {
+  const stream = net.connect(port, '127.0.0.1')
+  stream.on('error', () => {})
+  let echoed = ''
+  stream.setEncoding('utf8').on('data', (d: string) => { echoed += d })
+  stream.write('before;')
+  await waitFor(() => echoed === 'before;', 5000)
+  return { stream, echoed: () => echoed }
+}
+
 /** A port another socket holds for the rest of the test. */
 async function takenPort (): Promise<number> {
   const blocker = net.createServer()
@@ -87,10 +106,7 @@ describe('reload', () => {
   })
 
   it('a listener renamed at the same address is a new listener: new requests and streams are counted under the new name, an open stream finishes on the old', async () => {
-    const echo = net.createServer((s) => { s.on('error', () => {}); s.pipe(s) })
-    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve))
-    cleanups.push(() => { echo.close() })
-    const echoAddress = `127.0.0.1:${(echo.address() as net.AddressInfo).port}`
+    const echoAddress = await echoServer()
     const u = await startUpstream({ name: 'u' })
     upstreams = [u]
     const [webPort, tcpPort] = [await closedPort(), await closedPort()]
@@ -110,12 +126,7 @@ listeners:
     upstream: echo
 `
     const before = await start(yaml('web', 'raw'))
-    const stream = net.connect(tcpPort, '127.0.0.1')
-    stream.on('error', () => {})
-    let echoed = ''
-    stream.setEncoding('utf8').on('data', (d: string) => { echoed += d })
-    stream.write('before;')
-    await waitFor(() => echoed === 'before;', 5000)
+    const { stream, echoed } = await echoStream(tcpPort)
 
     const after = await reload(before, yaml('site', 'l4'))
     expect([after.listener('web'), after.listener('raw')]).toEqual([undefined, undefined])
@@ -127,15 +138,12 @@ listeners:
     await waitFor(() => after.listener('l4')!.activeConnections() === 1, 5000, 10, 'new stream on l4')
     fresh.destroy()
     stream.write('after')
-    await waitFor(() => echoed === 'before;after', 5000)
+    await waitFor(() => echoed() === 'before;after', 5000)
     stream.end()
   })
 
   it('binds added listeners, releases removed ones, and keeps an established TCP stream', async () => {
-    const echo = net.createServer((s) => { s.on('error', () => {}); s.pipe(s) })
-    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve))
-    cleanups.push(() => { echo.close() })
-    const echoAddress = `127.0.0.1:${(echo.address() as net.AddressInfo).port}`
+    const echoAddress = await echoServer()
     const u = await startUpstream({ name: 'u' })
     upstreams = [u]
     const [webPort, tcpPort, newPort] = [await closedPort(), await closedPort(), await closedPort()]
@@ -152,12 +160,7 @@ listeners:
     routes: [ { match: { pathPrefix: / }, upstream: web } ]
 ${extra}`
     const before = await start(yaml(tcp))
-    const stream = net.connect(tcpPort, '127.0.0.1')
-    stream.on('error', () => {})
-    let echoed = ''
-    stream.setEncoding('utf8').on('data', (d: string) => { echoed += d })
-    stream.write('before;')
-    await waitFor(() => echoed === 'before;', 5000)
+    const { stream, echoed } = await echoStream(tcpPort)
 
     const after = await reload(before, yaml(`  - name: extra\n    protocol: http\n    listen: 127.0.0.1:${newPort}\n    routes: [ { match: { pathPrefix: / }, upstream: web } ]\n`))
     expect((await request(`http://127.0.0.1:${newPort}/`)).statusCode).toBe(200)
@@ -168,7 +171,7 @@ ${extra}`
       probe.on('error', reject)
     })).rejects.toThrow(/ECONNREFUSED/)
     stream.write('after')
-    await waitFor(() => echoed === 'before;after', 5000)
+    await waitFor(() => echoed() === 'before;after', 5000)
     stream.end()
   })
 
