@@ -34,8 +34,8 @@ export interface ClientConnOwner {
  * the few things the path needs of net.Socket (ordered writes with backpressure, FIN after the
  * last write, lingering close, an idle timeout) without the stream machinery, whose events and
  * timer refreshes cost more per request than the proxying itself. The idle timeout is an entry in
- * the process's list for its duration (idle-list.ts): no timer of its own. At a request only node:http can serve, toSocket() gives the handle to a
- * net.Socket for good.
+ * the process's list for its duration (idle-list.ts): no timer of its own. At a request only
+ * node:http can serve, toSocket() gives the handle to a net.Socket for good.
  */
 export class ClientConn implements IdleEntry {
   /** destroy() was called, the handle failed, or it went to a net.Socket: no more I/O here. */

@@ -37,21 +37,21 @@ export function answer (res: http.ServerResponse, status: number, extra?: readon
   const body = statusText(status) + '\n'
   res.shouldKeepAlive = false
   lingerAfterLastResponse(res.socket)
-  const headers = ['content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body))]
-  if (extra !== undefined) headers.push(...extra)
+  const headers = extra === undefined ? [] : [...extra]
+  headers.push('content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body)))
   res.writeHead(status, headers as unknown as http.OutgoingHttpHeaders)
   res.end(body)
 }
 
 /**
- * The head lines answerRaw() writes by default for `status`'s text body, plus `extra` (flat
- * name, value pairs: the rate limit's headers of an admitted request).
+ * `extra` (flat name, value pairs: a rate limit's headers), then the head lines answerRaw()
+ * writes by default for `status`'s text body; undefined without extra (answerRaw's default).
  */
 export function answerLines (status: number, extra?: readonly string[]): string | undefined {
   if (extra === undefined) return undefined
-  let lines = `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(statusText(status) + '\n')}\r\n`
+  let lines = ''
   for (let i = 0; i + 1 < extra.length; i += 2) lines += `${extra[i]!}: ${extra[i + 1]!}\r\n`
-  return lines
+  return lines + `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(statusText(status) + '\n')}\r\n`
 }
 
 /**

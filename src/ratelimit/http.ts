@@ -5,9 +5,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { http } from '../node-builtins.js'
 import type { Duplex } from 'node:stream'
-import { statusText } from '../errors.js'
 import type { ClientConn } from '../listener/client-conn.js'
-import { answerRaw, lingerAfterLastResponse } from '../listener/http-answers.js'
+import { answer, answerLines, answerRaw } from '../listener/http-answers.js'
 import { channels, publishHttpEnd } from '../observability/events.js'
 import { tighter, type RateLimit } from './limiter.js'
 import { publishDenied, type RateLimiters, type Verdict } from './limiters.js'
@@ -82,22 +81,11 @@ export function limitHeaders (v: Verdict): string[] | undefined {
 /** Answers 429 with Retry-After and the limit's headers; logs which limit denied. */
 export function answerLimited (req: Pick<IncomingMessage, 'method' | 'headers'> & { readonly complete?: boolean }, out: ServerResponse | Duplex | ClientConn, v: Verdict, d: DeniedRequest): void {
   const limit = v.limit?.name ?? ''
-  const body = statusText(429) + '\n'
   const headers = v.limit?.headers(v.result) ?? ['retry-after', '1']
-  headers.push('content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(body)))
-  if (out instanceof http.ServerResponse) {
-    // As every answer tandem makes itself, and as the lean path's 429: the connection closes
-    // after it (nothing pipelined behind runs), lingering as answer() does, since a close with a
-    // body still arriving resets the connection and the client, busy sending, may lose the 429.
-    out.shouldKeepAlive = false
-    lingerAfterLastResponse(out.socket)
-    out.writeHead(429, headers)
-    out.end(body)
-  } else {
-    let lines = ''
-    for (let i = 0; i < headers.length; i += 2) lines += `${headers[i]!}: ${headers[i + 1]!}\r\n`
-    answerRaw(out, 429, lines, body, req.method)
-  }
+  // As every answer tandem makes itself: the connection closes after it (nothing pipelined
+  // behind runs), lingering, so that a client still sending its body reads the 429.
+  if (out instanceof http.ServerResponse) answer(out, 429, headers)
+  else answerRaw(out, 429, answerLines(429, headers), undefined, req.method)
   publishDenied(d.listener, limit)
   if (channels.httpRequestEnd.hasSubscribers) {
     publishHttpEnd({ listener: d.listener, route: d.route, method: req.method ?? '', host: d.host, path: d.path, status: 429, client: d.client, totalMs: d.totalMs, error: 'RATE_LIMITED', limit })
