@@ -83,7 +83,7 @@ export class HttpForwarder {
       // Every connection busy: undici queues the request, and no timeout of its own runs until
       // it is written. Checked only past the cap (pool.stats walks the pool's clients).
       const cap = capOf(server)
-      if (server.active > cap && pool.stats.free === 0 && pool.stats.running >= cap) ex.queued(this.timeouts.response)
+      if (server.active > cap && saturated(pool, cap)) ex.queued(this.timeouts.response)
       pool.dispatch(opts, ex)
       return
     }
@@ -320,3 +320,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
+/** Every connection of `pool` is busy: a request dispatched now waits in undici's queue. */
+function saturated (pool: { readonly stats: { readonly free: number, readonly running: number } }, cap: number): boolean {
+  const stats = pool.stats // a new object each read, walking the pool's clients
+  return stats.free === 0 && stats.running >= cap
+}
