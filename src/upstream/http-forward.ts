@@ -114,6 +114,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   private clientStalled = false
   /** A byte of the current attempt's response arrived (undici's onResponseStarted). */
   private responseStarted = false
+  /**
+   * The upstream's head, written with the first body bytes or at the end: node:http sends
+   * nothing before then anyway, and until then a failure (a broken first chunk) still gets the
+   * client a 502 instead of an empty close.
+   */
+  private pendingHead: string[] | undefined
   private readonly idempotent: boolean
   private readonly reqBody: ReplayableBody | undefined
 
@@ -160,6 +166,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.attemptStart = this.fwd.clock.now()
     this.attemptOpen = true
     this.responseStarted = false
+    this.pendingHead = undefined
     this.abortFn = undefined
     this.fr.upstream.acquire(server)
     this.fwd.dispatch(this, server, fresh, this.idempotent)
@@ -210,23 +217,37 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true // 1xx other than 101 are not relayed
     const res = this.res
     if (res.destroyed) return true
-    if (statusMessage !== undefined && statusMessage !== '') res.statusMessage = safeReason(statusCode, statusMessage)
     try {
-      const headers = clientResponseHeaders(rawHeaders)
-      if (this.fr.responseHeaders !== undefined) headers.push(...this.fr.responseHeaders)
-      res.writeHead(statusCode, headers as unknown as Record<string, string>)
+      this.pendingHead = clientResponseHeaders(rawHeaders)
     } catch (err) {
-      // A head node:http will not write (a header value it refuses): the upstream's fault, 502.
-      this.abortFn?.(new TandemError('UPSTREAM_FAILED', 'unwritable response head', { cause: err }))
+      this.abortFn?.(new TandemError('UPSTREAM_FAILED', 'unrelayable response head', { cause: err }))
       return false
     }
+    if (this.fr.responseHeaders !== undefined) this.pendingHead.push(...this.fr.responseHeaders)
+    res.statusCode = statusCode
+    if (statusMessage !== undefined && statusMessage !== '') res.statusMessage = safeReason(statusCode, statusMessage)
     this.headersMs = this.fwd.clock.now() - this.attemptStart
     this.resumeFn = resume
     return true
   }
 
+  /** Writes the held head; false when it cannot be (answered meanwhile, or node:http refuses it: the attempt is aborted). */
+  private sendHead (): boolean {
+    const headers = this.pendingHead as string[]
+    this.pendingHead = undefined
+    const res = this.res
+    // The listener answered the client's own fault (408, a broken body) meanwhile.
+    if (res.headersSent || res.writableEnded) return false
+    const err = writeRelayedHead(res, headers)
+    if (err === undefined) return true
+    // A head node:http will not write (a header value it refuses): the upstream's fault, 502.
+    this.abortFn?.(new TandemError('UPSTREAM_FAILED', 'unwritable response head', { cause: err }))
+    return false
+  }
+
   onData (chunk: Buffer): boolean {
     this.bytesOut += chunk.length
+    if (this.pendingHead !== undefined && !this.sendHead()) return true
     const ok = this.res.write(chunk)
     if (!ok) this.clientStalled = true
     return ok
@@ -234,6 +255,11 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onComplete (rawTrailers: Buffer[] | string[] | null): void {
     const res = this.res
+    if (this.pendingHead !== undefined && !this.sendHead() && !res.headersSent) {
+      this.endAttempt({ ok: false, reason: 'reset', ms: this.headersMs })
+      this.fwd.fail(this.req, res, this.fr, new TandemError('UPSTREAM_FAILED', 'unwritable response head'), this)
+      return
+    }
     if (rawTrailers !== null && rawTrailers.length > 0 && !res.destroyed) {
       const trailers: Record<string, string> = {}
       for (let i = 0; i < rawTrailers.length; i += 2) trailers[String(rawTrailers[i])] = String(rawTrailers[i + 1])
@@ -317,6 +343,31 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.res.writableFinished && this.req.complete) return
     this.clientGone = true
     if (this.attemptOpen) this.abortFn?.(new TandemError('UPSTREAM_FAILED', 'client closed'))
+  }
+}
+
+/**
+ * res.writeHead() with the upstream's fields; the error when node:http refuses them. A `Trailer`
+ * field on a response that will not be chunked to this client (Content-Length, an HTTP/1.0
+ * client, a 204) announces trailers that cannot follow, and node:http refuses the whole head
+ * for it: the field is dropped and the response relayed.
+ */
+function writeRelayedHead (res: ServerResponse, headers: string[]): Error | undefined {
+  try {
+    res.writeHead(res.statusCode, headers as unknown as Record<string, string>)
+    return undefined
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_HTTP_TRAILER_INVALID') return err as Error
+  }
+  const kept: string[] = []
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase() !== 'trailer') kept.push(headers[i] as string, headers[i + 1] as string)
+  }
+  try {
+    res.writeHead(res.statusCode, kept as unknown as Record<string, string>)
+    return undefined
+  } catch (err) {
+    return err as Error
   }
 }
 

@@ -133,4 +133,31 @@ describe('upstream answers and replays', () => {
     expect(r.text).toContain('\r\nConnection: close\r\n')
     expect(r.closed).toBe(true)
   })
+
+  // Regression: the general path wrote the head into node:http at once, so a broken first chunk
+  // in the same read left nothing to answer with: the client got an empty close.
+  it('a response whose first body bytes break its framing, in the same read as its head, is a 502 (general path)', async () => {
+    const u = await upstream(() => 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n')
+    proxy = await fx.proxy(httpConfig({ servers: [u.address] }))
+    const r = await rawExchange(proxy.port(), 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi')
+    expect(statuses(r.text)).toEqual([502])
+    expect(r.text.endsWith('\r\n\r\nBad Gateway\n')).toBe(true)
+    expect(r.closed).toBe(true)
+  })
+
+  // Regression: node:http refuses a `Trailer` field on a response it will not chunk, and the
+  // general path answered 502 and blamed a server that did nothing wrong.
+  it('a Content-Length response announcing a Trailer is relayed on the general path (no 502, no blame)', async () => {
+    const u = await upstream(() => 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTrailer: x-sum\r\nX-App: 1\r\n\r\nhello')
+    proxy = await fx.proxy(httpConfig({ servers: [u.address], upstream: '    passive: { failures: 1, ejectFor: 60s }' }))
+    for (const req of ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi', 'GET / HTTP/1.0\r\nHost: a\r\n\r\n']) {
+      const r = await rawExchange(proxy.port(), req)
+      expect(statuses(r.text)).toEqual([200])
+      expect(r.text).toContain('\r\nX-App: 1\r\n')
+      expect(r.text.toLowerCase()).not.toContain('\r\ntrailer:')
+      expect(r.text.endsWith('\r\n\r\nhello')).toBe(true)
+    }
+    const server = proxy.runtime.upstreams.get('web')!.servers[0]!
+    expect(server.failures).toBe(0)
+  })
 })
