@@ -94,7 +94,8 @@ const server = obj('One upstream server.', {
 const health = {
   ...obj('Active health checks; without them every server counts as up.', {
     type: oneOfWords(['tcp', 'http'], 'tcp: a connect succeeds; http: a GET answers as expected.', 'tcp'),
-    path: { type: 'string', pattern: '^/', description: 'http only: path requested.', default: '/', errorMessage: 'must be a path starting with "/"' },
+    // Sent as the request target as it is: a space or a control character could never be sent.
+    path: { type: 'string', pattern: '^/[\\x21-\\x7e]*$', description: 'http only: path requested (visible ASCII; percent-encode the rest).', default: '/', errorMessage: 'must be a path starting with "/", in visible ASCII (percent-encode spaces and the rest)' },
     expectStatus: {
       type: ['integer', 'string'],
       pattern: '^[1-5][0-9]{2}(-[1-5][0-9]{2})?$',

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { errorsOf, yaml, MINIMAL } from './helpers.js'
+import { errorsOf, parse, yaml, MINIMAL } from './helpers.js'
 
 describe('schema errors: one per kind, with exact line, column and path', () => {
   it('unknown key: at the key, with a suggestion', () => {
@@ -120,6 +120,24 @@ describe('schema errors: one per kind, with exact line, column and path', () => 
     expect(errorsOf(health)).toEqual([
       't.yaml:4:29: upstreams.web.health.path: only allowed with type: http',
     ])
+  })
+
+  // Regression: `path: "/health check"` passed `tandem check`, then every probe failed before it
+  // connected (node:http refuses the space) and the whole upstream went down.
+  it('a health check path that cannot be sent as a request target is refused', () => {
+    const text = (path: string): string => yaml(
+      'upstreams:',
+      '  web:',
+      '    servers: [{ address: 127.0.0.1:8081 }]',
+      `    health: { type: http, path: ${path} }`,
+      ...MINIMAL.slice(4),
+    )
+    const bad = (path: string): string[] => errorsOf(text(path))
+    const message = 'upstreams.web.health.path: must be a path starting with "/", in visible ASCII (percent-encode spaces and the rest)'
+    expect(bad('"/health check"')).toEqual([`t.yaml:4:27: ${message}`])
+    expect(bad('"/h\\u0000"')).toEqual([`t.yaml:4:27: ${message}`])
+    expect(bad('"/h\\u00e9"')).toEqual([`t.yaml:4:27: ${message}`])
+    expect(parse(text('"/healthz?full=1&x=%20"')).upstreams.web?.health?.path).toBe('/healthz?full=1&x=%20')
   })
 
   it('http route problems and tcp route shapes', () => {
