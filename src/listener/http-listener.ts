@@ -74,6 +74,7 @@ export class HttpListener implements Listener, FastHost {
         else conn.idleExpired()
       },
       connect: (req, socket) => {
+        guardDetached(socket)
         answerRaw(socket, 405)
         this.admission.logRefusal(peerOf(socket), 405, 'METHOD_NOT_ALLOWED', 'CONNECT', req.url ?? '')
       },
@@ -299,6 +300,7 @@ export class HttpListener implements Listener, FastHost {
   }
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    guardDetached(socket)
     // A tunnel is in flight until its client socket closes, so a drain waits for it too.
     this.inflight++
     socket.once('close', this.onSettled)
@@ -325,6 +327,19 @@ export class HttpListener implements Listener, FastHost {
     const route = this.admission.router.match(req.method ?? 'GET', target.host, target.path, req.headers)
     return route !== undefined && tunnelAllowed(req, route.upgrades)
   }
+}
+
+/**
+ * node:http takes its error listener off a socket it hands to 'upgrade' or 'connect': until
+ * someone adds one, a reset from the client (ECONNRESET while an answer lingers) would be an
+ * uncaught exception that ends the process.
+ */
+function guardDetached (socket: Duplex): void {
+  socket.on('error', destroySocket)
+}
+
+function destroySocket (this: Duplex): void {
+  this.destroy()
 }
 
 function peerOf (socket: Duplex): string {
