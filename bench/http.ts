@@ -164,6 +164,8 @@ async function main (): Promise<void> {
     if (wanted('tandem')) add(await startTandem(ROOT, dir, ports, PROXY_CPU, 'default', LOAD_CPU))
     if (wanted('tandem-quiet')) add(await startTandem(ROOT, dir, ports, PROXY_CPU, 'quiet', LOAD_CPU))
     if (wanted('tandem-stripped')) add(await startTandem(ROOT, dir, ports, PROXY_CPU, 'stripped', LOAD_CPU))
+    // Attribution only, not in the default run: the default config's overhead split in two.
+    for (const v of ['no-access', 'no-admin'] as const) if (ONLY?.includes(`tandem-${v}`) === true) add(await startTandem(ROOT, dir, ports, PROXY_CPU, v, LOAD_CPU))
     if (wanted('node+undici')) add(await startNodeTarget('node+undici', 'undici-proxy.js', ports))
     if (wanted('http-proxy')) add(await startNodeTarget('http-proxy', 'http-proxy.js', ports))
     if (wanted('nginx')) {
@@ -217,7 +219,7 @@ async function main (): Promise<void> {
     // the same machine; on a VM whose speed drifts between rounds this median is the steadier figure.
     const t = rows.find((r) => r.mode === 'keep-alive' && r.target === 'tandem')
     const tSamples = samples.get('tandem\0keep-alive') ?? []
-    for (const other of ['tandem-quiet', 'tandem-stripped']) {
+    for (const other of ['tandem-quiet', 'tandem-stripped', 'tandem-no-access', 'tandem-no-admin']) {
       const o = rows.find((r) => r.mode === 'keep-alive' && r.target === other)
       if (t === undefined || o === undefined) continue
       const cpu = t.cpuUsPerReq !== undefined && o.cpuUsPerReq !== undefined ? `, ${(t.cpuUsPerReq / o.cpuUsPerReq * 100).toFixed(0)}% of the CPU per request` : ''

@@ -6,6 +6,8 @@
 // - `quiet`: the default config with the access log and the admin server (metrics, dashboard)
 //   off: the issue's yardstick for what observability costs.
 // - `stripped`: one route, no access log, no admin or metrics, no health checks: the proxy's core.
+// - `no-access` (admin, metrics and dashboard on, access log off) and `no-admin` (access log on,
+//   no admin server): the default config's overhead split between its two parts.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
@@ -13,19 +15,19 @@ import { HAS_TASKSET, NODE_FLAGS, freePort, startChild, stopChild, waitReady, ty
 
 export const BENCH_HOST = 'www.example.com'
 export const BENCH_PATH = '/app/hello'
-export type TandemVariant = 'default' | 'quiet' | 'stripped'
+export type TandemVariant = 'default' | 'quiet' | 'stripped' | 'no-access' | 'no-admin'
 
 function servers (upstreamPorts: readonly number[]): string {
   return upstreamPorts.map((p) => `      - address: 127.0.0.1:${p}\n        maxConnections: 1000`).join('\n')
 }
 
-/** `adminPort` 0: the quiet variant (no admin server, no access log). */
-function defaultConfig (port: number, adminPort: number, upstreamPorts: readonly number[]): string {
-  return `# Written by bench/targets/tandem.ts (${adminPort === 0 ? 'quiet: default without access log and admin' : 'default: what operators run'})
+/** `adminPort` 0: no admin server. */
+function defaultConfig (port: number, adminPort: number, access: boolean, upstreamPorts: readonly number[]): string {
+  return `# Written by bench/targets/tandem.ts (access log ${access ? 'on' : 'off'}, admin ${adminPort === 0 ? 'off' : 'on'})
 ${adminPort === 0 ? '' : `admin:\n  listen: 127.0.0.1:${adminPort}`}
 log:
   level: info
-  access: ${adminPort !== 0}
+  access: ${access}
 shutdownTimeout: 2s
 upstreams:
   app:
@@ -93,8 +95,10 @@ listeners:
 export async function startTandem (root: string, dir: string, upstreamPorts: readonly number[], cpu?: number, variant: TandemVariant = 'default', drainCpu?: number): Promise<RunningTarget> {
   const port = await freePort()
   const file = join(dir, `tandem-${variant}.yaml`)
-  const adminPort = variant === 'default' ? await freePort() : 0
-  await writeFile(file, variant === 'stripped' ? strippedConfig(port, upstreamPorts) : defaultConfig(port, adminPort, upstreamPorts))
+  const admin = variant === 'default' || variant === 'no-access'
+  const adminPort = admin ? await freePort() : 0
+  const access = variant === 'default' || variant === 'no-admin'
+  await writeFile(file, variant === 'stripped' ? strippedConfig(port, upstreamPorts) : defaultConfig(port, adminPort, access, upstreamPorts))
   // Access lines go down a pipe to a reader of their own, as to a container runtime's log driver,
   // on `drainCpu` (the load generator's), so that neither the proxy's core nor this process reads them.
   const drainArgv = HAS_TASKSET && drainCpu !== undefined ? ['taskset', '-c', String(drainCpu), 'cat'] : ['cat']
@@ -108,7 +112,7 @@ export async function startTandem (root: string, dir: string, upstreamPorts: rea
     await waitReady(url, BENCH_HOST, name, child)
     // The admin server builds its metrics on the first scrape; scrape once so the run pays for
     // per-request metrics the way a Prometheus-scraped deployment does.
-    if (variant === 'default') await waitReady(`http://127.0.0.1:${adminPort}/metrics`, '127.0.0.1', 'tandem admin', child)
+    if (admin) await waitReady(`http://127.0.0.1:${adminPort}/metrics`, '127.0.0.1', 'tandem admin', child)
   } catch (err) {
     await stopChild(child, 'SIGKILL')
     throw err
