@@ -21,8 +21,6 @@ export class DashboardFeed {
   readonly aggregator: Aggregator
   private timer: NodeJS.Timeout | undefined
   private readonly subscriptions: Array<[dc.Channel, (m: unknown) => void]>
-  /** Server states seen at the last tick or event: a passive ejection ends by time alone, with no event. */
-  private readonly states = new Map<string, string>()
 
   constructor (private readonly runtime: () => Runtime, private readonly onTick: TickListener, clock: Clock = wallClock) {
     const agg = new Aggregator({ clock })
@@ -33,7 +31,6 @@ export class DashboardFeed {
       [channels.tcpConnectionEnd, (m) => { agg.tcpEnd(m as TcpConnectionEnd) }],
       [channels.serverState, (m) => {
         const e = m as ServerStateChange
-        this.states.set(e.upstream + '/' + e.server, e.to)
         const level = e.to === 'up' ? 'ok' : e.to === 'down' ? 'bad' : 'warn'
         agg.event('server', level, `${e.upstream} ${e.server}: ${e.from} → ${e.to} (${e.reason})`)
       }],
@@ -70,32 +67,8 @@ export class DashboardFeed {
 
   /** Closes the seconds past and hands new points and events to the listener. */
   tick (): void {
-    const runtime = this.runtime()
-    this.noticeQuietChanges(runtime)
-    const tick = this.aggregator.tick(sampleOf(runtime))
+    const tick = this.aggregator.tick(sampleOf(this.runtime()))
     if (tick.points.length > 0 || tick.events.length > 0) this.onTick(tick)
-  }
-
-  /**
-   * Lists state changes no event reported: a passive ejection ends by time alone. Sampled once
-   * a second; the ejection time itself is in the status, so a second late is soon enough.
-   */
-  private noticeQuietChanges (runtime: Runtime): void {
-    const now = runtime.clock.now()
-    const seen = new Set<string>()
-    for (const u of runtime.upstreams.values()) {
-      for (const s of u.servers) {
-        const key = u.name + '/' + s.address
-        const state = s.state(now)
-        const before = this.states.get(key)
-        seen.add(key)
-        this.states.set(key, state)
-        if (before !== undefined && before !== state) {
-          this.aggregator.event('server', state === 'up' ? 'ok' : 'warn', `${u.name} ${s.address}: ${before} → ${state} (ejection over)`)
-        }
-      }
-    }
-    for (const key of this.states.keys()) if (!seen.has(key)) this.states.delete(key)
   }
 
   /** Closes the second just past; runs shortly after each wall-clock second turns. */

@@ -57,11 +57,12 @@ export class HealthChecker {
     if (cfg === undefined || this.abort !== undefined) return
     const abort = new AbortController()
     this.abort = abort
-    this.slots = this.upstream.servers.map((server) => ({
-      server,
-      // A server checked before (carried over a reload) keeps its verdict with a fresh streak.
-      state: server.healthy ? UP : DOWN,
-    }))
+    this.slots = this.upstream.servers.map((server) => {
+      // A server checked before (carried over a reload) keeps its verdict with a fresh streak,
+      // and the status shows that streak, not the previous checker's.
+      server.checkStreak = 0
+      return { server, state: server.healthy ? UP : DOWN }
+    })
     for (const slot of this.slots) {
       this.schedule(slot, cfg, abort.signal, this.deps.random() * cfg.interval * JITTER)
     }

@@ -128,6 +128,11 @@ export function httpProbe (
       },
     })
     req.on('error', (err) => { finish(false, describeError(err)) })
+    // A 101 never emits 'response'; once upgraded the socket is ours, and req.destroy() leaves it.
+    req.on('upgrade', (res, socket) => {
+      socket.destroy()
+      finish(false, `status ${res.statusCode ?? 0}`)
+    })
     req.on('response', (res) => {
       res.on('error', (err) => { finish(false, describeError(err)) })
       // After 'end' this is a no-op; before it, the upstream cut the body short.

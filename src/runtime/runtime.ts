@@ -118,6 +118,7 @@ export class Runtime {
       upstream.commit()
       for (const server of upstream.servers) this.pools.reconfigure(server, upstream.config)
     }
+    for (const [name, upstream] of this.previous?.upstreams ?? []) if (!this.upstreams.has(name)) upstream.stop()
     this.health = startHealthChecks(this.upstreams.values(), { clock: this.clock, random: Math.random })
     this.previous = undefined
   }
@@ -195,6 +196,7 @@ export class Runtime {
   /** Closes every client connection and upstream pool still open, in-flight or not. */
   async closeAll (): Promise<void> {
     this.health?.stop()
+    for (const upstream of this.upstreams.values()) upstream.stop()
     // Awaited: the ends of what was cut must be published before a shutdown detaches the log.
     const cut = Promise.all(this.listeners.map(async (l) => { await l.destroy() }))
     this.limiters.stop()

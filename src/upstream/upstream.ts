@@ -25,6 +25,12 @@ export class Upstream {
   readonly servers: Server[]
   private readonly balancer: Balancer
   private readonly byAddress = new Map<string, Server>()
+  /** One timer per ejected server: an ejection ends by time alone, and its end is a state change too. */
+  private readonly ejectionEnds = new Map<Server, ReturnType<typeof setTimeout>>()
+  /** Until commit() (a reload): the Upstream this one replaces, whose ejection timers it takes over. */
+  private previous: Upstream | undefined
+  /** After a reload: the Upstream that replaced this one. Requests still in flight here may eject. */
+  private successor: Upstream | undefined
 
   /**
    * `previous` (a reload): servers it has at the same address are taken over, so they keep
@@ -42,6 +48,7 @@ export class Upstream {
     for (const s of this.servers) this.byAddress.set(s.address, s)
     this.balancer = createBalancer(config.balance)
     this.balancer.update?.(this.servers)
+    this.previous = previous
   }
 
   /** Applies this config's weights and limits to servers taken over from a previous Upstream. */
@@ -49,8 +56,34 @@ export class Upstream {
     for (const [i, sc] of this.config.servers.entries()) this.servers[i]?.apply(sc)
     // Without active checks every server counts as up: nothing else would lift a verdict the
     // checks of the previous config left.
-    if (this.config.health === undefined) for (const server of this.servers) this.setHealth(server, true, 'health checks removed')
+    if (this.config.health === undefined) {
+      for (const server of this.servers) {
+        this.setHealth(server, true, 'health checks removed')
+        // The previous config's results would otherwise show in the status for ever.
+        server.lastCheck = undefined
+        server.checkStreak = 0
+      }
+    }
     this.balancer.update?.(this.servers)
+    this.takeOverEjections()
+  }
+
+  /** The upstream is gone (shutdown, or a reload without it): the ends of its ejections are no news. */
+  stop (): void {
+    for (const timer of this.ejectionEnds.values()) clearTimeout(timer)
+    this.ejectionEnds.clear()
+  }
+
+  /** Watches the ejections of the servers kept over a reload; a removed server's end is no news. */
+  private takeOverEjections (): void {
+    const previous = this.previous
+    if (previous === undefined) return
+    this.previous = undefined
+    previous.successor = this
+    for (const timer of previous.ejectionEnds.values()) clearTimeout(timer)
+    previous.ejectionEnds.clear()
+    const now = this.deps.clock.now()
+    for (const server of this.servers) this.watchEjection(server, now)
   }
 
   server (address: string): Server | undefined {
@@ -109,6 +142,7 @@ export class Upstream {
       server.upSince = server.ejectedUntil
       server.consecutiveFailures = 0
       this.changed(server, from, now, 'passive ejection')
+      this.watchEjection(server, now)
     }
   }
 
@@ -157,6 +191,40 @@ export class Upstream {
     server.ejectedUntil = until
     if (until > 0) server.upSince = until
     this.changed(server, from, now, reason)
+    this.watchEjection(server, now)
+  }
+
+  /**
+   * (Re)arms the timer that publishes the end of `server`'s ejection, replacing any earlier one;
+   * none when it is not ejected. Runs on the Upstream now serving `server`, never a retired one.
+   */
+  private watchEjection (server: Server, now: number): void {
+    let owner: Upstream = this
+    while (owner.successor !== undefined) owner = owner.successor
+    const armed = owner.ejectionEnds.get(server)
+    if (armed !== undefined) clearTimeout(armed)
+    owner.ejectionEnds.delete(server)
+    if (server.ejectedUntil <= now || owner.server(server.address) !== server) return
+    const until = server.ejectedUntil
+    const timer = setTimeout(() => { owner.ejectionOver(server, until) }, Math.ceil(until - now))
+    // Like health checks, this alone must not keep the process alive.
+    timer.unref()
+    owner.ejectionEnds.set(server, timer)
+  }
+
+  private ejectionOver (server: Server, until: number): void {
+    this.ejectionEnds.delete(server)
+    // Replaced or ended meanwhile: whoever changed it armed or published what follows.
+    if (server.ejectedUntil !== until) return
+    const now = this.deps.clock.now()
+    // Node's timers run off a loop time that may lag the clock: early by a few ms at most.
+    if (now < until) { this.watchEjection(server, now); return }
+    // Its state while ejected; the state it goes to may be drain, or still down (health, admin).
+    const from = server.state(until - 1)
+    const to = server.state(now)
+    // Not through changed(): candidates() admits the server again by time, so the balancer needs
+    // no update (which would restart round-robin's cycle where an ejection's end never did).
+    if (from !== to) channels.serverState.publish({ upstream: this.name, server: server.address, from, to, reason: 'ejection over' })
   }
 
   private changed (server: Server, from: string, now: number, reason: string): void {

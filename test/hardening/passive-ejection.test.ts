@@ -1,7 +1,11 @@
+import http from 'node:http'
 import { describe, expect, it } from 'vitest'
 import { httpConfig, type RunningTandem } from '../helpers/tandem.js'
-import { rawExchange, statuses, type RawUpstream } from '../helpers/raw-http.js'
+import { ok, rawExchange, statuses, type RawUpstream } from '../helpers/raw-http.js'
 import { rawFixture } from '../helpers/raw-fixture.js'
+import { waitFor } from '../helpers/wait.js'
+import { AdminServer } from '../../src/admin/server.js'
+import { attachLogs, createLogger } from '../../src/observability/log.js'
 import { maxEjected } from '../../src/upstream/upstream.js'
 
 // Passive ejection never empties more than half a pool, and statuses a client can provoke never
@@ -49,5 +53,66 @@ describe('passive ejection', () => {
     expect(server.failures).toBe(0)
     expect(server.state(proxy!.runtime.clock.now())).toBe('up')
     expect(u.requests).toHaveLength(3)
+  })
+
+  // Was: an ejection ended by time alone and nothing published it: the log showed the server go
+  // down and never come back, and SSE clients never got its recovery.
+  it('the end of an ejection is logged and sent on /api/events: down → up (ejection over)', async () => {
+    let failing = true
+    const a = await fx.upstream(() => failing ? status(500, 'Internal Server Error') : ok('a'))
+    const b = await fx.upstream(() => ok('b'))
+    const lines: string[] = []
+    const log = createLogger({ level: 'warn', access: false }, { write: (l: string) => { lines.push(l) } })
+    const detach = attachLogs(log, { level: 'warn', access: false })
+    proxy = await fx.proxy(httpConfig({
+      servers: [a.address, b.address],
+      upstream: '    retries: 0\n    passive: { failures: 1, ejectFor: 400ms }',
+      top: 'admin: { listen: 127.0.0.1:0 }',
+    }))
+    const running = proxy
+    const admin = new AdminServer(running.runtime.config.admin!, { runtime: () => running.runtime, version: 'test' })
+    await admin.listen()
+    const frames: Array<{ event: string, data: unknown }> = []
+    const sse = http.get({ host: '127.0.0.1', port: admin.address().port, path: '/api/events', agent: false }, (res) => {
+      let buf = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        buf += chunk
+        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+          const block = buf.slice(0, i)
+          buf = buf.slice(i + 2)
+          const event = /^event: (.*)$/m.exec(block)?.[1]
+          const data = /^data: (.*)$/m.exec(block)?.[1]
+          if (event !== undefined && data !== undefined) frames.push({ event, data: JSON.parse(data) })
+        }
+      })
+    })
+    sse.on('error', () => {})
+    try {
+      // The stream listens for state changes from its first frame on.
+      await waitFor(() => frames.length > 0, 5000, 10, 'first SSE frame')
+      const seen: number[] = []
+      while (!seen.includes(500) && seen.length < 4) seen.push(...statuses((await rawExchange(running.port(), get)).text))
+      expect(seen.filter((s) => s === 500)).toEqual([500])
+      failing = false
+      const serverFrames = (): unknown[] => frames.filter((f) => f.event === 'server').map((f) => f.data)
+      await waitFor(() => serverFrames().length >= 2, 5000, 10, 'the ejection\'s end on the SSE stream')
+      expect(serverFrames()).toEqual([
+        { upstream: 'web', server: a.address, from: 'up', to: 'down', reason: 'passive ejection' },
+        { upstream: 'web', server: a.address, from: 'down', to: 'up', reason: 'ejection over' },
+      ])
+      const server = running.runtime.upstreams.get('web')!.server(a.address)!
+      expect(server.state(running.runtime.clock.now())).toBe('up')
+      const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'server state changed')
+        .map(({ level, component, upstream, server, from, to, reason }) => ({ level, component, upstream, server, from, to, reason }))
+      expect(logged).toEqual([
+        { level: 'warn', component: 'upstream', upstream: 'web', server: a.address, from: 'up', to: 'down', reason: 'passive ejection' },
+        { level: 'warn', component: 'upstream', upstream: 'web', server: a.address, from: 'down', to: 'up', reason: 'ejection over' },
+      ])
+    } finally {
+      sse.destroy()
+      await admin.close()
+      detach()
+    }
   })
 })

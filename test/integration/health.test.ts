@@ -3,11 +3,15 @@ import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, it, expect } from 'vitest'
+import { AdminServer } from '../../src/admin/server.js'
 import { systemClock } from '../../src/clock.js'
+import { parseConfig } from '../../src/config/load.js'
 import type { HealthConfig, UpstreamConfig } from '../../src/config/types.js'
 import { HealthChecker, startHealthChecks } from '../../src/health/active.js'
 import { httpProbe, tcpProbe, MAX_PROBE_BODY } from '../../src/health/probes.js'
 import type { HealthCheckResult, ServerStateChange } from '../../src/observability/events.js'
+import { reloadRuntime } from '../../src/runtime/reload.js'
+import { Runtime } from '../../src/runtime/runtime.js'
 import { Upstream } from '../../src/upstream/upstream.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -194,6 +198,31 @@ describe('probes', () => {
   }, 20_000)
 })
 
+describe('probes: an upgrade answer', () => {
+  // Was: http.request has no 'response' for a 101, so the probe waited out its whole timeout and
+  // reported `timeout after N ms`.
+  it('a 101 Switching Protocols fails at once as `status 101`, and its socket is closed', async () => {
+    const sockets = new Set<net.Socket>()
+    const server = net.createServer((socket) => {
+      sockets.add(socket)
+      socket.on('close', () => { sockets.delete(socket) })
+      socket.on('error', () => {})
+      socket.once('data', () => { socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n') })
+    })
+    const port = await listen(server)
+    cleanups.push(async () => {
+      for (const s of sockets) s.destroy()
+      await close(server)
+    })
+    const started = Date.now()
+    const r = await httpProbe(HOST, port, { path: '/healthz', expectStatus: [100, 399] }, 20_000)
+    expect({ ok: r.ok, detail: r.detail }).toEqual({ ok: false, detail: 'status 101' })
+    // Far inside the 20 s timeout: decided on the answer, not by the timer.
+    expect(Date.now() - started).toBeLessThan(10_000)
+    await waitFor(async () => await connections(server) === 0, 5000, 20, 'upgraded probe socket closed')
+  }, 30_000)
+})
+
 describe('probes under tandem\'s own load', () => {
   // Regression: with the event loop busy relaying, a probe's timer fired late and, run before
   // the I/O that had answered meanwhile, failed healthy idle servers (both went down: 503s).
@@ -288,4 +317,70 @@ describe('HealthChecker over real sockets', () => {
     expect(server.lastCheck).toBeUndefined()
     expect(server.healthy).toBe(true)
   }, 20_000)
+})
+
+describe('check data in /api/status across a reload', () => {
+  // Was: the new checker counted from 0 but the status kept the old checker's streak, and after
+  // a reload that removed `health` the last (failed) result stayed in the status for ever.
+  it('a reload shows the fresh streak; one without `health` drops the last result', async () => {
+    let probes = 0
+    const held: http.ServerResponse[] = []
+    const srv = http.createServer((_req, res) => {
+      // Two failures, then no answer: the third check is still pending when the reload comes.
+      if (++probes <= 2) { res.writeHead(500).end(); return }
+      held.push(res)
+    })
+    const port = await listen(srv)
+    cleanups.push(async () => {
+      for (const res of held) res.destroy()
+      await close(srv)
+    })
+    const yaml = (health: string): string => `
+admin: { listen: 127.0.0.1:0 }
+log: { level: silent, access: false }
+upstreams:
+  web:
+    servers: [ { address: ${HOST}:${port} } ]
+${health}
+listeners:
+  - name: public
+    protocol: http
+    listen: 127.0.0.1:0
+    routes:
+      - match: { pathPrefix: / }
+        upstream: web
+`
+    const check = (interval: string): string => `    health: { type: http, path: /h, interval: ${interval}, timeout: 900ms, rise: 2, fall: 3 }`
+    const first = parseConfig(yaml(check('1s')), 'health.yaml')
+    let runtime = new Runtime(first)
+    await runtime.start()
+    const runtimes = [runtime]
+    cleanups.push(async () => { for (const r of runtimes.reverse()) await r.stop(500) })
+    const admin = new AdminServer(first.admin!, { runtime: () => runtime, version: 'test' })
+    await admin.listen()
+    cleanups.push(() => admin.close())
+    const status = async (): Promise<Record<string, unknown>> => {
+      const res = await fetch(`http://127.0.0.1:${admin.address().port}/api/status`)
+      const body = await res.json() as { upstreams: Array<{ servers: Array<Record<string, unknown>> }> }
+      return body.upstreams[0]!.servers[0]!
+    }
+    const reload = async (text: string): Promise<void> => {
+      const r = await reloadRuntime(runtime, parseConfig(text, 'health.yaml'))
+      runtime = r.runtime
+      runtimes.push(r.runtime)
+      cleanups.push(async () => { await r.retired })
+    }
+
+    await waitFor(() => runtime.upstreams.get('web')!.servers[0]!.checkStreak === 2, 10_000, 10, 'two failed checks')
+    expect(await status()).toMatchObject({ state: 'up', checks: { toward: 'down', streak: 2, of: 3 }, lastCheck: { ok: false, detail: 'status 500' } })
+
+    // The new checker's first probe is 3 s away at the most and then hangs: nothing counts meanwhile.
+    await reload(yaml(check('30s')))
+    expect(await status()).toMatchObject({ state: 'up', checks: { toward: 'down', streak: 0, of: 3 } })
+
+    await reload(yaml(''))
+    const after = await status()
+    expect({ state: after.state, checks: after.checks, lastCheck: after.lastCheck }).toEqual({ state: 'up', checks: null, lastCheck: null })
+    expect(runtime.upstreams.get('web')!.servers[0]!.checkStreak).toBe(0)
+  }, 30_000)
 })

@@ -1,11 +1,12 @@
 import dc from 'node:diagnostics_channel'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { DashboardFeed } from '../../../src/admin/feed.js'
 import type { DashboardEvent, Point } from '../../../src/admin/aggregator.js'
 import { ManualClock } from '../../../src/clock.js'
 import { channels } from '../../../src/observability/events.js'
 import type { Runtime } from '../../../src/runtime/runtime.js'
 import { Server } from '../../../src/upstream/server.js'
+import { Upstream } from '../../../src/upstream/upstream.js'
 
 const T0 = 1_764_300_000_000
 
@@ -18,7 +19,10 @@ function fakeRuntime (clock: ManualClock, server: Server): Runtime {
 }
 
 let feed: DashboardFeed | undefined
-afterEach(() => { feed?.stop() })
+afterEach(() => {
+  feed?.stop()
+  vi.useRealTimers()
+})
 
 describe('DashboardFeed', () => {
   it('turns the core\'s and the agreed pair / rate-limit channels into points and events', () => {
@@ -48,19 +52,37 @@ describe('DashboardFeed', () => {
     ])
   })
 
-  it('lists the end of a passive ejection, which no event reports', () => {
+  // Was: the feed polled every server's state at each tick to notice an ejection's end, which no
+  // event reported; the core publishes it now (as it does to the log and the SSE stream).
+  it('lists the end of a passive ejection as the core publishes it', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     const clock = new ManualClock(T0)
-    const server = new Server({ text: '10.0.0.1:80', host: '10.0.0.1', port: 80, weight: 1, backup: false, maxConnections: 0 })
+    const upstream = new Upstream({
+      name: 'web',
+      balance: 'round-robin',
+      servers: ['10.0.0.1:80', '10.0.0.2:80'].map((text) => ({ text, host: text.split(':')[0] as string, port: 80, weight: 1, backup: false, maxConnections: 0 })),
+      connectTimeout: 1000,
+      retries: 0,
+      slowStart: 0,
+      passive: { failures: 1, ejectFor: 2500 },
+    }, { clock, random: () => 0 })
+    const runtime = { clock, listeners: [], upstreams: new Map([['web', upstream]]) } as unknown as Runtime
     const events: DashboardEvent[] = []
-    feed = new DashboardFeed(() => fakeRuntime(clock, server), (t) => { events.push(...t.events) }, clock)
-    server.ejectedUntil = T0 + 2500
+    feed = new DashboardFeed(() => runtime, (t) => { events.push(...t.events) }, clock)
+    feed.start()
+    upstream.record(upstream.servers[0]!, { ok: false, reason: 'status' })
     feed.tick()
     clock.advance(2000)
+    vi.advanceTimersByTime(2000)
     feed.tick()
-    expect(events).toEqual([])
+    expect(events.map((e) => [e.level, e.text])).toEqual([['bad', 'web 10.0.0.1:80: up → down (passive ejection)']])
     clock.advance(1000)
+    vi.advanceTimersByTime(1000)
     feed.tick()
-    expect(events.map((e) => e.text)).toEqual(['web 10.0.0.1:80: down → up (ejection over)'])
+    expect(events.map((e) => [e.level, e.text])).toEqual([
+      ['bad', 'web 10.0.0.1:80: up → down (passive ejection)'],
+      ['ok', 'web 10.0.0.1:80: down → up (ejection over)'],
+    ])
   })
 
   it('unsubscribes on stop', () => {
