@@ -9,7 +9,7 @@ import type { HttpPools } from '../upstream/pools.js'
 import { RawExchange } from '../upstream/raw-exchange.js'
 import { RawForwarder } from '../upstream/raw-forwarder.js'
 import { acceptHandles, afterAcceptPoll, type AcceptedHandle } from '../upstream/tcp-handle.js'
-import { UpgradeForwarder, tunnelAllowed } from '../upstream/websocket.js'
+import { UpgradeForwarder } from '../upstream/websocket.js'
 import { unmapV4 } from './client-ip.js'
 import { FastConnection } from './fast-connection.js'
 import type { FastHost } from './fast-host.js'
@@ -17,8 +17,8 @@ import { HttpAdmission } from './http-admission.js'
 import { answerRaw, lingerAfterLastResponse, statusForParseError } from './http-answers.js'
 import { HttpConnection } from './http-connection.js'
 import { continueIfExpected, createNodeServer, expectationFailedOn } from './node-server.js'
-import { requestTarget } from './request-target.js'
 import type { Listener, ListenerDeps } from './types.js'
+import { tunnels } from './upgrade-route.js'
 
 export interface HttpListenerDeps extends ListenerDeps {
   readonly pools: HttpPools
@@ -78,7 +78,7 @@ export class HttpListener implements Listener, FastHost {
         answerRaw(socket, 405)
         this.admission.logRefusal(peerOf(socket), 405, 'METHOD_NOT_ALLOWED', 'CONNECT', req.url ?? '')
       },
-      tunnels: (req) => this.tunnels(req),
+      tunnels: (req) => tunnels(this.admission.router, req),
     })
     this.server = node.server
     this.nodeConnection = node.nodeConnection
@@ -317,15 +317,6 @@ export class HttpListener implements Listener, FastHost {
     const conn = this.connections.get(socket as Socket)
     if (conn === undefined) start()
     else conn.upgrade(start)
-  }
-
-  /** Whether node:http should hand this request's socket to onUpgrade (see tunnelAllowed). */
-  private tunnels (req: IncomingMessage): boolean {
-    if (req.headers.upgrade === undefined) return false
-    const target = requestTarget(req.url ?? '/', req.rawHeaders, req.httpVersionMajor, req.httpVersionMinor)
-    if (!target.ok) return false
-    const route = this.admission.router.match(req.method ?? 'GET', target.host, target.path, req.headers)
-    return route !== undefined && tunnelAllowed(req, route.upgrades)
   }
 }
 

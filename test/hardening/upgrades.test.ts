@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import net from 'node:net'
+import dc from 'node:diagnostics_channel'
+import type { HttpRequestEnd } from '../../src/observability/events.js'
 import { httpConfig, type RunningTandem } from '../helpers/tandem.js'
 import { ok, rawExchange, statuses, type RawUpstream } from '../helpers/raw-http.js'
 import { rawFixture } from '../helpers/raw-fixture.js'
@@ -133,5 +135,83 @@ describe('upgrades', () => {
     const head = up!.requests[0]!.head
     expect(head).not.toMatch(/content-length|transfer-encoding/i)
     expect(bytes).toBe(head + 'earlylate')
+  })
+  // Audit #4: node:http leaves an upgrade's body unread (as the new protocol's first bytes), and
+  // tandem held it back until a 101 while sending Content-Length upstream. A server that ignores
+  // Upgrade (as RFC 9110 §7.8 allows) waited for the body: 504, and the server was blamed.
+  it.each([
+    ['Content-Length', 'GET /waitbody HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 5\r\n\r\nBODY!'],
+    ['Transfer-Encoding', 'GET /waitbody HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nBODY!\r\n0\r\n\r\n'],
+  ])('an upgrade with a body (%s) is a plain request: its body reaches the server, no 504, nobody blamed', async (_, request) => {
+    up = await fx.upstream((r) => ok(`got ${r.body.length}`))
+    proxy = await fx.proxy(httpConfig({ servers: [up.address], upstream: '    passive: { failures: 1, ejectFor: 60s }', listener: '    timeouts: { response: 2s }' }))
+    const r = await rawExchange(proxy.port(), request)
+    expect(statuses(r.text)).toEqual([200])
+    expect(r.closed).toBe(true)
+    expect(up.requests).toHaveLength(1)
+    const got = up.requests[0]!
+    expect(got.head).toMatch(/^GET \/waitbody HTTP\/1\.1\r\n/)
+    expect(got.head).not.toMatch(/upgrade/i)
+    // Framed again by the proxy (a length or chunks), the same five bytes.
+    expect(got.body.toString('latin1')).toMatch(/^(BODY!|5\r\nBODY!\r\n0\r\n\r\n)$/)
+    const server = proxy.runtime.upstreams.get('web')!.servers[0]!
+    expect(server.failures).toBe(0)
+    expect(server.state(proxy.runtime.clock.now())).toBe('up')
+  })
+
+  it('what `curl --http2 -d hello=world` sends, on a route listing h2c, gets the normal answer (was: 504)', async () => {
+    up = await fx.upstream((r) => ok(`got ${r.body.length} body bytes\n`))
+    proxy = await fx.proxy(httpConfig({
+      servers: [up.address],
+      listener: '    timeouts: { response: 2s }',
+      routes: '      - match: { pathPrefix: / }\n        upstream: web\n        upgrades: [websocket, h2c]',
+    }))
+    const r = await rawExchange(proxy.port(), 'POST /upload HTTP/1.1\r\nHost: a\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nContent-Length: 11\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\nhello=world')
+    expect(statuses(r.text)).toEqual([200])
+    expect(r.text.endsWith('\r\n\r\ngot 11 body bytes\n')).toBe(true)
+    expect(up.requests[0]!.head).not.toMatch(/upgrade|http2-settings/i)
+    expect(up.requests[0]!.body.toString()).toBe('hello=world')
+  })
+
+  it('an upgrade with Content-Length: 0 still becomes a tunnel', async () => {
+    const port = await start('      - match: { pathPrefix: / }\n        upstream: web')
+    const text = await tunnel(port, 'GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n', 'hi')
+    expect(statuses(text)).toEqual([101])
+    expect(text.endsWith('\r\n\r\ntunnel:hi')).toBe(true)
+  })
+
+  // Audit #12: RFC 9110 §7.8, a server must ignore Upgrade in an HTTP/1.0 request.
+  it('an HTTP/1.0 request with Upgrade is a plain request (was: tunnelled, sent upstream as 1.1)', async () => {
+    const port = await start('      - match: { pathPrefix: / }\n        upstream: web')
+    const r = await rawExchange(port, 'GET /ws HTTP/1.0\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
+    expect(statuses(r.text)).toEqual([200])
+    expect(r.text.endsWith('\r\n\r\nplain')).toBe(true)
+    expect(r.closed).toBe(true)
+    expect(up!.requests).toHaveLength(1)
+    expect(up!.requests[0]!.head).not.toMatch(/upgrade/i)
+  })
+
+  // Audit #10: every upgrade has one access line, a client that leaves mid-handshake too (499).
+  it('a client that leaves during the handshake has one access line: 499 CLIENT_CLOSED', async () => {
+    up = await fx.upstream((r) => r.head.startsWith('GET /hang ') ? 'hang' : { switchTo: 'websocket' })
+    proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
+    const seen: HttpRequestEnd[] = []
+    const onEnd = (m: unknown): void => { seen.push(m as HttpRequestEnd) }
+    dc.subscribe('tandem:http:request-end', onEnd)
+    try {
+      const s = net.connect(proxy.port(), '127.0.0.1')
+      s.on('error', () => {})
+      s.write('GET /hang HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
+      await waitFor(() => up!.requests.length === 1, 5000, 10, 'handshake at the upstream')
+      s.destroy()
+      await waitFor(() => seen.length === 1, 5000, 10, 'access event')
+      expect(seen[0]).toMatchObject({ status: 499, error: 'CLIENT_CLOSED', path: '/hang', server: up.address, bytesIn: 0, bytesOut: 0 })
+      // A later upgrade's line comes after it, and nothing more for the first.
+      expect(statuses(await tunnel(proxy.port(), upgrade('websocket'), 'x'))).toEqual([101])
+      await waitFor(() => seen.length === 2, 5000, 10, 'second access event')
+      expect(seen.map((e) => [e.path, e.status])).toEqual([['/hang', 499], ['/x', 101]])
+    } finally {
+      dc.unsubscribe('tandem:http:request-end', onEnd)
+    }
   })
 })
