@@ -84,6 +84,20 @@ const log = obj('Logging.', {
   access: bool('One JSON line per HTTP request and per closed TCP connection.', true),
 })
 
+/**
+ * A path a route matches: only what a request's path can be, since requests are refused
+ * otherwise (400): visible ASCII without "?", "#" or "\\", and no "." or ".." segment (literal
+ * or %2e). Anything else could never match, which `tandem check` would not have shown.
+ */
+function routePath (description: string): Record<string, unknown> {
+  return {
+    type: 'string',
+    pattern: '^(?!.*(?:^|/)(?:\\.|%2[eE]){1,2}(?:/|$))/[\\x21\\x22\\x24-\\x3e\\x40-\\x5b\\x5d-\\x7e]*$',
+    description,
+    errorMessage: 'must be a path starting with "/", in visible ASCII, without "?", "#", "\\" or a "." or ".." segment (no request path has them)',
+  }
+}
+
 const server = obj('One upstream server.', {
   address: hostPort('host:port; the host may be IPv4, [IPv6] or a DNS name.'),
   weight: int(1, 256, 'Relative share of traffic.', 1),
@@ -143,8 +157,8 @@ const httpRoute = obj('An HTTP route; the first route that matches wins.', {
       description: 'Host header: exact, or a leading wildcard "*.example.com".',
       errorMessage: 'must be a host name, or a leading wildcard like "*.example.com"',
     },
-    path: { type: 'string', pattern: '^/', description: 'Exact path.', errorMessage: 'must be a path starting with "/"' },
-    pathPrefix: { type: 'string', pattern: '^/', description: 'Path prefix.', errorMessage: 'must be a path starting with "/"' },
+    path: routePath('Exact path (the query is not part of it).'),
+    pathPrefix: routePath('Path prefix.'),
     methods: {
       type: 'array',
       minItems: 1,

@@ -151,11 +151,23 @@ describe('schema errors: one per kind, with exact line, column and path', () => 
     )
     expect(errorsOf(text)).toEqual([
       't.yaml:10:18: listeners[0].routes[0].match.hots: unknown key (did you mean "host"?)',
-      't.yaml:10:39: listeners[0].routes[0].match.path: must be a path starting with "/"',
+      't.yaml:10:39: listeners[0].routes[0].match.path: must be a path starting with "/", in visible ASCII, without "?", "#", "\\" or a "." or ".." segment (no request path has them)',
       't.yaml:10:59: listeners[0].routes[0].match.methods[0]: must be an HTTP method like GET',
       't.yaml:14:23: listeners[1].routes[0].match.sni: is required',
       't.yaml:14:25: listeners[1].routes[0].match.host: unknown key',
     ])
+  })
+
+  // Regression: a route path no request can have (requests with "?" in the path part, "#",
+  // "\\", non-ASCII or dot-segments are refused 400) passed `tandem check` and never matched.
+  it('a route path that no request path can be is refused', () => {
+    const route = (match: string): string => yaml(...MINIMAL.slice(0, 9), `      - match: { ${match} }`, '        upstream: web')
+    const message = 'must be a path starting with "/", in visible ASCII, without "?", "#", "\\" or a "." or ".." segment (no request path has them)'
+    for (const [match, col] of [['path: "/healthz?full=1"', 18], ['pathPrefix: "/x#y"', 18], ['pathPrefix: /a/../b', 18], ['path: /v1/%2e', 18], ['pathPrefix: "/a\\\\b"', 18], ['path: /café', 18]] as const) {
+      expect(errorsOf(route(match)), match).toEqual([`t.yaml:10:${col}: listeners[0].routes[0].match.${match.split(':')[0]}: ${message}`])
+    }
+    const ok = parse(route('pathPrefix: /v1/.well-known/a.b~c-d_e'))
+    expect(ok.listeners[0]?.protocol === 'http' && ok.listeners[0].routes[0]?.match.pathPrefix).toBe('/v1/.well-known/a.b~c-d_e')
   })
 
   it('names used as map keys', () => {
