@@ -73,6 +73,8 @@ export class UpgradeForwarder {
       client.pause()
     }
     client.on('data', onEarly)
+    // A FIN during the handshake is a client that left, as nginx takes it (499): a close and a
+    // half-close look alike from here, and a tunnel is no use to a client that cannot send.
     client.once('end', onClientGone)
     client.once('close', onClientGone)
     client.on('error', () => { client.destroy() })
@@ -162,6 +164,9 @@ export class UpgradeForwarder {
           return badAnswer(ms)
         }
         upstream.record(server, { ok: true, ms })
+        // The access line counts the tunnel's bytes, as a request's counts its body: not the heads.
+        const headWritten = upSocket.bytesWritten
+        const headRead = upSocket.bytesRead - upHead.length
         for (const chunk of early) upSocket.write(chunk)
         const lines = [`HTTP/1.1 101 ${safeReason(101, res.statusMessage)}`]
         for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i] as string}: ${res.rawHeaders[i + 1] as string}`)
@@ -170,7 +175,7 @@ export class UpgradeForwarder {
         if (upHead.length > 0) client.write(upHead)
         splice(client, upSocket, this.idleMs, () => {
           release()
-          this.log(req, fr, 101, server.address, started, upSocket.bytesWritten, upSocket.bytesRead)
+          this.log(req, fr, 101, server.address, started, upSocket.bytesWritten - headWritten, upSocket.bytesRead - headRead)
         })
       })
       up.end()
@@ -218,23 +223,34 @@ function relayRefusal (client: Duplex, res: IncomingMessage, up: ClientRequest, 
 
 /** Pipes two sockets both ways; closing or resetting one closes the other. */
 function splice (a: Duplex, b: Duplex, idleMs: number, onClose: () => void): void {
-  let closed = 0
-  const closeBoth = (): void => {
-    if (++closed === 1) onClose()
+  // A FIN ends one direction only, as on TCP listeners: the tunnel is over once both sockets
+  // closed cleanly (each read its FIN and flushed its writes), or at once on an error, a socket
+  // closed with a direction still open, or the idle timeout.
+  const sockets = [a, b] as Socket[]
+  for (const s of sockets) s.allowHalfOpen = true
+  let open = 2
+  let over = false
+  const finish = (): void => {
+    if (over) return
+    over = true
+    onClose()
+  }
+  const cut = (): void => {
     a.destroy()
     b.destroy()
+    finish()
   }
   a.pipe(b)
   b.pipe(a)
-  a.on('close', closeBoth)
-  b.on('close', closeBoth)
-  a.on('error', closeBoth)
-  b.on('error', closeBoth)
-  if (idleMs > 0) {
-    const sock = a as Socket
-    if (typeof sock.setTimeout === 'function') {
-      sock.setTimeout(idleMs)
-      sock.on('timeout', closeBoth)
+  for (const s of sockets) {
+    s.on('error', cut)
+    s.on('close', () => {
+      if (!s.readableEnded || !s.writableFinished) cut()
+      else if (--open === 0) finish()
+    })
+    if (idleMs > 0 && typeof s.setTimeout === 'function') {
+      s.setTimeout(idleMs)
+      s.on('timeout', cut)
     }
   }
 }

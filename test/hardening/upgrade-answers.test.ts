@@ -172,6 +172,9 @@ describe('upstream answers to an upgrade', () => {
     // The protocol offered, spelled otherwise, is the same one.
     const ok = await rawExchange(proxy.port(), handshake('/ws') + 'hi', { until: (t) => t.endsWith('tunnel:hi') })
     expect(statuses(ok.text)).toEqual([101])
+    // The tunnel ends once both directions have (half-close passes through): its line comes
+    // after the client's FIN has gone through the upstream and back.
+    await waitFor(() => seen.some((e) => e.status === 101), 5000, 10, 'the tunnel\'s access line')
   })
 
   it.each([
@@ -195,5 +198,28 @@ describe('upstream answers to an upgrade', () => {
     expect(r.closed).toBe(true)
     await waitFor(() => seen.length === 1, 2000, 10, 'access event')
     expect(seen).toHaveLength(1)
+  })
+
+  // Regression (audit #9, #13): an upstream's FIN closed the whole tunnel, so what the client
+  // sent after it never arrived; and the access line counted the HTTP heads as tunnel bytes.
+  it('a tunnel passes a half-close on: the client still sends after the server\'s FIN; the line counts tunnel bytes only', async () => {
+    const up = await fx.upstream(() => (socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nbye')
+      socket.end()
+    })
+    proxy = await fx.proxy(httpConfig({ servers: [up.address] }))
+    const s = net.connect({ port: proxy.port(), host: '127.0.0.1', allowHalfOpen: true })
+    s.on('error', () => {})
+    let text = ''
+    let ended = false
+    s.on('data', (c: Buffer) => { text += c.toString('latin1') })
+    s.on('end', () => { ended = true })
+    s.write(handshake())
+    await waitFor(() => ended, 5000, 10, 'the server\'s FIN at the client')
+    expect(text.endsWith('\r\n\r\nbye')).toBe(true)
+    s.end('more')
+    await waitFor(() => up.bytes.toString('latin1').endsWith('\r\n\r\nmore'), 5000, 10, 'the client\'s bytes after the FIN at the server')
+    await waitFor(() => seen.length === 1, 5000, 10, 'the tunnel\'s access line')
+    expect(seen[0]).toMatchObject({ status: 101, bytesIn: 4, bytesOut: 3 })
   })
 })
