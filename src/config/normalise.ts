@@ -7,6 +7,7 @@ import type {
   PeerConfig, RateLimitConfig, RateLimitKey, RedisStoreConfig, RouteMatch, TcpListenerConfig, WitnessConfig,
   TcpRouteConfig, UpstreamConfig,
 } from './types.js'
+import { normalizePath } from '../router/path.js'
 import { parseDuration, parseRate, parseSize } from './units.js'
 import type { Problems } from './positions.js'
 import { pointer } from './positions.js'
@@ -176,8 +177,9 @@ class Normaliser {
     const m = (r.match ?? {}) as Raw
     const match: { -readonly [K in keyof RouteMatch]: RouteMatch[K] } = {}
     if (m.host !== undefined) match.host = (m.host as string).toLowerCase()
-    if (m.path !== undefined) match.path = m.path as string
-    if (m.pathPrefix !== undefined) match.pathPrefix = m.pathPrefix as string
+    // Spelled as routing sees request paths (unreserved escapes decoded): `/%61pi/` is `/api/`.
+    if (m.path !== undefined) match.path = normalizePath(m.path as string)
+    if (m.pathPrefix !== undefined) match.pathPrefix = normalizePath(m.pathPrefix as string)
     if (m.methods !== undefined) match.methods = [...new Set((m.methods as string[]).map((x) => x.toUpperCase()))]
     if (m.headers !== undefined) {
       const headers: Record<string, string> = {}

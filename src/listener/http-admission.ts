@@ -9,6 +9,7 @@ import { answerLimited, HttpLimits, limitHeaders } from '../ratelimit/http.js'
 import type { Verdict } from '../ratelimit/limiters.js'
 import { HttpRouter } from '../router/http-router.js'
 import { rewritePath } from '../router/match.js'
+import { hasDotSegment } from '../router/path.js'
 import type { ForwardRequest } from '../upstream/forward-request.js'
 import { upstreamRequestHeaders } from '../upstream/headers.js'
 import { TrustedProxies } from './client-ip.js'
@@ -66,8 +67,12 @@ export class HttpAdmission {
       const v = this.limits!.refusal(early, client, req.headers, route?.name, route?.rateLimit)
       return this.limited(req, out, v, startedAt, '', host, url, client)
     }
+    const upstreamPath = route?.stripPrefix === true ? rewritePath(route, url) : url
+    // Stripping a prefix that ends mid-segment can make a dot-segment (`pathPrefix: /api` turns
+    // `/api./admin` into `/./admin`): refused as if the client had sent it, uncharged by the route.
+    if (upstreamPath !== url && hasDotSegment(upstreamPath)) return this.reject(req, out, peer, 'BAD_REQUEST', startedAt, route!.name, host, url)
     const verdict = early ?? this.limits?.after(client, req.headers, route?.name, route?.rateLimit)
-    const c: Admitted = { startedAt, host, url, client, peer, trusted, upgrade, absolute }
+    const c: Admitted = { startedAt, host, url, upstreamPath, client, peer, trusted, upgrade, absolute }
     if (verdict instanceof Promise) return verdict.then((v) => out.destroyed ? undefined : this.admit(req, out, v, route, c))
     return this.admit(req, out, verdict, route, c)
   }
@@ -87,7 +92,7 @@ export class HttpAdmission {
 
   /** After the rate limits: a 429, a 404 / 503, or the request to forward. */
   private admit (req: RequestLike, out: ServerResponse | Duplex | ClientConn, verdict: Verdict | undefined, route: HttpRouteConfig | undefined, c: Admitted): ForwardRequest | undefined {
-    const { startedAt, host, url, client, peer, trusted, upgrade, absolute } = c
+    const { startedAt, host, url, upstreamPath, client, peer, trusted, upgrade, absolute } = c
     if (verdict?.allowed === false) return this.limited(req, out, verdict, startedAt, route?.name ?? '', host, url, client)
     // An admitted request was charged: its answer carries the limit's headers, whoever gives it.
     const limited = verdict === undefined ? undefined : limitHeaders(verdict)
@@ -98,7 +103,7 @@ export class HttpAdmission {
       listener: this.config.name,
       route: route.name,
       upstream,
-      path: route.stripPrefix ? rewritePath(route, url) : url,
+      path: upstreamPath,
       headers: upstreamRequestHeaders(req.rawHeaders, { peer, proto: 'http', trusted, ...(absolute && { host }) }, upgrade),
       client,
       host,
@@ -128,6 +133,8 @@ interface Admitted {
   readonly startedAt: number
   readonly host: string
   readonly url: string
+  /** `url` as the route forwards it (stripPrefix applied). */
+  readonly upstreamPath: string
   readonly client: string
   readonly peer: string
   readonly trusted: boolean

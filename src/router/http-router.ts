@@ -10,8 +10,8 @@ import { compileRoute, firstSegment, pathnameOf, routeMatches, routeSegment, typ
  * route that can match it (its own routes, the wildcards above it, the host-less routes). A host
  * that is not listed exactly walks its label suffixes, longest first; the first suffix with
  * wildcard routes already holds all shorter matching wildcards. `*.example.com` matches any
- * deeper subdomain, never example.com itself. Within a list, routes are further split by the
- * first path segment they require (see RouteList).
+ * deeper subdomain, never example.com itself nor a name with an empty label. Within a list,
+ * routes are further split by the first path segment they require (see RouteList).
  */
 export class HttpRouter {
   private readonly exact = new Map<string, RouteList>()
@@ -40,7 +40,9 @@ export class HttpRouter {
 
   /**
    * The first route matching the request, or undefined (404). `path` is the request target in
-   * origin form; its query is ignored. `host` is the raw Host header (or :authority).
+   * origin form, as requestTarget gives it (normalised: router/path.ts); its query is ignored,
+   * and it is compared case-sensitively, slashes unmerged. `host` is the raw Host header (or
+   * :authority).
    */
   match (method: string, host: string | undefined, path: string, headers: IncomingHttpHeaders): HttpRouteConfig | undefined {
     return this.routesFor(host).find(method, pathnameOf(path), headers)?.route
@@ -52,7 +54,12 @@ export class HttpRouter {
     const exact = this.exact.get(host)
     if (exact !== undefined) return exact
     if (this.wildcard.size > 0) {
+      let label = 0
       for (let dot = host.indexOf('.'); dot !== -1; dot = host.indexOf('.', dot + 1)) {
+        // An empty label (`.example.com`, `a..example.com`) makes no subdomain. requestTarget
+        // refuses such a Host already; this keeps the router sound on its own.
+        if (dot === label) return this.anyHost
+        label = dot + 1
         const list = this.wildcard.get(host.slice(dot + 1))
         if (list !== undefined) return list
       }

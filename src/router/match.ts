@@ -91,7 +91,9 @@ export function routeMatches (r: CompiledRoute, method: string, pathname: string
 /**
  * The request target to send upstream. With `stripPrefix` and a `pathPrefix`, the prefix (minus
  * any trailing slash) is cut and the rest kept with its query: prefix `/v1/` or `/v1` turns
- * `/v1/users?x=1` into `/users?x=1`. The result always starts with `/` and is never empty.
+ * `/v1/users?x=1` into `/users?x=1`. The result always starts with `/` and is never empty. A
+ * prefix that ends mid-segment cuts there, as nginx does (`/v1x/y` → `/x/y`), so the result may
+ * hold a dot-segment the request had not (`/v1../a` → `/../a`): the caller must refuse it.
  * Precondition: the route matched `rawUrl`.
  */
 export function rewritePath (route: HttpRouteConfig, rawUrl: string): string {

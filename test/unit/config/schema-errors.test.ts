@@ -170,6 +170,15 @@ describe('schema errors: one per kind, with exact line, column and path', () => 
     expect(ok.listeners[0]?.protocol === 'http' && ok.listeners[0].routes[0]?.match.pathPrefix).toBe('/v1/.well-known/a.b~c-d_e')
   })
 
+  // Requests are routed on their path with unreserved escapes decoded (src/router/path.ts), so
+  // a configured path is spelled the same way: `/%61pi/` matches what `/api/` matches.
+  it('configured paths are normalised as request paths are: unreserved escapes decoded, others kept', () => {
+    const route = (match: string): string => yaml(...MINIMAL.slice(0, 9), `      - match: { ${match} }`, '        upstream: web')
+    const first = (text: string): unknown => { const c = parse(text).listeners[0]; return c?.protocol === 'http' ? c.routes[0]?.match : undefined }
+    expect(first(route('pathPrefix: /%61pi/%7Euser/'))).toEqual({ pathPrefix: '/api/~user/' })
+    expect(first(route('path: /files/a%2Fb%3f'))).toEqual({ path: '/files/a%2Fb%3f' })
+  })
+
   it('names used as map keys', () => {
     const text = yaml(
       'upstreams:',

@@ -44,6 +44,15 @@ describe('HttpRouter host index', () => {
     expect(hit(router, 'example.com.evil.net')).toBe('any')
   })
 
+  // Regression: `.example.com`, `a..example.com` and `..example.com` matched the wildcard.
+  it('never takes a name with an empty label for a subdomain', () => {
+    expect(hit(router, '.example.com')).toBe('any')
+    expect(hit(router, 'a..example.com')).toBe('any')
+    expect(hit(router, '..example.com')).toBe('any')
+    expect(hit(router, 'a.b..example.com:80')).toBe('any')
+    expect(hit(router, 'a.b.example.com.')).toBe('wild')
+  })
+
   it('sends other hosts and a missing Host to the host-less routes', () => {
     expect(hit(router, 'other.org')).toBe('any')
     expect(hit(router, undefined)).toBe('any')
