@@ -73,8 +73,15 @@ export class HttpAdmission {
     if (upstreamPath !== url && hasDotSegment(upstreamPath)) return this.reject(req, out, peer, 'BAD_REQUEST', startedAt, route!.name, host, url)
     const verdict = early ?? this.limits?.after(client, req.headers, route?.name, route?.rateLimit)
     const c: Admitted = { startedAt, host, url, upstreamPath, client, peer, trusted, upgrade, absolute }
-    if (verdict instanceof Promise) return verdict.then((v) => out.destroyed ? undefined : this.admit(req, out, v, route, c))
+    if (verdict instanceof Promise) return verdict.then((v) => out.destroyed ? this.left(req, route, c) : this.admit(req, out, v, route, c))
     return this.admit(req, out, verdict, route, c)
+  }
+
+  /** The client left while a shared (Redis) limit decided: nobody to answer, one access line (nginx's 499). */
+  private left (req: RequestLike, route: HttpRouteConfig | undefined, c: Admitted): undefined {
+    if (!channels.httpRequestEnd.hasSubscribers) return undefined
+    publishHttpEnd({ listener: this.config.name, route: route?.name ?? '', method: req.method ?? '', host: c.host, path: c.url, status: 499, client: c.client, upstream: route?.upstream, totalMs: this.deps.clock.now() - c.startedAt, error: 'CLIENT_CLOSED' })
+    return undefined
   }
 
   /** Answers a request with `code`'s status without routing it (a node that is not active). */

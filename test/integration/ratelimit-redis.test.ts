@@ -4,7 +4,8 @@ import dc from 'node:diagnostics_channel'
 import type { Redis } from 'ioredis'
 import { Agent, request } from 'undici'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { RateLimitStoreState } from '../../src/observability/events.js'
+import net from 'node:net'
+import type { HttpRequestEnd, RateLimitStoreState } from '../../src/observability/events.js'
 import { createMetrics } from '../../src/observability/metrics.js'
 import { haveRedis, redisAdmin, startRedis, type TestRedis } from '../helpers/redis.js'
 import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
@@ -113,6 +114,33 @@ describe.skipIf(!haveRedis)('rate limiting through Redis', () => {
     await waitFor(() => p.runtime.limiters.redis?.available === true, 10_000, 10, 'redis store connected')
     expect([(await get()).status, (await get()).status]).toEqual([200, 429])
     expect(await admin.keys('t:*')).toEqual(['t:per-route:public\0route-1'])
+  })
+
+  // Regression: a client that reset its connection while Redis decided got no access line at
+  // all (admission returned nothing once the client was gone).
+  it('a client that leaves while Redis decides has one access line: 499 CLIENT_CLOSED', async () => {
+    const p = await start('{ key: client-ip, rate: 1/m, burst: 5 }', 'timeout: 300ms, onError: allow')
+    const before = upstream.count
+    const store = p.runtime.limiters.redis!
+    let asked = 0
+    const decide = store.decide.bind(store)
+    store.decide = (limits, keys) => { asked++; return decide(limits, keys) }
+    const seen: HttpRequestEnd[] = []
+    const onEnd = (m: unknown): void => { seen.push(m as HttpRequestEnd) }
+    dc.subscribe('tandem:http:request-end', onEnd)
+    try {
+      redis.pause()
+      const s = net.connect(p.port(), '127.0.0.1')
+      s.on('error', () => {})
+      s.write('GET /left?x=1 HTTP/1.1\r\nHost: a\r\n\r\n')
+      await waitFor(() => asked === 1, 5000, 5, 'the decision asked of Redis')
+      s.resetAndDestroy()
+      await waitFor(() => seen.length === 1, 5000, 10, 'the access line')
+      expect(seen[0]).toMatchObject({ status: 499, error: 'CLIENT_CLOSED', path: '/left?x=1', route: 'route-1', upstream: 'web' })
+      expect(upstream.count).toBe(before)
+    } finally {
+      dc.unsubscribe('tandem:http:request-end', onEnd)
+    }
   })
 
   it('TCP: new connections limited through Redis; the upstream never sees a refused one', async () => {
