@@ -17,6 +17,8 @@ export const VERSION: string = await readFile(new URL('../package.json', import.
 
 /** After the shutdown deadline, the longest the last steps (admin close, log flush) may take. */
 const EXIT_GRACE_MS = 3000
+/** How long a forced exit waits for the log to flush. */
+const FLUSH_GRACE_MS = 1000
 
 let crashLog: Logger | undefined
 
@@ -76,9 +78,17 @@ async function run (config: Config, cleanup?: () => Promise<void>): Promise<Serv
     }
     signalled = true
     // The sequence keeps the deadline itself; this only guards against a step that never ends
-    // (a stuck log destination, a demo backend), so the process always goes.
-    const { shutdownDelay, shutdownTimeout } = serving.runtime.config
-    setTimeout(() => { process.exit(0) }, Math.max(shutdownDelay, shutdownTimeout) + EXIT_GRACE_MS).unref()
+    // (a stuck log destination, a demo backend), so the process always goes. It must not fire
+    // before the sequence may end: the delay, then the drain, after a pair's hand-over.
+    const { shutdownDelay, shutdownTimeout, peer } = serving.runtime.config
+    const handOverMs = peer === undefined ? 0 : peer.heartbeat * peer.deadAfter
+    const guardMs = shutdownDelay + shutdownTimeout + handOverMs + EXIT_GRACE_MS
+    setTimeout(() => {
+      serving.log.warn({ afterMs: guardMs }, 'shutdown did not end in time: exiting')
+      // The lines of what was cut are worth the wait, unless the destination itself is stuck.
+      setTimeout(() => { process.exit(0) }, FLUSH_GRACE_MS).unref()
+      serving.log.flush(() => { process.exit(0) })
+    }, guardMs).unref()
     serving.shutdown(signal).then(() => { process.exit(0) }, (err: unknown) => { crash('shutdown failed', err) })
   }
   process.on('SIGTERM', () => { stop('SIGTERM') })

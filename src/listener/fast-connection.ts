@@ -8,7 +8,7 @@ import type { FastHost } from './fast-host.js'
 import { grow, onlyLineBreaks } from './held-bytes.js'
 import { MAX_QUEUED } from './http-connection.js'
 
-/** How long a shutdown waits for the first request of a connection accepted just before it. */
+/** How long a shutdown waits for the next request of an idle connection (see close). */
 const FRESH_GRACE_MS = 500
 
 
@@ -112,18 +112,15 @@ export class FastConnection implements ClientSide, ClientConnOwner {
   }
 
   /**
-   * Shutdown: an idle connection closes now, a busy one after its response. One that has not
-   * carried a request yet was accepted a moment ago and its first request is most likely on the
-   * way (closing it now resets the client): it is held as in flight for FRESH_GRACE_MS, its
-   * request answered with `Connection: close`, or closed when nothing came.
+   * Shutdown: a busy connection closes after its response. An idle one may have its client's
+   * next request on the wire already (its first, for one accepted a moment ago; the next one on
+   * a keep-alive connection), and closing it with bytes unread resets the client, which cannot
+   * safely retry a POST: it is held as in flight for FRESH_GRACE_MS (within the shutdown
+   * deadline, which destroys what is left), its request answered with `Connection: close`, or
+   * closed when nothing came.
    */
   close (): void {
     if (!this.idle || this.detached || this.graced) return
-    if (this.started > 0) {
-      this.detach()
-      this.out.destroy()
-      return
-    }
     this.graced = true
     this.host.hold()
     this.graceTimer = setTimeout(graceOver, FRESH_GRACE_MS, this)

@@ -118,6 +118,7 @@ export class Runtime {
       upstream.commit()
       for (const server of upstream.servers) this.pools.reconfigure(server, upstream.config)
     }
+    this.pools.use(new Set([...this.upstreams.values()].flatMap((u) => u.servers)))
     for (const [name, upstream] of this.previous?.upstreams ?? []) if (!this.upstreams.has(name)) upstream.stop()
     this.health = startHealthChecks(this.upstreams.values(), { clock: this.clock, random: Math.random })
     this.previous = undefined
@@ -178,7 +179,7 @@ export class Runtime {
       drained: async () => { await Promise.all(gone.map(async (l) => { await l.drained() })) },
       closeRest: async () => { for (const l of gone) l.destroy() },
     })
-    next.pools.retain(new Set([...next.upstreams.values()].flatMap((u) => u.servers)))
+    next.pools.retain()
     return clean
   }
 

@@ -12,6 +12,10 @@ import { reloadRuntime } from './reload.js'
 import { Runtime } from './runtime.js'
 import { runShutdown } from './shutdown.js'
 
+function shuttingDown (): Answer {
+  return { status: 503, body: { errors: ['shutting down'] } }
+}
+
 export interface Serving {
   readonly runtime: Runtime
   readonly admin: AdminServer | undefined
@@ -35,6 +39,13 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
   for (const warning of config.warnings ?? []) log.warn({ warning }, 'config warning')
   let admin: AdminServer | undefined
   let reloading: Promise<Answer> | undefined
+  /** The one reload queued behind the running one; every request that comes meanwhile shares it. */
+  let followUp: Promise<Answer> | undefined
+  /**
+   * Runtimes a reload replaced whose retire still runs (in-flight work on listeners the new
+   * config dropped): a shutdown drains and closes them under its own deadline too.
+   */
+  const retiring = new Set<Runtime>()
   let stopping: Promise<void> | undefined
   // --- pair: a node starts as standby and serves only once elected -----------------------------
   let peer: PeerNode | undefined
@@ -57,14 +68,22 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
     try {
       for (const warning of next.warnings ?? []) log.warn({ warning }, 'config warning')
       const { runtime: started, summary, retired } = await reloadRuntime(runtime, next, () => peer?.election.role ?? runtime.role)
+      const replaced = runtime
       runtime = started
       detach()
       log.level = next.log.level
       detach = attachLogs(log, next.log)
-      void retired.then((clean) => { log.info({ clean }, 'previous config retired') })
+      retiring.add(replaced)
+      void retired.then((clean) => { log.info({ clean }, 'previous config retired') }, () => {})
+        .finally(() => { retiring.delete(replaced) })
       log.info({ summary, hash: next.hash }, 'config reloaded')
-      if (JSON.stringify(next.peer) !== JSON.stringify(config.peer)) log.warn('peer: settings changed in the file take effect at the next restart (the pair outlives reloads)')
-      return { status: 200, body: { reloaded: true, hash: next.hash, changes: summary } }
+      // Both are built once from the config at start; an operator who edited them (a token added,
+      // say) must hear that the edit did not take, in the log and in the answer.
+      const warnings: string[] = []
+      if (JSON.stringify(next.peer) !== JSON.stringify(config.peer)) warnings.push('peer: settings changed in the file take effect at the next restart (the pair outlives reloads)')
+      if (JSON.stringify(next.admin) !== JSON.stringify(config.admin)) warnings.push('admin: settings changed in the file take effect at the next restart (the admin server outlives reloads)')
+      for (const w of warnings) log.warn(w)
+      return { status: 200, body: { reloaded: true, hash: next.hash, changes: summary, ...(warnings.length === 0 ? {} : { warnings }) } }
     } catch (err) {
       const message = `cannot apply the new config: ${(err as Error).message}`
       log.error({ err }, 'reload failed; the running config stays')
@@ -72,11 +91,22 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
     }
   }
 
-  const serialisedReload = async (): Promise<Answer> => {
-    if (stopping !== undefined) return { status: 503, body: { errors: ['shutting down'] } }
-    // One reload at a time; a second request while one runs shares its answer.
-    reloading ??= reload().finally(() => { reloading = undefined })
+  const runReload = async (): Promise<Answer> => {
+    reloading = reload().finally(() => { reloading = undefined })
     return await reloading
+  }
+
+  const serialisedReload = async (): Promise<Answer> => {
+    if (stopping !== undefined) return shuttingDown()
+    if (reloading === undefined) return await runReload()
+    // One reload at a time. The one running read the file before this request came, so it may
+    // miss the edit this request announces: one more reload follows it, shared by every request
+    // that comes meanwhile, so the last request always sees the file's latest contents applied.
+    followUp ??= reloading.then(async () => {
+      followUp = undefined
+      return stopping !== undefined ? shuttingDown() : await runReload()
+    })
+    return await followUp
   }
 
   try {
@@ -117,8 +147,13 @@ export async function serve (config: Config, version: string, cleanup: () => Pro
           await reloading?.catch(() => {})
           await runtime.stopAccepting()
         },
-        drained: async () => { await runtime.drained() },
-        closeRest: async () => { await runtime.closeAll() },
+        drained: async () => { await Promise.all([runtime, ...retiring].map(async (r) => { await r.drained() })) },
+        closeRest: async () => {
+          // What a retire still drains is cut at this deadline too, and awaited: the ends of what
+          // was cut must be published before the log detaches.
+          const gone = new Set([...retiring].flatMap((r) => r.listeners.filter((l) => !runtime.listeners.includes(l))))
+          await Promise.all([runtime.closeAll(), ...[...gone].map(async (l) => { await l.destroy() })])
+        },
       }, signalledAt)
       log.info({ clean, elapsedMs }, clean ? 'stopped' : 'stopped; work still open at the deadline was closed')
       await peer?.close()

@@ -75,6 +75,13 @@ export class HttpPools {
   private readonly raws = new Map<Server, RawPool>()
   /** Each undici Pool's connectTimeout/cap when made (reconfigure compares them). */
   private readonly sigs = new WeakMap<Pool, string>()
+  /** The servers of the Runtime that started last (the one serving): retain() keeps their pools. */
+  private serving: ReadonlySet<Server> = new Set()
+
+  /** A Runtime now serves with `servers` (its start() succeeded). */
+  use (servers: ReadonlySet<Server>): void {
+    this.serving = servers
+  }
 
   /** The lean path's connections to `server` (raw-pool.ts), under the same cap and idle rules. */
   raw (server: Server, config: UpstreamConfig): RawPool {
@@ -118,8 +125,13 @@ export class HttpPools {
     }
   }
 
-  /** Closes pools of servers no longer in use (after a reload). */
-  retain (servers: ReadonlySet<Server>): void {
+  /**
+   * Closes pools of servers the serving Runtime no longer has (after a reload's retire). The set
+   * is the newest one, never the retiring Runtime's successor's: retires end out of order, and an
+   * older one must not close the pool of a server a later reload added.
+   */
+  retain (): void {
+    const servers = this.serving
     for (const [server, pool] of this.raws) {
       if (!servers.has(server)) {
         this.raws.delete(server)

@@ -222,6 +222,8 @@ export class RawPool {
   private readonly idle: RawConn[] = []
   private readonly waiting: ConnUser[] = []
   private open = 0
+  /** Closed by a reload: what is queued is still served, then every connection closes. */
+  private closing = false
 
   constructor (
     private readonly host: string,
@@ -285,7 +287,7 @@ export class RawPool {
       return
     }
     const idleMs = hintMs > 0 ? Math.min(this.idleMs, hintMs - MARGIN_MS) : this.idleMs
-    if (idleMs <= 0) {
+    if (idleMs <= 0 || this.closing) {
       conn.destroy()
       return
     }
@@ -302,8 +304,13 @@ export class RawPool {
     if (next !== undefined) this.connect(next)
   }
 
+  /**
+   * Keeps no connection from now on. Requests already queued were admitted to this server and
+   * are served on the busy connections as they free up (dropping them would leave them to time
+   * out); idle connections close now, the rest once the queue is empty.
+   */
   close (): void {
-    this.waiting.length = 0
+    this.closing = true
     for (const c of this.idle.splice(0)) c.destroy()
   }
 

@@ -194,6 +194,20 @@ describe('shutdown keeps its deadline under each kind of open work', () => {
     expect(await pending).toBe('ECONNRESET')
   })
 
+  it('delay and timeout both longer than the exit guard\'s grace: the sequence runs to delay + timeout and logs its end (was: the guard exited at max(delay, timeout) + 3 s, log lost)', async () => {
+    // 3.5 s + 3.5 s: the old guard (3.5 s + 3 s) fired 0.5 s before the deadline.
+    const { run, ports } = await startProxy('shutdownDelay: 3500ms\nshutdownTimeout: 3500ms')
+    const pending = get(ports.http, '/hang').then(() => 'answered', (err: Error & { code?: string }) => err.code ?? err.message)
+    await waitFor(() => seen === 1, 5000, 10, 'request at the upstream')
+    const { code, ms } = await terminate(run)
+    expect(code).toBe(0)
+    expect(ms).toBeGreaterThanOrEqual(7000 - 100)
+    expect(ms).toBeLessThan(7000 + SLACK)
+    expect(await pending).toBe('ECONNRESET')
+    // Written after the deadline's cut and flushed before the exit.
+    expect(run.stdout).toContain('"msg":"stopped; work still open at the deadline was closed"')
+  }, 20_000)
+
   it('a second signal during shutdown exits at once with code 1', async () => {
     const { run, ports } = await startProxy('shutdownTimeout: 30s')
     const s = net.connect(ports.tcp, '127.0.0.1')

@@ -293,3 +293,82 @@ listeners:
     }
   })
 })
+
+// Connection pools across reloads (audit of reload/shutdown, defect 4): a pool a reload closes
+// still serves what was queued for it, and only the Runtime serving now decides which pools stay.
+describe('reload and the upstream connection pools', () => {
+  // Fixed ports: a listener on port 0 is never taken over by a reload.
+  let ports = { web: 0, old: 0 }
+  const yaml = (servers: string[], o: { old?: boolean, b?: string } = {}): string => `
+log: { level: silent, access: false }
+shutdownTimeout: 10s
+upstreams:
+  a: { servers: [ ${servers.map((s) => `{ address: ${s} }`).join(', ')} ] }
+${o.b === undefined ? '' : `  b: { servers: [ { address: ${o.b} } ] }`}
+listeners:
+  - name: web
+    protocol: http
+    listen: 127.0.0.1:${ports.web}
+    timeouts: { response: 20s }
+    routes:
+${o.b === undefined ? '' : '      - { match: { pathPrefix: /b }, upstream: b }'}
+      - { match: { pathPrefix: / }, upstream: a }
+${o.old === true ? `  - { name: old, protocol: http, listen: 127.0.0.1:${ports.old}, timeouts: { response: 20s }, routes: [ { match: { pathPrefix: / }, upstream: a } ] }` : ''}
+`
+  const usePorts = async (): Promise<void> => { ports = { web: await closedPort(), old: await closedPort() } }
+  const get = async (port: number, path = '/'): Promise<{ status: number, body: string }> => {
+    const r = await request(`http://127.0.0.1:${port}${path}`)
+    return { status: r.statusCode, body: await r.body.text() }
+  }
+
+  it('requests queued for a server a reload removes are served by it, not dropped (was: 504 at the response timeout)', async () => {
+    const gone = await startUpstream({ name: 'gone', delayMs: 800 })
+    const stays = await startUpstream({ name: 'stays' })
+    upstreams.push(gone, stays)
+    await usePorts()
+    const before = await start(yaml([gone.address]))
+    const upstream = before.upstreams.get('a')!
+    // Two connections instead of 256, so that three of five requests wait in the lean path's queue.
+    before.pools.raw(upstream.servers[0]!, upstream.config).cap = 2
+    const port = before.listener('web')!.address().port
+    const answers = Promise.all([1, 2, 3, 4, 5].map(async () => await get(port)))
+    await waitFor(() => gone.count === 2, 5000, 5, 'two requests at the server, three queued')
+    const { runtime, retired } = await reloadRuntime(before, parseConfig(yaml([stays.address]), 'reload.yaml'))
+    runtimes.push(runtime)
+    // Nothing to drain on the listeners: the retire ends, and closes the removed server's pool, now.
+    expect(await retired).toBe(true)
+    expect(await answers).toEqual([1, 2, 3, 4, 5].map(() => ({ status: 200, body: 'gone' })))
+    expect(gone.count).toBe(5)
+    expect(await get(port)).toEqual({ status: 200, body: 'stays' })
+  })
+
+  it('a retire that ends after a later reload keeps the pools of servers that reload added (was: it closed them)', async () => {
+    let release: () => void = () => {}
+    const held = new Promise<void>((resolve) => { release = resolve })
+    const a = await startUpstream({
+      name: 'a',
+      handler: (req, res) => { req.resume(); if (req.url === '/hold') void held.then(() => { res.end('held') }); else res.end('a') },
+    })
+    const added = await startUpstream({ name: 'added' })
+    upstreams.push(a, added)
+    await usePorts()
+    const r0 = await start(yaml([a.address], { old: true }))
+    const port = r0.listener('web')!.address().port
+    // In flight on a listener the next reload removes: R0's retire stays open until it ends.
+    const holding = get(r0.listener('old')!.address().port, '/hold')
+    await waitFor(() => a.count === 1, 5000, 5, 'the held request at the server')
+    const first = await reloadRuntime(r0, parseConfig(yaml([a.address]), 'reload.yaml'))
+    runtimes.push(first.runtime)
+    const second = await reloadRuntime(first.runtime, parseConfig(yaml([a.address], { b: added.address }), 'reload.yaml'))
+    runtimes.push(second.runtime)
+    expect(await second.retired).toBe(true)
+    expect(await get(port, '/b')).toEqual({ status: 200, body: 'added' })
+    expect(added.connections).toBe(1)
+    release()
+    expect(await holding).toEqual({ status: 200, body: 'held' })
+    expect(await first.retired).toBe(true)
+    // The idle connection to the added server is still pooled: the next request reuses it.
+    expect(await get(port, '/b')).toEqual({ status: 200, body: 'added' })
+    expect(added.connections).toBe(1)
+  })
+})
