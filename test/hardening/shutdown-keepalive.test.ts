@@ -5,8 +5,8 @@
 // `Connection: close`, and the connection closes after it.
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { httpConfig, startProxy } from '../helpers/tandem.js'
-import { startUpstream } from '../helpers/upstream.js'
+import { httpConfig, startProxy, type RunningTandem } from '../helpers/tandem.js'
+import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
 import { waitFor } from '../helpers/wait.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
@@ -14,28 +14,34 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
 
+/** A proxy, its upstream, and one client connection that has had one answer and is idle now. */
+async function servedOnce (): Promise<{ up: TestUpstream, proxy: RunningTandem, c: net.Socket, text: () => string, closed: () => boolean }> {
+  const up = await startUpstream({ name: 'u' })
+  cleanups.push(async () => { await up.close() })
+  const proxy = await startProxy(httpConfig({ servers: [up.address] }))
+  const c = net.connect(proxy.port(), '127.0.0.1')
+  let text = ''
+  let closed = false
+  c.on('error', () => {})
+  c.setEncoding('latin1').on('data', (d: string) => { text += d })
+  c.on('close', () => { closed = true })
+  c.write('GET /1 HTTP/1.1\r\nHost: a\r\n\r\n')
+  await waitFor(() => text.endsWith('\r\n\r\nu'), 5000, 5, 'the first answer')
+  return { up, proxy, c, text: () => text, closed: () => closed }
+}
+
 describe('shutdown and idle keep-alive connections (lean path)', () => {
   it('a request that comes on an idle used connection just after the listener stopped accepting is answered with Connection: close (was: the connection was destroyed)', async () => {
-    const up = await startUpstream({ name: 'u' })
-    cleanups.push(async () => { await up.close() })
-    const proxy = await startProxy(httpConfig({ servers: [up.address] }))
+    const { up, proxy, c, text, closed } = await servedOnce()
     cleanups.push(async () => { await proxy.stop() })
-    const c = net.connect(proxy.port(), '127.0.0.1')
-    let text = ''
-    let closed = false
-    c.on('error', () => {})
-    c.setEncoding('latin1').on('data', (d: string) => { text += d })
-    c.on('close', () => { closed = true })
-    c.write('GET /1 HTTP/1.1\r\nHost: a\r\n\r\n')
-    await waitFor(() => text.endsWith('\r\n\r\nu'), 5000, 5, 'the first answer')
-    const first = text
+    const first = text()
     expect(first).toMatch(/^HTTP\/1\.1 200 /)
     expect(first.toLowerCase()).not.toContain('connection: close')
     // The connection is idle now; the client's next request leaves just as serving stops.
     await proxy.runtime.listeners[0]!.stopAccepting()
     c.write('GET /2 HTTP/1.1\r\nHost: a\r\n\r\n')
-    await waitFor(() => closed, 5000, 5, 'the connection closed')
-    const second = text.slice(first.length)
+    await waitFor(closed, 5000, 5, 'the connection closed')
+    const second = text().slice(first.length)
     expect(second).toMatch(/^HTTP\/1\.1 200 /)
     expect(second.toLowerCase()).toContain('\r\nconnection: close\r\n')
     expect(second.endsWith('\r\n\r\nu')).toBe(true)
@@ -44,22 +50,12 @@ describe('shutdown and idle keep-alive connections (lean path)', () => {
   })
 
   it('an idle used connection on which nothing comes is closed after the grace, and the drain does not wait for more', async () => {
-    const up = await startUpstream({ name: 'u' })
-    cleanups.push(async () => { await up.close() })
-    const proxy = await startProxy(httpConfig({ servers: [up.address] }))
-    const c = net.connect(proxy.port(), '127.0.0.1')
-    let text = ''
-    let closed = false
-    c.on('error', () => {})
-    c.setEncoding('latin1').on('data', (d: string) => { text += d })
-    c.on('close', () => { closed = true })
-    c.write('GET /1 HTTP/1.1\r\nHost: a\r\n\r\n')
-    await waitFor(() => text.endsWith('\r\n\r\nu'), 5000, 5, 'the first answer')
+    const { up, proxy, closed } = await servedOnce()
     const t0 = Date.now()
     // Clean: the hold ends with its grace, well inside the 10 s allowed.
     expect(await proxy.stop(10_000)).toBe(true)
     expect(Date.now() - t0).toBeLessThan(5000)
-    await waitFor(() => closed, 5000, 5, 'the connection closed')
+    await waitFor(closed, 5000, 5, 'the connection closed')
     expect(up.count).toBe(1)
   })
 })
