@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
+import net, { type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { HttpListenerConfig, ListenerConfig } from '../config/types.js'
 import type { RequestHead } from '../http1/request-head.js'
@@ -32,6 +32,9 @@ const LEAN = process.env.TANDEM_HTTP_LEAN !== 'off'
 
 function onAcceptError (err: Error): void { reportError('listener', err) }
 
+/** How long node:http's idle keep-alive connections stay open once the listener stops: as the lean path's (fast-connection.ts). */
+const IDLE_GRACE_MS = 500
+
 /**
  * The HTTP (L7) listener. Every connection starts on the lean path (fast-connection.ts: bodiless
  * GET and HEAD over raw sockets); at the first request the lean parser does not take, the
@@ -52,6 +55,7 @@ export class HttpListener implements Listener, FastHost {
   private readonly sockets = new Set<Socket>()
   private readonly connections = new WeakMap<Socket, HttpConnection>()
   private readonly lean = new Set<FastConnection>()
+  private idleClose: NodeJS.Timeout | undefined
   private inflight = 0
   private stopping = false
   /** Off while this node of a pair is not active and stays bound (Listener.serve). */
@@ -156,7 +160,9 @@ export class HttpListener implements Listener, FastHost {
     // `Connection: close`) like those already open. Only the ones that land in the microseconds
     // before close() are reset, as with any server.
     if (!now) await afterAcceptPoll()
-    if (this.server.listening) this.server.close()
+    // net.Server's close, not http.Server's: that one would also close every idle keep-alive
+    // connection at once, under a request already on its way (closeIdle gives them a grace).
+    if (this.server.listening) net.Server.prototype.close.call(this.server)
     this.closeIdle()
     await new Promise<void>((resolve) => { setImmediate(resolve) })
   }
@@ -166,10 +172,20 @@ export class HttpListener implements Listener, FastHost {
     if (!on) this.closeIdle()
   }
 
-  /** Keep-alive connections with no request in flight close now; busy ones after their response. */
+  /**
+   * Keep-alive connections with no request in flight close after IDLE_GRACE_MS (a request that
+   * comes meanwhile is answered with `Connection: close`, see run), busy ones after their
+   * response: the client may have sent its next request already, and a close under it is a
+   * reset, which a client cannot safely retry for a POST. The lean path's do the same.
+   */
   private closeIdle (): void {
-    this.server.closeIdleConnections()
     for (const c of this.lean) c.close()
+    if (this.idleClose !== undefined) return
+    this.idleClose = setTimeout(() => {
+      this.idleClose = undefined
+      this.server.closeIdleConnections()
+    }, IDLE_GRACE_MS)
+    this.idleClose.unref()
   }
 
   async drained (): Promise<void> {
@@ -178,6 +194,7 @@ export class HttpListener implements Listener, FastHost {
   }
 
   destroy (): void {
+    clearTimeout(this.idleClose)
     this.server.closeAllConnections()
     for (const s of this.sockets) s.destroy()
     for (const c of this.lean) c.destroy()

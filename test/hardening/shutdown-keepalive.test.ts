@@ -15,7 +15,7 @@ afterEach(async () => {
 })
 
 /** A proxy, its upstream, and one client connection that has had one answer and is idle now. */
-async function servedOnce (): Promise<{ up: TestUpstream, proxy: RunningTandem, c: net.Socket, text: () => string, closed: () => boolean }> {
+async function servedOnce (request = 'GET /1 HTTP/1.1\r\nHost: a\r\n\r\n'): Promise<{ up: TestUpstream, proxy: RunningTandem, c: net.Socket, text: () => string, closed: () => boolean }> {
   const up = await startUpstream({ name: 'u' })
   cleanups.push(async () => { await up.close() })
   const proxy = await startProxy(httpConfig({ servers: [up.address] }))
@@ -25,7 +25,7 @@ async function servedOnce (): Promise<{ up: TestUpstream, proxy: RunningTandem, 
   c.on('error', () => {})
   c.setEncoding('latin1').on('data', (d: string) => { text += d })
   c.on('close', () => { closed = true })
-  c.write('GET /1 HTTP/1.1\r\nHost: a\r\n\r\n')
+  c.write(request)
   await waitFor(() => text.endsWith('\r\n\r\nu'), 5000, 5, 'the first answer')
   return { up, proxy, c, text: () => text, closed: () => closed }
 }
@@ -57,5 +57,23 @@ describe('shutdown and idle keep-alive connections (lean path)', () => {
     expect(Date.now() - t0).toBeLessThan(5000)
     await waitFor(closed, 5000, 5, 'the connection closed')
     expect(up.count).toBe(1)
+  })
+
+  // Regression: on the general path (node:http), http.Server's close() closed idle keep-alive
+  // connections at once, so the same request was reset there.
+  it('the same on the general path (HTTP/1.0 keep-alive): answered with Connection: close', async () => {
+    const keepAlive = 'HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n'
+    const { up, proxy, c, text, closed } = await servedOnce('GET /1 ' + keepAlive)
+    cleanups.push(async () => { await proxy.stop() })
+    const first = text()
+    expect(first.toLowerCase()).toContain('\r\nconnection: keep-alive\r\n')
+    await proxy.runtime.listeners[0]!.stopAccepting()
+    c.write('GET /2 ' + keepAlive)
+    await waitFor(closed, 5000, 5, 'the connection closed')
+    const second = text().slice(first.length)
+    expect(second).toMatch(/^HTTP\/1\.1 200 /)
+    expect(second.toLowerCase()).toContain('\r\nconnection: close\r\n')
+    expect(second.endsWith('\r\n\r\nu')).toBe(true)
+    expect(up.count).toBe(2)
   })
 })
