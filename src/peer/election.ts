@@ -12,6 +12,7 @@
  */
 
 import type { ElectionConfig, Output, PeerHeartbeat, Reason, Role } from './election-types.js'
+import { FaultBackoff } from './backoff.js'
 import { ProbeVerdict } from './probe-verdict.js'
 export type { ElectionConfig, Output, PeerHeartbeat, Reason, Role, Transition, WitnessKind } from './election-types.js'
 
@@ -28,6 +29,7 @@ export class Election {
   private peerValue: PeerHeartbeat | undefined
   private lastTick: number
   private readonly probes = new ProbeVerdict()
+  private readonly backoff: FaultBackoff
   // Arbiter (redis): the lease is ours until this time (from when the request was sent).
   private leaseUntil = Number.NEGATIVE_INFINITY
   private arbiterReachable = false
@@ -45,7 +47,11 @@ export class Election {
     this.graceUntil = now + this.dead
     this.lastTick = now
     this.sinceValue = now
+    this.backoff = new FaultBackoff(this.faultHold, 30 * this.faultHold)
   }
+
+  /** How long a local fault keeps this node from serving. */
+  private get faultHold (): number { return Math.max(2000, 10 * this.cfg.heartbeat) }
 
   /** `deadAfter × heartbeat`: silence after which the peer counts as dead. */
   get dead (): number { return this.cfg.deadAfter * this.cfg.heartbeat }
@@ -60,7 +66,11 @@ export class Election {
   get handover (): boolean { return this.handingOver }
   /** Tell the peer for a dead time that this node lost a conflict. */
   lostConflict (now: number): boolean { return now < this.conflictUntil }
-  get isYielding (): boolean { return this.yielding }
+  /**
+   * Tell the peer not to hand this node the role: it stepped down on request, or it failed
+   * locally not long ago (FaultBackoff), so an active peer must not preempt in its favour.
+   */
+  yields (now: number): boolean { return this.yielding || this.backoff.holds(now) }
   get witnessVerdict (): 'up' | 'down' | 'unknown' {
     if (this.cfg.witness === 'redis') return this.arbiterReachable ? 'up' : 'down'
     return this.probes.state
@@ -101,7 +111,8 @@ export class Election {
     this.lastHeard = now
     this.peerValue = hb
     if (this.current !== 'active' && hb.term > this.termValue) this.termValue = hb.term
-    if (hb.role === 'active') this.handingOver = false
+    // A peer in fault will not take the role we handed it (its bind failed): take it back.
+    if (hb.role === 'active' || hb.role === 'fault') this.handingOver = false
     if (hb.role !== 'active' && !hb.conflict) this.announced = false
     return stale ?? this.evaluate(now)
   }
@@ -128,7 +139,8 @@ export class Election {
   /** Something local prevents serving (a listener cannot bind): fault for a while, the peer takes over. */
   fault (now: number, reason: string): Output {
     this.faultReason = reason
-    this.faultUntil = now + Math.max(2000, 10 * this.cfg.heartbeat)
+    this.faultUntil = now + this.faultHold
+    this.backoff.fault(now, this.faultUntil)
     return this.evaluate(now, 'local-fault')
   }
 
@@ -183,6 +195,7 @@ export class Election {
 
   private evaluate (now: number, why?: Reason): Output {
     if (this.faultReason !== undefined && now >= this.faultUntil) this.faultReason = undefined
+    if (this.current === 'active' && now - this.sinceValue >= this.faultHold) this.backoff.served()
     if (this.faultReason !== undefined) {
       return this.current === 'fault' ? this.same() : this.become(now, 'fault', why ?? 'local-fault', true)
     }
@@ -216,7 +229,7 @@ export class Election {
       // and replayed to a node that just started must not make it active beside the real one.
       if (peer.handover && peer.role === 'standby' && !(this.starting && now < this.graceUntil)) return this.activate(now, 'handover')
       // Neither serves: the election winner takes the role unless it just yielded it.
-      const leads = peer.role === 'fault' || (!this.yielding && (wins(this.cfg, peer) || peer.yielding))
+      const leads = peer.role === 'fault' || (!this.yields(now) && (wins(this.cfg, peer) || peer.yielding))
       if (!leads) return this.settle(now, 'standby', this.starting ? 'start' : 'elected')
       // A starting node listens for the whole dead time before it may become active, even with its
       // peer heard: an active peer's heartbeat may still be on the way.
@@ -243,20 +256,28 @@ export class Election {
 
   /** Active: keep the role unless the peer has been silent past the fence without the witness. */
   private fenced (now: number): Output {
-    const silence = this.lastHeard === undefined ? Number.POSITIVE_INFINITY : now - this.lastHeard
-    if (silence < this.fence || this.blessed(now)) return this.same()
+    if (this.mayServe(now)) return this.same()
     return this.become(now, 'fault', 'witness-lost', true)
   }
 
   /** Becomes active when the witness allows a node that may not hear its peer; otherwise fault. */
   private activate (now: number, reason: Reason): Output {
-    const alive = this.peerAlive(now)
-    if (!alive && !this.blessed(now)) {
+    if (!this.mayServe(now)) {
       // Arbiter reachable and the lease someone else's: the other node lives; wait as standby.
       if (this.cfg.witness === 'redis' && this.arbiterReachable) return this.settle(now, 'standby', this.starting ? 'start' : 'peer-dead')
       return this.settle(now, 'fault', 'witness-lost')
     }
     return this.current === 'active' ? this.same() : this.become(now, 'active', reason, true)
+  }
+
+  /**
+   * May this node be active now? It hears its peer (within the fence) or has the witness's
+   * blessing. The same bound as fenced() for every way into the role: a node fenced at the fence
+   * that counted its peer alive until `dead` was elected again at the next tick, and flapped
+   * fault→active through the whole window, telling onChange `active` on a fenced node each time.
+   */
+  private mayServe (now: number): boolean {
+    return (this.lastHeard !== undefined && now - this.lastHeard < this.fence) || this.blessed(now)
   }
 
   /**

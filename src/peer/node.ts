@@ -10,6 +10,7 @@ import { channels } from '../observability/events.js'
 import { PeerAlarms } from './alarms.js'
 import { Election, type Output, type Role } from './election.js'
 import { Notifier, type NotifyLog } from './notify.js'
+import { StateStream } from './stream.js'
 import { StateSync, type Sources } from './sync.js'
 import { PeerTransport } from './transport.js'
 import { RedisArbiter, TcpWitness, type Witness } from './witness.js'
@@ -50,6 +51,7 @@ export class PeerNode {
   readonly election: Election
   private readonly transport: PeerTransport
   private readonly sync: StateSync
+  private readonly stream: StateStream
   private readonly witness: Witness | undefined
   private readonly notifier: Notifier | undefined
   private readonly linkHeard: Array<number | undefined>
@@ -61,9 +63,9 @@ export class PeerNode {
   private applied: Role | undefined
   private readonly alarms: PeerAlarms
   private lastInSync = false
-  private lastKeepalive = 0
   private beating = false
-  private sendingFull = false
+  /** When this node took the role by a hand-over: the old active's last frames may still be on the way. */
+  private handedOverAt = Number.NEGATIVE_INFINITY
   private closed = false
 
   constructor (
@@ -93,7 +95,9 @@ export class PeerNode {
         this.armDeadline()
       },
       state: (m) => {
-        if (this.election.role === 'active') return
+        // A frame that arrives after the hand-over heartbeat (UDP may overtake TCP) was sent
+        // before it: it is the old active's last word, not a conflicting active's.
+        if (this.election.role === 'active' && this.clock.now() - this.handedOverAt > this.election.dead) return
         const r = this.sync.apply(m)
         for (const f of r.failed) this.log.error({ source: f.name, error: f.error }, 'peer state refused by its source')
         this.checkSync()
@@ -103,6 +107,7 @@ export class PeerNode {
       hint: (from) => { this.alarms.hint(from) },
       error: (err, where) => { this.alarms.transportError(err, where) },
     })
+    this.stream = new StateStream(this.transport, this.sync)
     if (witness?.kind === 'tcp') {
       this.witness = new TcpWitness(witness.address, cfg.heartbeat, (ok) => { this.handle(this.election.witness(this.clock.now(), ok)) })
     } else if (witness?.kind === 'redis') {
@@ -144,6 +149,9 @@ export class PeerNode {
    * Resolves once the listeners are closed and the handover is on the wire.
    */
   stepDown (force: boolean): { ok: true } | { ok: false, why: string } {
+    // The changes still in the batch go first, on the ordered state connection, which then closes
+    // gracefully (transport.release); the standby takes the role only after they were sent.
+    if (this.election.role === 'active') this.stream.flush()
     const r = this.election.stepDown(this.clock.now(), force)
     if (!r.ok) return r
     this.handle(r.output)
@@ -198,6 +206,7 @@ export class PeerNode {
     clearInterval(this.tickTimer)
     clearInterval(this.beatTimer)
     clearTimeout(this.deadlineTimer)
+    this.stream.stop()
     await this.witness?.stop()
     await this.transport.close()
     await this.notifier?.idle()
@@ -226,37 +235,18 @@ export class PeerNode {
     const e = this.election
     this.transport.sendHeartbeat({
       k: 'hb', term: e.term, prio: this.cfg.priority, preempt: this.cfg.preempt, role: e.role, starting: e.starting,
-      handover: e.handover, yielding: e.isYielding, inSync: this.inSync, conflict: e.lostConflict(this.clock.now()),
+      handover: e.handover, yielding: e.yields(this.clock.now()), inSync: this.inSync, conflict: e.lostConflict(this.clock.now()),
     })
     const active = e.role === 'active'
     // Only the active node streams state; it keeps a connection while the peer is heard.
     // A state connection whose link blackholes stays "up" here for ever (the standby only listens
     // on it), while the standby, hearing our heartbeats over another link, says it is not in
     // sync: after a while that is a dead connection, and the next dial takes the next link.
-    if (active && this.transport.stateConnected && !this.sendingFull && e.peerAlive(this.clock.now()) && e.peer?.inSync === false &&
+    if (active && this.transport.stateConnected && !this.stream.sendingFull && e.peerAlive(this.clock.now()) && e.peer?.inSync === false &&
       Date.now() - this.transport.stateConnectedAt > Math.max(STATE_STALL_MS, 20 * this.cfg.heartbeat)) this.transport.dropState()
-    this.transport.maintainState(active && e.peerAlive(this.clock.now()), () => { void this.sendFull() })
-    if (active && !this.sendingFull) {
-      // Taken every heartbeat even while disconnected: a reconnect sends a full snapshot anyway.
-      const changes = this.transport.stateBacklog < 64 * 1024 * 1024 ? this.sync.changes() : undefined
-      const now = Date.now()
-      if (changes !== undefined) this.transport.sendState(changes)
-      else if (now - this.lastKeepalive >= 1000 && this.transport.sendState({ k: 'state', full: false, parts: {} })) this.lastKeepalive = now
-    }
+    this.transport.maintainState(active && e.peerAlive(this.clock.now()), () => { void this.stream.sendFull() })
+    if (active) this.stream.beat()
     this.checkSync()
-  }
-
-  /** Streams the full snapshot slice by slice, yielding to the event loop between slices. */
-  private async sendFull (): Promise<void> {
-    this.sendingFull = true
-    try {
-      for (const m of this.sync.full()) {
-        if (!this.transport.sendState(m)) return
-        await new Promise((resolve) => setImmediate(resolve))
-      }
-    } finally {
-      this.sendingFull = false
-    }
   }
 
   private handle (out: Output): void {
@@ -267,6 +257,8 @@ export class PeerNode {
       this.log[level]({ from: t.from, to: t.to, term: t.term, reason: t.reason }, `peer role: ${t.to}`)
       channels.peerRole.publish({ from: t.from, to: t.to, term: t.term, reason: t.reason })
       if (t.to !== 'standby') this.sync.lost()
+      if (t.to === 'active' && t.reason === 'handover') this.handedOverAt = this.clock.now()
+      this.stream.batching(t.to === 'active')
       if (t.to === 'fault' && this.election.localFault !== undefined && this.witness instanceof RedisArbiter) void this.witness.release()
       this.applyRole(t.reason === 'stale')
       void this.notifier?.run(t.to, t.from)

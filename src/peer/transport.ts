@@ -115,7 +115,7 @@ export class PeerTransport {
    */
   maintainState (want: boolean, onConnect: () => void): void {
     if (!want || this.closed) {
-      this.outbound?.destroy()
+      this.release()
       return
     }
     if (this.outbound !== undefined || this.connecting) return
@@ -126,6 +126,7 @@ export class PeerTransport {
     socket.setTimeout(Math.max(1000, 5 * this.opts.heartbeat))
     this.outbound = socket
     socket.once('connect', () => {
+      if (this.outbound !== socket) return
       this.connecting = false
       this.outboundReady = true
       this.stateConnectedAt = Date.now()
@@ -138,10 +139,30 @@ export class PeerTransport {
     socket.on('error', () => {})
     socket.on('data', () => {})
     socket.once('close', () => {
+      if (this.outbound !== socket) return
       this.connecting = false
       this.outboundReady = false
-      if (this.outbound === socket) this.outbound = undefined
+      this.outbound = undefined
     })
+  }
+
+  /**
+   * No longer the active: stop using the outbound connection, but let the frames already queued
+   * on it (the last changes before a hand-over) reach the peer; destroy() would drop them.
+   */
+  private release (): void {
+    const socket = this.outbound
+    if (socket === undefined) return
+    const ready = this.outboundReady
+    this.outbound = undefined
+    this.outboundReady = false
+    this.connecting = false
+    if (!ready || this.closed) {
+      socket.destroy()
+      return
+    }
+    socket.end()
+    setTimeout(() => { socket.destroy() }, Math.max(1000, 5 * this.opts.heartbeat)).unref()
   }
 
   /** Queues a state frame on the outbound connection; false when there is none. */

@@ -53,7 +53,7 @@ export interface PairStatus {
     term: number
     role: string
     inSync: boolean
-    other: { id: string, role: string, up: boolean } | null
+    other: { id: string, role: string, up: boolean, lastHeartbeatAgeMs: number } | null
     configFault: string | null
     witness: { state: string, lease?: boolean } | null
     links: Array<{ up: boolean }>

@@ -253,6 +253,18 @@ const scenarios: Scenario[] = [
     ],
   },
   {
+    // The standby took the hand-over but could not bind, and its active heartbeat was lost: the
+    // node that handed over waited for it as standby for ever while nobody served.
+    name: 'handed over to a peer that faulted before it was heard active: takes the role back',
+    steps: [
+      { at: 0, tick: true, expect: 'standby' },
+      { at: 300, tick: true, expect: 'active', reason: 'start' },
+      { at: 350, heard: { role: 'standby', term: 1 }, expect: 'active' },
+      { at: 400, stepDown: false, expect: 'standby', reason: 'step-down' },
+      { at: 420, heard: { role: 'fault', term: 2 }, expect: 'active', reason: 'elected' },
+    ],
+  },
+  {
     name: 'a starting node takes a handover only after listening out its dead time',
     steps: [
       { at: 10, heard: { role: 'standby', term: 4, handover: true, yielding: true }, expect: 'standby' },

@@ -1,0 +1,70 @@
+/*
+ * The active node's side of state sync on the wire: a full snapshot when the state connection
+ * comes up, then changes as they happen. Sources (Replicated) only batch their changes and say
+ * nothing when one happens, so while active the changes are collected every STATE_BATCH_MS: a
+ * takeover (even after a SIGKILL) loses at most that window, not a whole heartbeat. A hand-over
+ * flushes first (flush()), so a planned one loses nothing.
+ */
+import type { StateSync } from './sync.js'
+import type { PeerTransport } from './transport.js'
+
+/** Changes wait at most this long before they go out. */
+export const STATE_BATCH_MS = 5
+
+/** Beyond this many bytes queued on the state connection, changes wait (a snapshot follows a reconnect anyway). */
+const MAX_BACKLOG = 64 * 1024 * 1024
+
+export class StateStream {
+  private sendingFullValue = false
+  private lastKeepalive = 0
+  private batchTimer: NodeJS.Timeout | undefined
+
+  constructor (private readonly transport: PeerTransport, private readonly sync: StateSync) {}
+
+  /** A snapshot is still going out: changes must wait until its last slice is sent. */
+  get sendingFull (): boolean { return this.sendingFullValue }
+
+  /** Collect changes every batch window while `on` (this node is active), not otherwise. */
+  batching (on: boolean): void {
+    if (on && this.batchTimer === undefined) {
+      this.batchTimer = setInterval(() => { this.flush() }, STATE_BATCH_MS)
+      this.batchTimer.unref()
+    } else if (!on && this.batchTimer !== undefined) {
+      clearInterval(this.batchTimer)
+      this.batchTimer = undefined
+    }
+  }
+
+  /** Sends what changed since the last batch onto the state connection, if there is one. */
+  flush (): void {
+    if (this.sendingFullValue || this.transport.stateBacklog >= MAX_BACKLOG) return
+    if (!this.transport.stateConnected) return
+    const changes = this.sync.changes()
+    if (changes !== undefined) this.transport.sendState(changes)
+  }
+
+  /** Every heartbeat while active, connected or not: changes, or a keepalive that shows the connection alive. */
+  beat (): void {
+    if (this.sendingFullValue) return
+    // Taken even while disconnected: a reconnect sends a full snapshot anyway.
+    const changes = this.transport.stateBacklog < MAX_BACKLOG ? this.sync.changes() : undefined
+    const now = Date.now()
+    if (changes !== undefined) this.transport.sendState(changes)
+    else if (now - this.lastKeepalive >= 1000 && this.transport.sendState({ k: 'state', full: false, parts: {} })) this.lastKeepalive = now
+  }
+
+  /** Streams the full snapshot slice by slice, yielding to the event loop between slices. */
+  async sendFull (): Promise<void> {
+    this.sendingFullValue = true
+    try {
+      for (const m of this.sync.full()) {
+        if (!this.transport.sendState(m)) return
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    } finally {
+      this.sendingFullValue = false
+    }
+  }
+
+  stop (): void { this.batching(false) }
+}
