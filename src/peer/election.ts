@@ -13,7 +13,7 @@
 
 import type { ElectionConfig, Output, PeerHeartbeat, Reason, Role } from './election-types.js'
 import { FaultBackoff } from './backoff.js'
-import { ProbeVerdict } from './probe-verdict.js'
+import { WitnessGate } from './witness-gate.js'
 export type { ElectionConfig, Output, PeerHeartbeat, Reason, Role, Transition, WitnessKind } from './election-types.js'
 
 /** `id` wins over `other` by priority, then by the lower id. */
@@ -28,11 +28,8 @@ export class Election {
   private lastHeard: number | undefined
   private peerValue: PeerHeartbeat | undefined
   private lastTick: number
-  private readonly probes = new ProbeVerdict()
+  private readonly gate: WitnessGate
   private readonly backoff: FaultBackoff
-  // Arbiter (redis): the lease is ours until this time (from when the request was sent).
-  private leaseUntil = Number.NEGATIVE_INFINITY
-  private arbiterReachable = false
   private faultUntil = Number.NEGATIVE_INFINITY
   private conflictUntil = Number.NEGATIVE_INFINITY
   /** After a pause: messages queued meanwhile are stale; only observe until this time. */
@@ -48,6 +45,7 @@ export class Election {
     this.lastTick = now
     this.sinceValue = now
     this.backoff = new FaultBackoff(this.faultHold, 30 * this.faultHold)
+    this.gate = new WitnessGate(cfg.witness, cfg.heartbeat, this.dead)
   }
 
   /** How long a local fault keeps this node from serving. */
@@ -71,10 +69,7 @@ export class Election {
    * locally not long ago (FaultBackoff), so an active peer must not preempt in its favour.
    */
   yields (now: number): boolean { return this.yielding || this.backoff.holds(now) }
-  get witnessVerdict (): 'up' | 'down' | 'unknown' {
-    if (this.cfg.witness === 'redis') return this.arbiterReachable ? 'up' : 'down'
-    return this.probes.state
-  }
+  get witnessVerdict (): 'up' | 'down' | 'unknown' { return this.gate.verdict }
 
   /** The arbiter should try to take or renew the lease now. */
   wantLease (now: number): boolean {
@@ -85,7 +80,7 @@ export class Election {
     return this.current === 'active' || !this.peerAlive(now)
   }
 
-  leaseHeld (now: number): boolean { return this.leaseUntil > now }
+  leaseHeld (now: number): boolean { return this.gate.leaseHeld(now) }
 
   /**
    * When the peer's silence next changes a decision (the standby's takeover, the active's fence),
@@ -120,7 +115,7 @@ export class Election {
   /** One TCP witness probe result. */
   witness (now: number, ok: boolean): Output {
     const stale = this.stale(now)
-    this.probes.record(now, ok)
+    this.gate.probe(now, ok)
     return stale ?? this.evaluate(now)
   }
 
@@ -130,9 +125,7 @@ export class Election {
    */
   lease (now: number, result: { held: boolean, reachable: boolean, sentAt: number }): Output {
     const stale = this.stale(now)
-    this.arbiterReachable = result.reachable
-    if (result.held) this.leaseUntil = Math.max(this.leaseUntil, result.sentAt + this.dead)
-    else if (result.reachable) this.leaseUntil = Number.NEGATIVE_INFINITY
+    this.gate.lease(result)
     return stale ?? this.evaluate(now)
   }
 
@@ -264,39 +257,15 @@ export class Election {
   private activate (now: number, reason: Reason): Output {
     if (!this.mayServe(now)) {
       // Arbiter reachable and the lease someone else's: the other node lives; wait as standby.
-      if (this.cfg.witness === 'redis' && this.arbiterReachable) return this.settle(now, 'standby', this.starting ? 'start' : 'peer-dead')
+      if (this.gate.arbiterReachable) return this.settle(now, 'standby', this.starting ? 'start' : 'peer-dead')
       return this.settle(now, 'fault', 'witness-lost')
     }
     return this.current === 'active' ? this.same() : this.become(now, 'active', reason, true)
   }
 
-  /**
-   * May this node be active now? It hears its peer (within the fence) or has the witness's
-   * blessing. The same bound as fenced() for every way into the role: a node fenced at the fence
-   * that counted its peer alive until `dead` was elected again at the next tick, and flapped
-   * fault→active through the whole window, telling onChange `active` on a fenced node each time.
-   */
+  /** May this node be active now (see WitnessGate.mayServe)? */
   private mayServe (now: number): boolean {
-    return (this.lastHeard !== undefined && now - this.lastHeard < this.fence) || this.blessed(now)
-  }
-
-  /**
-   * May this node serve without hearing its peer? One test for the active and the candidate, so
-   * that no instant exists where one would take the role and the other drop it at once.
-   * TCP: the verdict is up and a probe succeeded within the last 1.5 heartbeats (a blackholed
-   * witness never fails a probe quickly, so the verdict alone could lag behind the standby's
-   * deadline). Probes start every half heartbeat and give up after one: a single timed-out probe
-   * leaves the last success just over a heartbeat old, so a one-heartbeat window flipped the role
-   * on a single result; two lost in a row end it. With deadAfter ≥ 3 (required with a TCP witness)
-   * an isolated active still stops at least a heartbeat before the standby may start.
-   * Redis: the lease stays ours for at least one more heartbeat.
-   */
-  private blessed (now: number): boolean {
-    switch (this.cfg.witness) {
-      case 'none': return true
-      case 'tcp': return this.probes.confirmed(now, this.cfg.heartbeat * 1.5)
-      case 'redis': return this.leaseUntil - this.cfg.heartbeat > now
-    }
+    return this.gate.mayServe(now, this.lastHeardAge(now), this.fence)
   }
 
   private losesConflict (peer: PeerHeartbeat): boolean {

@@ -5,7 +5,7 @@ export const WITNESS_FALL = 2
 /**
  * The TCP witness's verdict from its probe results (pure): up or down after two results in a
  * row, and when a probe last succeeded (a blackholed witness never fails a probe quickly, so
- * the election also asks for a recent success, see Election.blessed).
+ * the election also asks for a recent success, see WitnessGate.blessed).
  */
 export class ProbeVerdict {
   private up = false
