@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { httpConfig, type RunningTandem } from '../helpers/tandem.js'
 import { ok, rawExchange, statuses, type RawUpstream } from '../helpers/raw-http.js'
 import { rawFixture } from '../helpers/raw-fixture.js'
+import { readSse, type SseFrame } from '../helpers/sse.js'
 import { waitFor } from '../helpers/wait.js'
 import { AdminServer } from '../../src/admin/server.js'
 import { attachLogs, createLogger } from '../../src/observability/log.js'
@@ -72,21 +73,8 @@ describe('passive ejection', () => {
     const running = proxy
     const admin = new AdminServer(running.runtime.config.admin!, { runtime: () => running.runtime, version: 'test' })
     await admin.listen()
-    const frames: Array<{ event: string, data: unknown }> = []
-    const sse = http.get({ host: '127.0.0.1', port: admin.address().port, path: '/api/events', agent: false }, (res) => {
-      let buf = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        buf += chunk
-        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-          const block = buf.slice(0, i)
-          buf = buf.slice(i + 2)
-          const event = /^event: (.*)$/m.exec(block)?.[1]
-          const data = /^data: (.*)$/m.exec(block)?.[1]
-          if (event !== undefined && data !== undefined) frames.push({ event, data: JSON.parse(data) })
-        }
-      })
-    })
+    const frames: SseFrame[] = []
+    const sse = http.get({ host: '127.0.0.1', port: admin.address().port, path: '/api/events', agent: false }, (res) => { readSse(res, frames) })
     sse.on('error', () => {})
     try {
       // The stream listens for state changes from its first frame on.

@@ -30,22 +30,31 @@ async function servedOnce (request = 'GET /1 HTTP/1.1\r\nHost: a\r\n\r\n'): Prom
   return { up, proxy, c, text: () => text, closed: () => closed }
 }
 
+type Served = Awaited<ReturnType<typeof servedOnce>>
+
+/** Stops the listener, then sends `request` on the idle connection: it is answered, with `Connection: close`, and the connection closes. */
+async function answeredAfterStop (served: Served, request: string): Promise<void> {
+  const first = served.text()
+  await served.proxy.runtime.listeners[0]!.stopAccepting()
+  served.c.write(request)
+  await waitFor(served.closed, 5000, 5, 'the connection closed')
+  const second = served.text().slice(first.length)
+  expect(second).toMatch(/^HTTP\/1\.1 200 /)
+  expect(second.toLowerCase()).toContain('\r\nconnection: close\r\n')
+  expect(second.endsWith('\r\n\r\nu')).toBe(true)
+  expect(served.up.count).toBe(2)
+}
+
 describe('shutdown and idle keep-alive connections (lean path)', () => {
   it('a request that comes on an idle used connection just after the listener stopped accepting is answered with Connection: close (was: the connection was destroyed)', async () => {
-    const { up, proxy, c, text, closed } = await servedOnce()
+    const served = await servedOnce()
+    const { proxy } = served
     cleanups.push(async () => { await proxy.stop() })
-    const first = text()
+    const first = served.text()
     expect(first).toMatch(/^HTTP\/1\.1 200 /)
     expect(first.toLowerCase()).not.toContain('connection: close')
     // The connection is idle now; the client's next request leaves just as serving stops.
-    await proxy.runtime.listeners[0]!.stopAccepting()
-    c.write('GET /2 HTTP/1.1\r\nHost: a\r\n\r\n')
-    await waitFor(closed, 5000, 5, 'the connection closed')
-    const second = text().slice(first.length)
-    expect(second).toMatch(/^HTTP\/1\.1 200 /)
-    expect(second.toLowerCase()).toContain('\r\nconnection: close\r\n')
-    expect(second.endsWith('\r\n\r\nu')).toBe(true)
-    expect(up.count).toBe(2)
+    await answeredAfterStop(served, 'GET /2 HTTP/1.1\r\nHost: a\r\n\r\n')
     expect(await proxy.stop(2000)).toBe(true)
   })
 
@@ -63,17 +72,9 @@ describe('shutdown and idle keep-alive connections (lean path)', () => {
   // connections at once, so the same request was reset there.
   it('the same on the general path (HTTP/1.0 keep-alive): answered with Connection: close', async () => {
     const keepAlive = 'HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n'
-    const { up, proxy, c, text, closed } = await servedOnce('GET /1 ' + keepAlive)
-    cleanups.push(async () => { await proxy.stop() })
-    const first = text()
-    expect(first.toLowerCase()).toContain('\r\nconnection: keep-alive\r\n')
-    await proxy.runtime.listeners[0]!.stopAccepting()
-    c.write('GET /2 ' + keepAlive)
-    await waitFor(closed, 5000, 5, 'the connection closed')
-    const second = text().slice(first.length)
-    expect(second).toMatch(/^HTTP\/1\.1 200 /)
-    expect(second.toLowerCase()).toContain('\r\nconnection: close\r\n')
-    expect(second.endsWith('\r\n\r\nu')).toBe(true)
-    expect(up.count).toBe(2)
+    const served = await servedOnce('GET /1 ' + keepAlive)
+    cleanups.push(async () => { await served.proxy.stop() })
+    expect(served.text().toLowerCase()).toContain('\r\nconnection: keep-alive\r\n')
+    await answeredAfterStop(served, 'GET /2 ' + keepAlive)
   })
 })

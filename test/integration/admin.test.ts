@@ -9,6 +9,7 @@ import { parseConfig } from '../../src/config/load.js'
 import { channels } from '../../src/observability/events.js'
 import { Runtime } from '../../src/runtime/runtime.js'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js'
+import { readSse } from '../helpers/sse.js'
 import { waitFor } from '../helpers/wait.js'
 import { MAX_CLIENTS } from '../../src/admin/events.js'
 
@@ -304,23 +305,11 @@ describe('admin API', () => {
 
   it('SSE: a status snapshot at once and every second, a server event on each state change', async () => {
     const s = await setup()
-    const frames: Array<{ event: string, data: any }> = []
     const req = http.get(s.base + '/api/events')
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => { req.on('response', resolve); req.on('error', reject) })
     expect(res.statusCode).toBe(200)
     expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8')
-    let buf = ''
-    res.setEncoding('utf8')
-    res.on('data', (chunk: string) => {
-      buf += chunk
-      for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-        const block = buf.slice(0, i)
-        buf = buf.slice(i + 2)
-        const event = /^event: (.*)$/m.exec(block)?.[1]
-        const data = /^data: (.*)$/m.exec(block)?.[1]
-        if (event !== undefined && data !== undefined) frames.push({ event, data: JSON.parse(data) })
-      }
-    })
+    const frames = readSse(res)
     await waitFor(() => frames.length >= 1, 5000, 10, 'first status event')
     expect(frames[0]!.event).toBe('status')
     expect(frames[0]!.data.upstreams[0].servers.map((x: any) => x.state)).toEqual(['up', 'up'])
