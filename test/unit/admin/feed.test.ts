@@ -7,6 +7,7 @@ import { channels } from '../../../src/observability/events.js'
 import type { Runtime } from '../../../src/runtime/runtime.js'
 import { Server } from '../../../src/upstream/server.js'
 import { Upstream } from '../../../src/upstream/upstream.js'
+import { upstreamConfig } from '../../helpers/upstream-config.js'
 
 const T0 = 1_764_300_000_000
 
@@ -57,15 +58,7 @@ describe('DashboardFeed', () => {
   it('lists the end of a passive ejection as the core publishes it', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     const clock = new ManualClock(T0)
-    const upstream = new Upstream({
-      name: 'web',
-      balance: 'round-robin',
-      servers: ['10.0.0.1:80', '10.0.0.2:80'].map((text) => ({ text, host: text.split(':')[0] as string, port: 80, weight: 1, backup: false, maxConnections: 0 })),
-      connectTimeout: 1000,
-      retries: 0,
-      slowStart: 0,
-      passive: { failures: 1, ejectFor: 2500 },
-    }, { clock, random: () => 0 })
+    const upstream = new Upstream(upstreamConfig(['10.0.0.1:80', '10.0.0.2:80'], { passive: { failures: 1, ejectFor: 2500 } }), { clock, random: () => 0 })
     const runtime = { clock, listeners: [], upstreams: new Map([['web', upstream]]) } as unknown as Runtime
     const events: DashboardEvent[] = []
     feed = new DashboardFeed(() => runtime, (t) => { events.push(...t.events) }, clock)

@@ -6,20 +6,13 @@ import { ManualClock } from '../../../src/clock.js'
 import type { UpstreamConfig } from '../../../src/config/types.js'
 import { channels, type ServerStateChange } from '../../../src/observability/events.js'
 import { Upstream } from '../../../src/upstream/upstream.js'
+import { upstreamConfig } from '../../helpers/upstream-config.js'
 import type { Server } from '../../../src/upstream/server.js'
 
 const EJECT_FOR = 1000
 
 function configOf (addresses: string[], name = 'web'): UpstreamConfig {
-  return {
-    name,
-    balance: 'round-robin',
-    servers: addresses.map((text) => ({ text, host: text.split(':')[0] as string, port: 80, weight: 1, backup: false, maxConnections: 0 })),
-    connectTimeout: 1000,
-    retries: 0,
-    slowStart: 0,
-    passive: { failures: 1, ejectFor: EJECT_FOR },
-  }
+  return upstreamConfig(addresses, { name, passive: { failures: 1, ejectFor: EJECT_FOR } })
 }
 
 const A = '10.0.0.1:80'

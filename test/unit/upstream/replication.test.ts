@@ -3,16 +3,9 @@ import { ManualClock } from '../../../src/clock.js'
 import type { UpstreamConfig } from '../../../src/config/types.js'
 import { ServerStates, holdReportedDown } from '../../../src/upstream/replication.js'
 import { Upstream } from '../../../src/upstream/upstream.js'
+import { upstreamConfig } from '../../helpers/upstream-config.js'
 
-const config: UpstreamConfig = {
-  name: 'web',
-  balance: 'round-robin',
-  servers: ['10.0.0.1:80', '10.0.0.2:80'].map((text) => ({ text, host: text.split(':')[0] as string, port: 80, weight: 1, backup: false, maxConnections: 0 })),
-  connectTimeout: 1000,
-  retries: 0,
-  slowStart: 0,
-  passive: { failures: 1, ejectFor: 30_000 },
-}
+const config: UpstreamConfig = upstreamConfig(['10.0.0.1:80', '10.0.0.2:80'], { passive: { failures: 1, ejectFor: 30_000 } })
 
 function node (clock: ManualClock): { upstream: Upstream, states: ServerStates } {
   const upstream = new Upstream(config, { clock, random: () => 0 })
