@@ -37,20 +37,24 @@ export class StateStream {
 
   /** Sends what changed since the last batch onto the state connection, if there is one. */
   flush (): void {
-    if (this.sendingFullValue || this.transport.stateBacklog >= MAX_BACKLOG) return
-    if (!this.transport.stateConnected) return
-    const changes = this.sync.changes()
-    if (changes !== undefined) this.transport.sendState(changes)
+    if (this.transport.stateConnected) this.sendChanges()
   }
 
   /** Every heartbeat while active, connected or not: changes, or a keepalive that shows the connection alive. */
   beat (): void {
-    if (this.sendingFullValue) return
-    // Taken even while disconnected: a reconnect sends a full snapshot anyway.
-    const changes = this.transport.stateBacklog < MAX_BACKLOG ? this.sync.changes() : undefined
+    // Taken even while disconnected, so they do not pile up: a reconnect sends a full snapshot anyway.
+    if (this.sendingFullValue || this.sendChanges()) return
     const now = Date.now()
-    if (changes !== undefined) this.transport.sendState(changes)
-    else if (now - this.lastKeepalive >= 1000 && this.transport.sendState({ k: 'state', full: false, parts: {} })) this.lastKeepalive = now
+    if (now - this.lastKeepalive >= 1000 && this.transport.sendState({ k: 'state', full: false, parts: {} })) this.lastKeepalive = now
+  }
+
+  /** True when there were changes and they went out; none while a snapshot is going or the backlog is full. */
+  private sendChanges (): boolean {
+    if (this.sendingFullValue || this.transport.stateBacklog >= MAX_BACKLOG) return false
+    const changes = this.sync.changes()
+    if (changes === undefined) return false
+    this.transport.sendState(changes)
+    return true
   }
 
   /** Streams the full snapshot slice by slice, yielding to the event loop between slices. */
