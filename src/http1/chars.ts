@@ -8,6 +8,10 @@
 const TCHAR = new Uint8Array(128)
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1
 
+export function isTchar (c: number): boolean {
+  return c < 128 && TCHAR[c] === 1
+}
+
 /** A non-empty run of tchar: a field name or a method. */
 export function isToken (s: string): boolean {
   if (s.length === 0) return false

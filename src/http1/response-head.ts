@@ -1,6 +1,6 @@
 import { http } from '../node-builtins.js'
-import { HOP_BY_HOP, safeReason } from '../upstream/headers.js'
-import { isToken, responseHeadChars } from './chars.js'
+import { safeReason } from '../upstream/headers.js'
+import { isTchar, responseHeadChars } from './chars.js'
 
 /**
  * The lean path's upstream response-head parser and the client head built from it (pure).
@@ -23,10 +23,15 @@ export type Framing =
 export interface ResponseHead {
   readonly status: number
   readonly reason: string
-  /** Flat [name, value, …] as sent. */
-  readonly rawHeaders: string[]
-  /** Each field's name in lower case, in order (half the length of rawHeaders). */
-  readonly names: string[]
+  /** The head as sent (latin1, one char per byte), without its blank line. */
+  readonly text: string
+  /**
+   * Per field, four offsets into `text`: line start, value start, value end (OWS trimmed), line
+   * end (its CR). A field's name ends at the colon, `value start` - 1 at the latest.
+   */
+  readonly fields: readonly number[]
+  /** A bit per field (field i: bit i of word i >> 5): the field is hop-by-hop and not for the client. */
+  readonly hop: readonly number[]
   /** Tokens of the Connection fields, lower case: fields named there are hop-by-hop too. */
   readonly connection: string[] | undefined
   readonly framing: Framing
@@ -39,6 +44,14 @@ export interface ResponseHead {
   readonly hasDate: boolean
   /** Offset just past the head's blank line. */
   readonly end: number
+}
+
+/** Node's flat [name, value, …] form of a parsed head's fields (names as sent). */
+export function rawHeadersOf (r: ResponseHead): string[] {
+  const out: string[] = []
+  const { text, fields: f } = r
+  for (let i = 0; i < f.length; i += 4) out.push(text.slice(f[i], text.indexOf(':', f[i])), text.slice(f[i + 1], f[i + 2]))
+  return out
 }
 
 export class ResponseHeadError extends Error {
@@ -56,9 +69,26 @@ function bareLf (buf: Buffer, start: number, from: number): boolean {
 }
 const DIGITS = /^\d{1,15}$/
 
+/** `text[from, to)` is `name` in any case (`name`: lower case letters and '-'; the span a token). */
+function named (text: string, from: number, to: number, name: string): boolean {
+  if (to - from !== name.length) return false
+  for (let i = 0; i < name.length; i++) if ((text.charCodeAt(from + i) | 0x20) !== name.charCodeAt(i)) return false
+  return true
+}
+
+/** A non-empty run of tchar at `text[from, to)`. */
+function tokenAt (text: string, from: number, to: number): boolean {
+  if (to <= from) return false
+  for (let i = from; i < to; i++) if (!isTchar(text.charCodeAt(i))) return false
+  return true
+}
+
 /**
  * Parses the head at `buf[start…]`; `limit` bounds its size (a larger head is an error).
  * `headRequest`: the request was HEAD, so no body follows whatever the head says.
+ * Fields are kept as offsets into the head's text, not as strings: only the few that frame the
+ * response or name hop-by-hop fields are read as values, and clientHead() copies the others as
+ * runs of lines. Per-field strings were most of a response's parse and rewrite cost.
  */
 export function parseResponseHead (buf: Buffer, start: number, limit: number, headRequest: boolean, scanFrom = start): ResponseHead | typeof RESPONSE_INCOMPLETE {
   const at = buf.indexOf(CRLFCRLF, Math.max(start, scanFrom - 3))
@@ -77,8 +107,8 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
   if (status < 100) throw new ResponseHeadError(status === -1 ? 'invalid status line' : 'invalid status')
   const minor = head.charCodeAt(7) - 48
   const reason = eol > 12 ? head.slice(13, eol) : ''
-  const rawHeaders: string[] = []
-  const names: string[] = []
+  const fields: number[] = []
+  const hop: number[] = []
   let connection: string[] | undefined
   let length = -1
   let chunked = false
@@ -87,54 +117,71 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
   let keepAliveMs = 0
   let hasDate = false
   let pos = eol + 2
-  while (pos < head.length) {
+  for (let n = 0; pos < head.length; n++) {
     let e = head.indexOf('\r\n', pos)
     if (e === -1) e = head.length
     const colon = head.indexOf(':', pos)
     if (colon === -1 || colon > e) throw new ResponseHeadError('invalid header line')
-    const name = head.slice(pos, colon)
-    if (!isToken(name)) throw new ResponseHeadError('invalid header name')
-    const value = head.slice(colon + 1, e).trim()
-    const lower = name.toLowerCase()
-    rawHeaders.push(name, value)
-    names.push(lower)
-    pos = e + 2
-    switch (lower) {
-      case 'content-length':
-        if (length !== -1 || !DIGITS.test(value)) throw new ResponseHeadError('invalid content-length')
-        length = Number(value)
+    // Also refuses obs-fold (a line starting with whitespace) and space before the colon.
+    if (!tokenAt(head, pos, colon)) throw new ResponseHeadError('invalid header name')
+    let vs = colon + 1
+    let ve = e
+    while (vs < ve && isOws(head.charCodeAt(vs))) vs++
+    while (ve > vs && isOws(head.charCodeAt(ve - 1))) ve--
+    fields.push(pos, vs, ve, e)
+    let dropped = false
+    switch (colon - pos) {
+      // Only these lengths can name a field read here or hop-by-hop (HOP_BY_HOP).
+      case 2: dropped = named(head, pos, colon, 'te'); break
+      case 4:
+        if (named(head, pos, colon, 'date')) hasDate = true
         break
-      case 'transfer-encoding':
-        if (te) throw new ResponseHeadError('repeated transfer-encoding')
-        te = true
-        chunked = value.toLowerCase() === 'chunked'
-        if (!chunked) throw new ResponseHeadError('unsupported transfer coding')
-        break
-      case 'connection': {
-        const v = value.toLowerCase()
-        // The common values, without a split.
-        if (v === 'keep-alive' || v === 'close') {
-          if (v === 'close') close = true
-          else if (minor === 0) close = false
-          ;(connection ??= []).push(v)
-          break
+      case 7: dropped = named(head, pos, colon, 'upgrade'); break
+      case 10:
+        if (named(head, pos, colon, 'keep-alive')) {
+          dropped = true
+          const hint = /(?:^|[,\s])timeout=(\d+)/i.exec(head.slice(vs, ve))
+          if (hint !== null) keepAliveMs = Number(hint[1]) * 1000
+        } else if (named(head, pos, colon, 'connection')) {
+          dropped = true
+          const v = head.slice(vs, ve).toLowerCase()
+          // The common values, without a split.
+          if (v === 'keep-alive' || v === 'close') {
+            if (v === 'close') close = true
+            else if (minor === 0) close = false
+            ;(connection ??= []).push(v)
+            break
+          }
+          for (const t of v.split(',')) {
+            const token = t.trim()
+            if (token === 'close') close = true
+            else if (token === 'keep-alive' && minor === 0) close = false
+            ;(connection ??= []).push(token)
+          }
         }
-        for (const t of v.split(',')) {
-          const token = t.trim()
-          if (token === 'close') close = true
-          else if (token === 'keep-alive' && minor === 0) close = false
-          ;(connection ??= []).push(token)
+        break
+      case 14:
+        if (named(head, pos, colon, 'content-length')) {
+          const value = head.slice(vs, ve)
+          if (length !== -1 || !DIGITS.test(value)) throw new ResponseHeadError('invalid content-length')
+          length = Number(value)
         }
         break
-      }
-      case 'keep-alive': {
-        const hint = /(?:^|[,\s])timeout=(\d+)/i.exec(value)
-        if (hint !== null) keepAliveMs = Number(hint[1]) * 1000
+      case 16: dropped = named(head, pos, colon, 'proxy-connection'); break
+      case 17:
+        if (named(head, pos, colon, 'transfer-encoding')) {
+          dropped = true
+          if (te) throw new ResponseHeadError('repeated transfer-encoding')
+          te = true
+          chunked = head.slice(vs, ve).toLowerCase() === 'chunked'
+          if (!chunked) throw new ResponseHeadError('unsupported transfer coding')
+        }
         break
-      }
-      case 'date':
-        hasDate = true
+      case 18: dropped = named(head, pos, colon, 'proxy-authenticate'); break
+      case 19: dropped = named(head, pos, colon, 'proxy-authorization'); break
     }
+    if (dropped) hop[n >> 5] = (hop[n >> 5] ?? 0) | (1 << (n & 31))
+    pos = e + 2
   }
   if (te && length !== -1) throw new ResponseHeadError('content-length with transfer-encoding')
   let framing: Framing
@@ -145,8 +192,9 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
   return {
     status,
     reason,
-    rawHeaders,
-    names,
+    text: head,
+    fields,
+    hop,
     connection,
     framing,
     length: framing === 'length' ? length : 0,
@@ -160,6 +208,11 @@ export function parseResponseHead (buf: Buffer, start: number, limit: number, he
     hasDate,
     end: at + 4,
   }
+}
+
+/** SP or HTAB: the optional whitespace around a field value (RFC 9110 §5.6.3). */
+function isOws (c: number): boolean {
+  return c === 32 || c === 9
 }
 
 /** What readFinalHead found: the final (non-1xx) head and the bytes it was parsed from. */
@@ -188,22 +241,48 @@ export function readFinalHead (pending: Buffer | undefined, chunk: Buffer, limit
   }
 }
 
+/** Connection tokens that name fields (not close, keep-alive or content-length, which frames this hop too). */
+function namedHops (connection: readonly string[] | undefined): string[] | undefined {
+  let out: string[] | undefined
+  if (connection !== undefined) for (const t of connection) if (t !== 'close' && t !== 'keep-alive' && t !== 'content-length' && t !== '') (out ??= []).push(t)
+  return out
+}
+
 /**
  * The response head for the client: the upstream's status (with a safe reason phrase) and
  * fields, hop-by-hop ones removed (those named in Connection too), `extra` appended (rate-limit
  * headers), then the framing and connection fields this hop needs.
  * `keepAliveSeconds` undefined: this response ends the client connection.
+ * Fields sent as `Name: value` are copied as they came, consecutive ones as one slice of the
+ * head; others are written so (one SP after the colon, no trailing whitespace).
  */
 export function clientHead (r: ResponseHead, extra: readonly string[] | undefined, keepAliveSeconds: number | undefined, date: string): string {
-  const { rawHeaders: raw, names, connection } = r
+  const { text, fields: f, hop } = r
   const reason = r.reason === '' ? (http.STATUS_CODES[r.status] ?? '') : safeReason(r.status, r.reason)
+  const named = namedHops(r.connection)
   let out = `HTTP/1.1 ${r.status} ${reason}\r\n`
-  for (let i = 0; i < names.length; i++) {
-    const lower = names[i] as string
-    // Content-Length frames this hop too: `Connection: content-length` must not strip it.
-    if (HOP_BY_HOP.has(lower) || (connection !== undefined && connection.includes(lower) && lower !== 'content-length')) continue
-    out += `${raw[2 * i] as string}: ${raw[2 * i + 1] as string}\r\n`
+  /** Start of the run of lines copied as they are, or -1. */
+  let run = -1
+  for (let i = 0, n = 0; i < f.length; i += 4, n++) {
+    const line = f[i] as number
+    const vs = f[i + 1] as number
+    const ve = f[i + 2] as number
+    const e = f[i + 3] as number
+    const colon = text.indexOf(':', line)
+    const drop = ((hop[n >> 5] ?? 0) & (1 << (n & 31))) !== 0 ||
+      (named !== undefined && named.includes(text.slice(line, colon).toLowerCase()))
+    const plain = !drop && vs === colon + 2 && text.charCodeAt(colon + 1) === 32 && ve === e && ve > vs
+    if (plain) {
+      if (run === -1) run = line
+      continue
+    }
+    if (run !== -1) {
+      out += text.slice(run, line)
+      run = -1
+    }
+    if (!drop) out += `${text.slice(line, colon)}: ${text.slice(vs, ve)}\r\n`
   }
+  if (run !== -1) out += text.slice(run) + '\r\n'
   if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) out += `${extra[i] as string}: ${extra[i + 1] as string}\r\n`
   if (!r.hasDate) out += `Date: ${date}\r\n`
   if (r.framing === 'chunked' || r.framing === 'close') out += 'Transfer-Encoding: chunked\r\n'

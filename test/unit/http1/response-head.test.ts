@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { RESPONSE_INCOMPLETE, clientHead, parseResponseHead, type ResponseHead } from '../../../src/http1/response-head.js'
+import { RESPONSE_INCOMPLETE, clientHead, parseResponseHead, rawHeadersOf, type ResponseHead } from '../../../src/http1/response-head.js'
 
 const parse = (text: string, head = false): ReturnType<typeof parseResponseHead> => parseResponseHead(Buffer.from(text, 'latin1'), 0, 65536, head)
 const ok = (text: string, head = false): ResponseHead => parse(text, head) as ResponseHead
@@ -8,7 +8,7 @@ describe('lean response-head parser', () => {
   it('reads status, reason, fields, Content-Length framing and reuse', () => {
     const r = ok('HTTP/1.1 201 Created\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello')
     expect([r.status, r.reason, r.framing, r.length, r.reusable, r.end]).toEqual([201, 'Created', 'length', 5, true, 51])
-    expect(r.rawHeaders).toEqual(['Content-Length', '5', 'X-A', '1'])
+    expect(rawHeadersOf(r)).toEqual(['Content-Length', '5', 'X-A', '1'])
   })
 
   it('a status line without a reason, with an empty one, and HTTP/1.0 (not reusable unless it asks to be kept alive)', () => {
@@ -97,5 +97,18 @@ describe('client response head', () => {
     const r = ok('HTTP/1.1 404 Not Found\r\nDate: X\r\nContent-Length: 3\r\n\r\n')
     expect(clientHead(r, undefined, undefined, 'D')).toBe('HTTP/1.1 404 Not Found\r\nDate: X\r\nContent-Length: 3\r\nConnection: close\r\n\r\n')
     expect(clientHead(ok('HTTP/1.1 200 OK\r\nDate: X\r\n\r\n'), undefined, 5, 'D')).toContain('Transfer-Encoding: chunked\r\n')
+  })
+
+  it('copies `Name: value` lines as sent and writes the others so; only SP and HTAB are trimmed', () => {
+    const r = ok('HTTP/1.1 200 OK\r\nX-A: 1\r\nKEEP-ALIVE: timeout=3\r\nx-b:2\r\nX-C:  3 \t\r\nX-D:\r\nX-E: \xa0e\xa0\r\nX-F: 6\r\nContent-Length: 0\r\n\r\n')
+    expect(r.keepAliveMs).toBe(3000)
+    expect(rawHeadersOf(r)).toEqual(['X-A', '1', 'KEEP-ALIVE', 'timeout=3', 'x-b', '2', 'X-C', '3', 'X-D', '', 'X-E', '\xa0e\xa0', 'X-F', '6', 'Content-Length', '0'])
+    expect(clientHead(r, undefined, 5, 'D')).toBe('HTTP/1.1 200 OK\r\nX-A: 1\r\nx-b: 2\r\nX-C: 3\r\nX-D: \r\nX-E: \xa0e\xa0\r\nX-F: 6\r\nContent-Length: 0\r\n' +
+      'Date: D\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n')
+  })
+
+  it('drops a field Connection names wherever it stands, in any case, but never Content-Length', () => {
+    const r = ok('HTTP/1.1 200 OK\r\nX-Hop: 1\r\nX-A: a\r\nConnection: x-hop, Content-Length\r\nx-HOP: 2\r\nContent-Length: 0\r\nPROXY-Connection: keep-alive\r\nTE: trailers\r\nUpgrade: h2c\r\n\r\n')
+    expect(clientHead(r, undefined, undefined, 'D')).toBe('HTTP/1.1 200 OK\r\nX-A: a\r\nContent-Length: 0\r\nDate: D\r\nConnection: close\r\n\r\n')
   })
 })
