@@ -1,10 +1,11 @@
-// Server-Sent Events for GET /api/events: a `status` snapshot about every second and a `server`
-// event on each server state change. One timer and one channel subscription serve every client,
+// Server-Sent Events for GET /api/events: a `status` snapshot about every second and an event on
+// each state change as it happens: `server` (a server's state), `weight`, `role` and `sync` (the
+// pair), `reload`. One timer and one subscription per channel serve every client,
 // and both exist only while someone listens; each snapshot is serialised once for all clients.
 // The dashboard's series come on the same stream: `history` (10 minutes of points and recent
 // events) once on connect, then a `tick` with each new point.
 import type { ServerResponse } from 'node:http'
-import { channels, type ServerStateChange } from '../observability/events.js'
+import { channels, type ConfigReload, type PeerRoleChange, type PeerSync, type ServerStateChange, type ServerWeightChange } from '../observability/events.js'
 
 const STATUS_EVERY_MS = 1000
 // A client that stops reading is dropped once this much is queued for it, rather than buffered.
@@ -75,13 +76,26 @@ export class EventStream {
     this.stop()
   }
 
-  private readonly onState = (m: unknown): void => {
-    const e = m as ServerStateChange
-    this.broadcast(frame('server', JSON.stringify({ upstream: e.upstream, server: e.server, from: e.from, to: e.to, reason: e.reason })))
-  }
+  /** Each state change as its own event, with the fields the channel publishes (copied: publishers may reuse theirs). */
+  private readonly changes: ReadonlyArray<readonly [{ subscribe: (f: (m: unknown) => void) => void, unsubscribe: (f: (m: unknown) => void) => unknown }, (m: unknown) => void]> = [
+    [channels.serverState, (m) => {
+      const e = m as ServerStateChange
+      this.broadcast(frame('server', JSON.stringify({ upstream: e.upstream, server: e.server, from: e.from, to: e.to, reason: e.reason })))
+    }],
+    [channels.serverWeight, (m) => {
+      const e = m as ServerWeightChange
+      this.broadcast(frame('weight', JSON.stringify({ upstream: e.upstream, server: e.server, weight: e.weight })))
+    }],
+    [channels.peerRole, (m) => {
+      const e = m as PeerRoleChange
+      this.broadcast(frame('role', JSON.stringify({ from: e.from, to: e.to, term: e.term, reason: e.reason })))
+    }],
+    [channels.peerSync, (m) => { this.broadcast(frame('sync', JSON.stringify({ inSync: (m as PeerSync).inSync }))) }],
+    [channels.configReload, (m) => { this.broadcast(frame('reload', JSON.stringify({ result: (m as ConfigReload).result }))) }],
+  ]
 
   private start (): void {
-    channels.serverState.subscribe(this.onState)
+    for (const [channel, on] of this.changes) channel.subscribe(on)
     this.timer = setInterval(() => { this.broadcast(frame('status', this.snapshotJson())) }, STATUS_EVERY_MS)
     this.timer.unref()
   }
@@ -91,7 +105,7 @@ export class EventStream {
     clearInterval(this.timer)
     this.timer = undefined
     this.historyFrame = undefined
-    channels.serverState.unsubscribe(this.onState)
+    for (const [channel, on] of this.changes) channel.unsubscribe(on)
   }
 
   private remove (res: ServerResponse): void {

@@ -11,8 +11,10 @@ export class ProbeVerdict {
   private up = false
   private run = 0
   private okAt = Number.NEGATIVE_INFINITY
+  private probed = false
 
   record (now: number, ok: boolean): void {
+    this.probed = true
     if (ok) this.okAt = now
     if (ok === this.up) {
       this.run = 0
@@ -27,8 +29,9 @@ export class ProbeVerdict {
     return this.up && now - this.okAt <= ms
   }
 
+  /** unknown only until the first probe ends: a witness refused since start is down, not unknown. */
   get state (): 'up' | 'down' | 'unknown' {
-    if (this.run === 0 && !this.up && this.okAt === Number.NEGATIVE_INFINITY) return 'unknown'
+    if (!this.probed) return 'unknown'
     return this.up ? 'up' : 'down'
   }
 }

@@ -303,7 +303,7 @@ describe('admin API', () => {
     }
   })
 
-  it('SSE: a status snapshot at once and every second, a server event on each state change', async () => {
+  it('SSE: a status snapshot at once and every second, an event on each state change (server, weight, reload)', async () => {
     const s = await setup()
     const req = http.get(s.base + '/api/events')
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => { req.on('response', resolve); req.on('error', reject) })
@@ -317,6 +317,13 @@ describe('admin API', () => {
     expect((await call(serverUrl(s, 'web', s.a.address, 'disable'), { method: 'POST' })).status).toBe(200)
     await waitFor(() => frames.some((f) => f.event === 'server'), 5000, 10, 'server event')
     expect(frames.find((f) => f.event === 'server')!.data).toEqual({ upstream: 'web', server: s.a.address, from: 'up', to: 'disabled', reason: 'admin' })
+    // Other state changes come as they happen too, not only in the next snapshot.
+    expect((await call(serverUrl(s, 'web', s.b.address, 'weight'), { method: 'PUT', body: '{"weight": 4}', headers: { 'content-type': 'application/json' } })).status).toBe(200)
+    await waitFor(() => frames.some((f) => f.event === 'weight'), 5000, 10, 'weight event')
+    expect(frames.find((f) => f.event === 'weight')!.data).toEqual({ upstream: 'web', server: s.b.address, weight: 4 })
+    channels.configReload.publish({ result: 'failure' })
+    await waitFor(() => frames.some((f) => f.event === 'reload'), 5000, 10, 'reload event')
+    expect(frames.find((f) => f.event === 'reload')!.data).toEqual({ result: 'failure' })
     await waitFor(() => frames.filter((f) => f.event === 'status').length >= 2, 10_000, 20, 'periodic status event')
     const last = frames.filter((f) => f.event === 'status').at(-1)!
     expect(last.data.upstreams[0].servers.map((x: any) => x.state)).toEqual(['disabled', 'up'])
