@@ -9,6 +9,7 @@ import type { Server } from '../upstream/server.js'
 import { FastHistogram } from './histogram.js'
 import { HttpStats } from './http-stats.js'
 import { processMetrics } from './process-metrics.js'
+import { registerPeerGauges, type PeerGauges } from './peer-gauges.js'
 import {
   channels, type ConfigReload, type HealthCheckResult, type HttpRequestEnd, type PeerRejected, type PeerRoleChange, type ProcessError,
   type RateLimitDenied, type RateLimitStoreError, type ServerFailure, type TcpConnectionEnd,
@@ -82,16 +83,7 @@ class Tally {
  * A registry of its own (several runtimes may live in one process) holding every spec metric.
  * `getRuntime` is read at each scrape, so a reload that swaps the Runtime needs nothing here.
  */
-/** What the pair's gauges read at scrape time (PeerNode satisfies it). */
-export interface PeerGauges {
-  readonly peerUp: boolean
-  readonly inSync: boolean
-}
-
-/**
- * `getPeer` only with `peer:` configured (the pair outlives reloads): without it the two peer
- * gauges are not exported at all, since an unlabelled gauge cannot be left empty.
- */
+/** `getPeer` only with `peer:` configured (the pair outlives reloads); see peer-gauges.ts. */
 export function createMetrics (getRuntime: () => Runtime, getPeer?: () => PeerGauges | undefined): Metrics {
   const own = new Registry()
   const registers = [own]
@@ -189,21 +181,7 @@ export function createMetrics (getRuntime: () => Runtime, getPeer?: () => PeerGa
   const peerTransitions = new Counter({ name: 'tandem_peer_transitions_total', help: 'Role changes of this node.', labelNames: ['from', 'to'] as const, registers })
   const peerMessagesRejected = new Counter({ name: 'tandem_peer_messages_rejected_total', help: 'Peer messages dropped (bad signature, replayed, too large, ...).', labelNames: ['reason'] as const, registers })
   // --- pair ------------------------------------------------------------------------------------
-  if (getPeer !== undefined) {
-    // Before the node starts (the admin comes up first) nothing is heard and nothing is in sync.
-    new Gauge({
-      name: 'tandem_peer_up',
-      help: '1 while the other node\'s heartbeats arrive (absent without peer:).',
-      registers,
-      collect () { this.set(getPeer()?.peerUp === true ? 1 : 0) },
-    })
-    new Gauge({
-      name: 'tandem_peer_in_sync',
-      help: '1 while this standby holds the active\'s full state (active: while its standby does).',
-      registers,
-      collect () { this.set(getPeer()?.inSync === true ? 1 : 0) },
-    })
-  }
+  registerPeerGauges(own, getPeer)
   for (const reason of ['oversize', 'malformed', 'unauthenticated', 'replayed', 'unknown-sender']) peerMessagesRejected.inc({ reason }, 0)
   // --- end pair ----------------------------------------------------------------------------------
   const configReloads = new Counter({ name: 'tandem_config_reloads_total', help: 'Config reloads, by result (success, failure).', labelNames: ['result'] as const, registers })

@@ -33,6 +33,9 @@ const SPEC_METRICS: Array<[string, string]> = [
   ['tandem_peer_transitions_total', 'counter'],
   ['tandem_peer_messages_rejected_total', 'counter'],
   ['tandem_config_reloads_total', 'counter'],
+  // Declared on every node; sampled only with peer: (below).
+  ['tandem_peer_up', 'gauge'],
+  ['tandem_peer_in_sync', 'gauge'],
 ]
 
 /** An admin server and one listener whose upstream is closed: the process metrics alone matter. */
@@ -144,8 +147,10 @@ listeners:
     expect(sample(text, 'tandem_peer_role', { role: 'standby' })).toBe(0)
     expect(sample(text, 'tandem_peer_role', { role: 'fault' })).toBe(0)
     // Regression: a node without peer: exported tandem_peer_up 0, so the shipped TandemPeerDown
-    // alert (tandem_peer_up == 0) fired on every standalone node.
+    // alert (tandem_peer_up == 0) fired on every standalone node. The names are declared (the
+    // spec lists them) with no sample.
     expect(text).not.toMatch(/^tandem_peer_(up|in_sync)\b/m)
+    expect(text).toContain('# HELP tandem_peer_up ')
     expect(sample(text, 'tandem_config_reloads_total', { result: 'success' })).toBe(0)
     expect(sample(text, 'tandem_config_reloads_total', { result: 'failure' })).toBe(0)
     for (const [name, type] of SPEC_METRICS) expect(text).toContain(`# TYPE ${name} ${type}\n`)
