@@ -2,7 +2,8 @@
 // server actions. Each answer is { status, body } so server.ts owns every byte on the wire.
 import { hostname } from 'node:os'
 import { roleOf, type NodeRole } from '../observability/metrics.js'
-import type { PeerNode, PeerStatus } from '../peer/node.js'
+import type { PeerNode } from '../peer/node.js'
+import type { PeerStatus } from '../peer/status.js'
 import type { Runtime } from '../runtime/runtime.js'
 import type { AdminState, Server, ServerState } from '../upstream/server.js'
 import type { Upstream } from '../upstream/upstream.js'

@@ -11,6 +11,7 @@ import { ASSET_PATH, DASHBOARD_CSP, asset } from './assets.js'
 import { EventStream } from './events.js'
 import { AdminAccess } from './access.js'
 import { DashboardFeed } from './feed.js'
+import { MAX_BODY, clientErrorStatus, json, readBody, send, text } from './http-io.js'
 
 export interface AdminDeps {
   /** A getter: a reload swaps the Runtime. */
@@ -34,17 +35,9 @@ interface Route {
   handle (r: Request): void | Promise<void>
 }
 
-const MAX_BODY = 4096
 const GET = ['GET', 'HEAD'] as const
 /** Admin connections at once: the dashboard, scrapers and scripts need a handful each. */
 export const MAX_CONNECTIONS = 256
-
-/** The status line for a request node:http could not parse, as Node's own default handler picks it. */
-function clientErrorStatus (err: NodeJS.ErrnoException): string {
-  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return '408 Request Timeout'
-  if (err.code === 'HPE_HEADER_OVERFLOW') return '431 Request Header Fields Too Large'
-  return '400 Bad Request'
-}
 
 const STATE_PATH = /^\/api\/upstreams\/([^/]+)\/servers\/([^/]+)\/(drain|disable|enable)$/
 const WEIGHT_PATH = /^\/api\/upstreams\/([^/]+)\/servers\/([^/]+)\/(weight)$/
@@ -265,42 +258,4 @@ export class AdminServer {
     const answer = serverAction(this.deps.runtime(), upstream, address, action, body)
     json(res, answer.status, answer.body)
   }
-}
-
-/** The body as text, or undefined when it exceeds MAX_BODY or the client went away. */
-async function readBody (req: IncomingMessage): Promise<string | undefined> {
-  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
-    req.resume()
-    return undefined
-  }
-  return await new Promise((resolve) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length
-      if (size <= MAX_BODY) {
-        chunks.push(chunk)
-        return
-      }
-      req.off('data', onData)
-      req.resume()
-      resolve(undefined)
-    }
-    req.on('data', onData)
-    req.on('end', () => { resolve(Buffer.concat(chunks).toString('utf8')) })
-    req.on('close', () => { resolve(undefined) })
-  })
-}
-
-function send (res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
-  res.end(body)
-}
-
-function json (res: ServerResponse, status: number, body: unknown): void {
-  send(res, status, 'application/json; charset=utf-8', JSON.stringify(body) + '\n')
-}
-
-function text (res: ServerResponse, status: number, body: string): void {
-  send(res, status, 'text/plain; charset=utf-8', body)
 }

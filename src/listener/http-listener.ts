@@ -1,24 +1,20 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { Server } from 'node:http'
 import net, { type Socket } from 'node:net'
-import type { Duplex } from 'node:stream'
 import type { HttpListenerConfig, ListenerConfig } from '../config/types.js'
 import type { RequestHead } from '../http1/request-head.js'
 import { reportError } from '../observability/events.js'
-import { HttpForwarder } from '../upstream/http-forward.js'
 import type { HttpPools } from '../upstream/pools.js'
 import { RawExchange } from '../upstream/raw-exchange.js'
 import { RawForwarder } from '../upstream/raw-forwarder.js'
 import { acceptHandles, afterAcceptPoll, type AcceptedHandle } from '../upstream/tcp-handle.js'
-import { UpgradeForwarder } from '../upstream/websocket.js'
-import { unmapV4 } from './client-ip.js'
 import { FastConnection } from './fast-connection.js'
 import type { FastHost } from './fast-host.js'
 import { HttpAdmission } from './http-admission.js'
-import { answerRaw, lingerAfterLastResponse, statusForParseError } from './http-answers.js'
-import { HttpConnection } from './http-connection.js'
-import { continueIfExpected, createNodeServer, expectationFailedOn } from './node-server.js'
+import { answerRaw } from './http-answers.js'
+import type { HttpConnection } from './http-connection.js'
+import { NodePath } from './node-path.js'
+import { createNodeServer } from './node-server.js'
 import type { Listener, ListenerDeps } from './types.js'
-import { tunnels } from './upgrade-route.js'
 
 export interface HttpListenerDeps extends ListenerDeps {
   readonly pools: HttpPools
@@ -38,8 +34,8 @@ const IDLE_GRACE_MS = 500
 /**
  * The HTTP (L7) listener. Every connection starts on the lean path (fast-connection.ts: bodiless
  * GET and HEAD over raw sockets); at the first request the lean parser does not take, the
- * connection is handed to node:http for good, which parses it with llhttp and enforces the
- * header limits and timeouts. Both paths share admission (routes, limits; http-admission.ts)
+ * connection is handed to node:http for good (node-path.ts), which parses it with llhttp and
+ * enforces the header limits and timeouts. Both paths share admission (routes, limits; http-admission.ts)
  * and the retry policy. Malformed requests never reach an upstream.
  */
 export class HttpListener implements Listener, FastHost {
@@ -49,41 +45,24 @@ export class HttpListener implements Listener, FastHost {
   /** node:http's own connection handler, called for connections handed over. */
   private readonly nodeConnection: (socket: Socket) => void
   private admission: HttpAdmission
-  private forwarder: HttpForwarder
   private raw: RawForwarder
-  private upgrades: UpgradeForwarder
+  /** node:http's events, and the requests of the connections it holds. */
+  private readonly node: NodePath
   private readonly sockets = new Set<Socket>()
-  private readonly connections = new WeakMap<Socket, HttpConnection>()
   private readonly lean = new Set<FastConnection>()
   private idleClose: NodeJS.Timeout | undefined
   private inflight = 0
   private stopping = false
   /** Off while this node of a pair is not active and stays bound (Listener.serve). */
-  private serving = true
+  private on = true
   private idleWaiters: Array<() => void> = []
 
   constructor (private config: HttpListenerConfig, private deps: HttpListenerDeps) {
     this.name = config.name
     this.admission = new HttpAdmission(config, deps)
-    this.forwarder = new HttpForwarder(deps.pools, config.timeouts, deps.clock)
+    this.node = new NodePath(this.admission, config, deps, this)
     this.raw = new RawForwarder(deps.pools, config.timeouts, deps.clock)
-    this.upgrades = new UpgradeForwarder(deps.clock, config.timeouts.idle, config.timeouts.response)
-    const node = createNodeServer(config, {
-      request: this.onRequest,
-      upgrade: this.onUpgrade,
-      clientError: this.onClientError,
-      timeout: (socket) => {
-        const conn = this.connections.get(socket)
-        if (conn === undefined) socket.destroy()
-        else conn.idleExpired()
-      },
-      connect: (req, socket) => {
-        guardDetached(socket)
-        answerRaw(socket, 405)
-        this.admission.logRefusal(peerOf(socket), 405, 'METHOD_NOT_ALLOWED', 'CONNECT', req.url ?? '')
-      },
-      tunnels: (req) => tunnels(this.admission.router, req),
-    })
+    const node = createNodeServer(config, this.node)
     this.server = node.server
     this.nodeConnection = node.nodeConnection
     // Lean connections arrive as bare handles (see listen); node:http's get a Socket each.
@@ -95,7 +74,11 @@ export class HttpListener implements Listener, FastHost {
   }
 
   get closing (): boolean {
-    return this.stopping || !this.serving
+    return this.stopping || !this.on
+  }
+
+  get serving (): boolean {
+    return this.on
   }
 
   get maxHeaderSize (): number { return this.config.maxHeaderSize }
@@ -108,9 +91,8 @@ export class HttpListener implements Listener, FastHost {
     this.config = config
     this.deps = d
     this.admission = new HttpAdmission(config, d)
-    this.forwarder = new HttpForwarder(d.pools, config.timeouts, d.clock)
+    this.node.update(this.admission, config, d)
     this.raw = new RawForwarder(d.pools, config.timeouts, d.clock)
-    this.upgrades = new UpgradeForwarder(d.clock, config.timeouts.idle, config.timeouts.response)
     // node:http reads these per connection, so new connections get the new values.
     const t = config.timeouts
     const server = this.server as Server & { maxHeaderSize: number }
@@ -168,13 +150,13 @@ export class HttpListener implements Listener, FastHost {
   }
 
   serve (on: boolean): void {
-    this.serving = on
+    this.on = on
     if (!on) this.closeIdle()
   }
 
   /**
    * Keep-alive connections with no request in flight close after IDLE_GRACE_MS (a request that
-   * comes meanwhile is answered with `Connection: close`, see run), busy ones after their
+   * comes meanwhile is answered with `Connection: close`, see NodePath), busy ones after their
    * response: the client may have sent its next request already, and a close under it is a
    * reset, which a client cannot safely retry for a POST. The lean path's do the same.
    */
@@ -205,7 +187,7 @@ export class HttpListener implements Listener, FastHost {
   request (conn: FastConnection, head: RequestHead): RawExchange | undefined | Promise<RawExchange | undefined> {
     this.inflight++
     // A connection that reached this node while it served gets its first request answered.
-    if (!this.serving && !conn.heldForFirst) return this.admission.refuse(head, conn.out, conn.peer, 'NOT_ACTIVE', this.deps.clock.now())
+    if (!this.on && !conn.heldForFirst) return this.admission.refuse(head, conn.out, conn.peer, 'NOT_ACTIVE', this.deps.clock.now())
     const fr = this.admission.prepare(head, conn.out, conn.peer, this.deps.clock.now(), false)
     if (fr === undefined) return undefined
     const raw = this.raw
@@ -235,8 +217,7 @@ export class HttpListener implements Listener, FastHost {
     socket.pause()
     if (buffered !== undefined) socket.unshift(buffered)
     this.nodeConnection.call(this.server, socket)
-    const c = new HttpConnection(socket, this.run, this.onSettled)
-    this.connections.set(socket, c)
+    const c = this.node.adopt(socket)
     // node:http consumes the socket from here; what was unshifted is emitted first.
     socket.resume()
     return c
@@ -248,7 +229,11 @@ export class HttpListener implements Listener, FastHost {
   }
 
   settled (): void {
-    this.onSettled()
+    if (--this.inflight > 0) return
+    if (this.closing) this.closeIdle()
+    const waiters = this.idleWaiters
+    this.idleWaiters = []
+    for (const w of waiters) w()
   }
 
   hold (): void {
@@ -258,98 +243,4 @@ export class HttpListener implements Listener, FastHost {
   closed (conn: FastConnection): void {
     this.lean.delete(conn)
   }
-
-  // --- node:http (the general path) ---
-
-  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    // An Upgrade that is not tunnelled (h2c …) leaves the parser stopped after its headers, as
-    // if the protocol had switched: the connection ends with this answer, the rest is unread.
-    if (this.closing || req.headers.upgrade !== undefined) res.shouldKeepAlive = false
-    const conn = this.connections.get(req.socket)
-    if (conn === undefined) {
-      res.destroy()
-      return
-    }
-    if (conn.push(req, res)) this.inflight++
-  }
-
-  /** Called by the connection when this request's turn comes. */
-  private readonly run = (req: IncomingMessage, res: ServerResponse): void => {
-    const startedAt = this.deps.clock.now()
-    if (this.closing) res.shouldKeepAlive = false
-    if (!this.serving) {
-      this.admission.refuse(req, res, peerOf(req.socket), 'NOT_ACTIVE', startedAt)
-      return
-    }
-    if (expectationFailedOn(req)) {
-      this.admission.refuse(req, res, peerOf(req.socket), 'EXPECTATION_FAILED', startedAt)
-      return
-    }
-    const fr = this.admission.prepare(req, res, peerOf(req.socket), startedAt, false)
-    if (fr instanceof Promise) void fr.then((f) => { if (f !== undefined && !res.destroyed) { continueIfExpected(req, res); this.forwarder.forward(req, res, f) } })
-    else if (fr !== undefined) { continueIfExpected(req, res); this.forwarder.forward(req, res, fr) }
-  }
-
-  private readonly onClientError = (err: Error & { code?: string }, socket: Duplex): void => {
-    // Bytes after a `Connection: close` request: ignored, that request is still answered.
-    if (err.code === 'HPE_CLOSED_CONNECTION') {
-      lingerAfterLastResponse(socket as Socket)
-      return
-    }
-    // The client's socket failed (reset): nobody to answer.
-    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
-      socket.destroy()
-      return
-    }
-    const status = statusForParseError(err.code, (err as { rawPacket?: Buffer }).rawPacket)
-    const conn = this.connections.get(socket as Socket)
-    if (conn === undefined) answerRaw(socket, status)
-    else if (!conn.parseError(status)) return
-    this.admission.logRefusal(peerOf(socket), status, err.code ?? 'BAD_REQUEST')
-  }
-
-  private readonly onSettled = (): void => {
-    if (--this.inflight > 0) return
-    if (this.closing) this.closeIdle()
-    const waiters = this.idleWaiters
-    this.idleWaiters = []
-    for (const w of waiters) w()
-  }
-
-  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    guardDetached(socket)
-    // A tunnel is in flight until its client socket closes, so a drain waits for it too.
-    this.inflight++
-    socket.once('close', this.onSettled)
-    const start = (): void => {
-      const startedAt = this.deps.clock.now()
-      if (!this.serving) {
-        this.admission.refuse(req, socket, peerOf(socket), 'NOT_ACTIVE', startedAt)
-        return
-      }
-      const fr = this.admission.prepare(req, socket, peerOf(socket), startedAt, true)
-      if (fr instanceof Promise) void fr.then((f) => { if (f !== undefined && !socket.destroyed) this.upgrades.forward(req, socket, head, f) })
-      else if (fr !== undefined) this.upgrades.forward(req, socket, head, fr)
-    }
-    const conn = this.connections.get(socket as Socket)
-    if (conn === undefined) start()
-    else conn.upgrade(start)
-  }
-}
-
-/**
- * node:http takes its error listener off a socket it hands to 'upgrade' or 'connect': until
- * someone adds one, a reset from the client (ECONNRESET while an answer lingers) would be an
- * uncaught exception that ends the process.
- */
-function guardDetached (socket: Duplex): void {
-  socket.on('error', destroySocket)
-}
-
-function destroySocket (this: Duplex): void {
-  this.destroy()
-}
-
-function peerOf (socket: Duplex): string {
-  return unmapV4((socket as Socket).remoteAddress ?? '')
 }

@@ -58,7 +58,7 @@ export function createNodeServer (config: HttpListenerConfig, h: NodeServerHandl
   server.timeout = t.idle
   server.on('timeout', h.timeout)
   server.on('request', h.request)
-  // 100 Continue is sent once the request's turn comes and it is admitted (see HttpListener.run,
+  // 100 Continue is sent once the request's turn comes and it is admitted (see NodePath.run,
   // continueIfExpected), not ahead of requests before it.
   server.on('checkContinue', h.request)
   // Any other Expect: 417 in its turn, logged, closing the connection (node's own 417 kept it

@@ -10,6 +10,7 @@ import { channels } from '../observability/events.js'
 import { PeerAlarms } from './alarms.js'
 import { Election, type Output, type Role } from './election.js'
 import { Notifier, type NotifyLog } from './notify.js'
+import { peerStatus, type PeerStatus } from './status.js'
 import { StateStream } from './stream.js'
 import { StateSync, type Sources } from './sync.js'
 import { PeerTransport } from './transport.js'
@@ -27,22 +28,6 @@ export interface PeerHooks {
    */
   apply (role: Role, abrupt?: boolean): Promise<void>
 }
-
-/** The `peer` object of /api/status (names agreed in shared-names.md). */
-export interface PeerStatus {
-  id: string
-  term: number
-  priority: number
-  preempt: boolean
-  role: Role
-  since: number
-  other: { id: string, role: Role, priority: number, lastHeartbeatAgeMs: number, up: boolean } | null
-  links: Array<{ address: string, up: boolean, lastHeardAgeMs: number | null }>
-  witness: { kind: 'tcp' | 'redis', address: string, state: 'up' | 'down' | 'unknown', lease?: boolean } | null
-  inSync: boolean
-  configFault: string | null
-}
-
 
 /** A standby still out of sync this long after its state connection came up: the connection is dead. */
 const STATE_STALL_MS = 5000
@@ -159,12 +144,12 @@ export class PeerNode {
     return { ok: true }
   }
 
-  /** Waits until the other node reports active, up to `timeoutMs`; true when it does. */
   /** Shutting down: never take the active role from here on (Election.retire). */
   retire (): void {
     this.handle(this.election.retire(this.clock.now()))
   }
 
+  /** Waits until the other node reports active, up to `timeoutMs`; true when it does. */
   async handedOver (timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
@@ -176,29 +161,9 @@ export class PeerNode {
 
   status (): PeerStatus {
     const now = this.clock.now()
-    const peer = this.election.peer
-    const age = this.election.lastHeardAge(now)
-    const w = this.witness
-    return {
-      id: this.cfg.id,
-      term: this.election.term,
-      priority: this.cfg.priority,
-      preempt: this.cfg.preempt,
-      role: this.election.role,
-      since: Math.round((now - this.election.since) / 100) / 10,
-      other: peer === undefined || age === undefined
-        ? null
-        : { id: peer.id, role: peer.role, priority: peer.priority, lastHeartbeatAgeMs: Math.round(age), up: this.election.peerAlive(now) },
-      links: this.cfg.peers.map((p, i) => {
-        const heard = this.linkHeard[i]
-        return { address: p.text, up: heard !== undefined && now - heard < this.election.dead, lastHeardAgeMs: heard === undefined ? null : Math.round(now - heard) }
-      }),
-      witness: w === undefined
-        ? null
-        : { kind: w.kind, address: w.address, state: this.election.witnessVerdict, ...(w.kind === 'redis' ? { lease: this.election.leaseHeld(now) } : {}) },
-      inSync: this.inSync,
-      configFault: this.configFault,
-    }
+    return peerStatus(now, {
+      cfg: this.cfg, election: this.election, linkHeard: this.linkHeard, witness: this.witness, inSync: this.inSync, configFault: this.configFault,
+    })
   }
 
   async close (): Promise<void> {

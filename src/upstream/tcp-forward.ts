@@ -2,8 +2,8 @@ import type { Clock } from '../clock.js'
 import { channels, type TcpEnd } from '../observability/events.js'
 import type { Server } from './server.js'
 import { dial, type DialOwner } from './tcp-dial.js'
-import { EarlyBytes } from './tcp-early.js'
 import { formatPeer, localOf, peerOf, type AcceptedHandle } from './tcp-handle.js'
+import { TcpPreread } from './tcp-preread.js'
 import { Conn, type Leg } from './tcp-relay.js'
 import type { Upstream } from './upstream.js'
 
@@ -18,23 +18,16 @@ export interface TcpForwardOptions {
   readonly onClose: (forward: TcpForward) => void
 }
 
-/** Called while early bytes are awaited: on a chunk the gate lets through, on client end, and on timeout. */
-export type EarlyHook = (forward: TcpForward, timedOut: boolean) => void
-
-/** Says whether a chunk can change the hook's verdict, so the hook need not re-read every chunk. */
-export interface EarlyGate { push (chunk: Buffer): boolean }
-
-type Phase = 'early' | 'connecting' | 'relay' | 'done'
-
 /**
  * One proxied TCP stream: picks a server, connects with `connectTimeout`, tries the next server
  * on a refused or timed-out connect while the client's early bytes wait (bounded), then relays
- * both ways with backpressure and half-close until both sockets have closed.
+ * both ways with backpressure and half-close until both sockets have closed. The early phase
+ * (those bytes, and the preread an SNI route waits on) is its base class, tcp-preread.ts.
  *
  * The forward's state decides what each socket event means; the Conns report here, and timers
  * are module-level functions given the forward, so a connection allocates no closures.
  */
-export class TcpForward implements DialOwner {
+export class TcpForward extends TcpPreread implements DialOwner {
   readonly startedAt: number
   /** The client's address and port, captured at accept when the log or a PROXY header needs them. */
   readonly clientAddress?: string
@@ -44,8 +37,7 @@ export class TcpForward implements DialOwner {
   server?: Server
   sni?: string
 
-  private readonly client: Conn
-  private phase: Phase = 'early'
+  protected readonly client: Conn
   private up?: Conn
   /** The server acquired for the current attempt or stream, until released. */
   private held?: Server
@@ -53,16 +45,12 @@ export class TcpForward implements DialOwner {
   private connectStart = 0
   private readonly toUpstream: Leg
   private toClient?: Leg
-  private readonly early = new EarlyBytes()
-  private hook?: EarlyHook
-  private gate?: EarlyGate
   private ended?: TcpEnd
   private finished = false
   private idleTimer?: NodeJS.Timeout
-  /** The preread or connect-attempt deadline. */
-  private phaseTimer?: NodeJS.Timeout
 
   constructor (handle: AcceptedHandle, private readonly opts: TcpForwardOptions) {
+    super()
     this.startedAt = opts.clock.now()
     if (opts.proxyProtocol !== 'off' || channels.tcpConnectionEnd.hasSubscribers) {
       // Read now: once the peer resets, the kernel no longer knows it.
@@ -75,29 +63,6 @@ export class TcpForward implements DialOwner {
     this.toUpstream = this.client.leg
     if (opts.idleTimeout > 0) this.idleTimer = setTimeout(onIdleTimer, opts.idleTimeout, this)
     this.client.resume()
-  }
-
-  /** Bytes the client sent that have not been forwarded yet. */
-  earlyBytes (): Buffer {
-    return this.early.bytes()
-  }
-
-  /** True once the client has half-closed (sent FIN). */
-  get clientHasEnded (): boolean {
-    return this.client.eof
-  }
-
-  /**
-   * Awaits early bytes (TLS ClientHello) for at most `timeoutMs` in all (as nginx's
-   * `preread_timeout`); `hook` decides when there is enough.
-   */
-  preread (timeoutMs: number, hook: EarlyHook, gate?: EarlyGate): void {
-    if (this.phase !== 'early') return
-    this.hook = hook
-    this.gate = gate
-    if (this.early.length > 0) gate?.push(this.early.bytes())
-    this.phaseTimer = setTimeout(onPrereadTimer, timeoutMs, this)
-    if (this.early.length > 0 || this.client.eof) hook(this, false)
   }
 
   /** Starts the upstream side; the early bytes are replayed first. */
@@ -144,21 +109,6 @@ export class TcpForward implements DialOwner {
       up?.close()
       this.client.close()
     }
-  }
-
-  private stopPreread (): void {
-    if (this.hook === undefined) return
-    this.hook = undefined
-    this.gate = undefined
-    clearTimeout(this.phaseTimer)
-    this.phaseTimer = undefined
-  }
-
-  /** @internal Keeps (copies) a chunk read before the upstream exists. False pauses the client. */
-  stash (chunk: Buffer): boolean {
-    const more = this.early.push(chunk)
-    if (this.hook !== undefined && (this.gate === undefined || this.gate.push(chunk))) this.hook(this, false)
-    return more
   }
 
   private attempt (): void {
@@ -311,19 +261,12 @@ export class TcpForward implements DialOwner {
   }
 
   /** @internal */
-  prereadTimedOut (): void {
-    this.phaseTimer = undefined
-    this.hook?.(this, true)
-  }
-
-  /** @internal */
   connectTimedOut (up: Conn): void {
     if (up === this.up && this.phase === 'connecting') this.attemptFailed(up, 'timeout')
   }
 }
 
 function onIdleTimer (forward: TcpForward): void { forward.idleCheck() }
-function onPrereadTimer (forward: TcpForward): void { forward.prereadTimedOut() }
 // libuv runs timers before I/O callbacks: after a stall of our own loop longer than the connect
 // timeout, a connect that completed meanwhile is seen only in this turn's poll phase, which runs
 // before setImmediate callbacks. Deciding there does not blame a healthy server for our stall.
