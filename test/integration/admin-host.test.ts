@@ -9,9 +9,9 @@ import { Runtime } from '../../src/runtime/runtime.js'
 const cleanups: Array<() => Promise<unknown> | void> = []
 afterEach(async () => { while (cleanups.length > 0) await cleanups.pop()!() })
 
-async function admin (token?: string, extra = ''): Promise<number> {
+async function admin (token?: string, extra = '', listen = '127.0.0.1:0'): Promise<number> {
   const config = parseConfig(`
-admin: { listen: 127.0.0.1:0${token === undefined ? '' : `, token: ${token}`}${extra} }
+admin: { listen: ${listen}${token === undefined ? '' : `, token: ${token}`}${extra} }
 log: { level: silent, access: false }
 upstreams: { web: { servers: [{ address: 127.0.0.1:9 }] } }
 listeners: [{ protocol: http, listen: 127.0.0.1:0, routes: [{ upstream: web }] }]
@@ -85,5 +85,18 @@ describe('admin without a token: Host check against DNS rebinding', () => {
     expect((await send(port, 'POST', '/api/upstreams/web/servers/127.0.0.1:9/disable', `tandem-a:${port}`)).status).toBe(401)
     expect(() => parseConfig('admin: { listen: 127.0.0.1:0, hosts: ["a b"] }\nupstreams: { web: { servers: [{ address: 127.0.0.1:9 }] } }\nlisteners: [{ protocol: http, listen: 127.0.0.1:0, routes: [{ upstream: web }] }]\n', 't.yaml'))
       .toThrow('t.yaml:1:39: admin.hosts[0]: must be a DNS name (no port)')
+  })
+
+  // The spec makes the token guard mutating endpoints only. Was: a network admin (token
+  // required) refused tokenless reads by any DNS name not in admin.hosts, so Prometheus or a
+  // browser reaching `http://tandem-a:9090/` by its compose or pod name got 403.
+  it('on a network address: reads answer any Host without the token; writes still need it', async () => {
+    const port = await admin('t0ken-0123456789', '', '0.0.0.0:0')
+    for (const path of ['/api/status', '/metrics', '/']) {
+      expect((await send(port, 'GET', path, `tandem-a:${port}`)).status, path).toBe(200)
+    }
+    expect((await send(port, 'POST', '/api/upstreams/web/servers/127.0.0.1:9/disable', `tandem-a:${port}`)).status).toBe(401)
+    expect((await send(port, 'POST', '/api/upstreams/web/servers/127.0.0.1:9/disable', `tandem-a:${port}`, { authorization: 'Bearer t0ken-0123456789', origin: 'http://evil.example' })).status).toBe(403)
+    expect((await send(port, 'POST', '/api/upstreams/web/servers/127.0.0.1:9/disable', `tandem-a:${port}`, { authorization: 'Bearer t0ken-0123456789' })).status).toBe(200)
   })
 })
