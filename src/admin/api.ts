@@ -83,10 +83,11 @@ export function statusSnapshot (runtime: Runtime, version: string, peer?: PeerNo
 
 /**
  * POST /api/peer/step-down: the active hands over to an in-sync standby. 409 when this node is
- * not active or no standby holds the full state; 404 without `peer:`.
+ * not active or no standby holds the full state, a standalone node (no `peer:`) included: it has
+ * no standby at all.
  */
 export function stepDown (peer: PeerNode | undefined): Answer {
-  if (peer === undefined) return { status: 404, body: { error: 'this node has no peer configured' } }
+  if (peer === undefined) return { status: 409, body: { error: 'cannot step down: this node has no peer configured' } }
   const r = peer.stepDown(false)
   if (!r.ok) return { status: 409, body: { error: `cannot step down: ${r.why}` } }
   return { status: 200, body: { steppedDown: true, role: peer.role, term: peer.election.term } }

@@ -179,6 +179,8 @@ describe('admin API', () => {
       ['DELETE', s.base + '/api/status', 405],
       ['POST', s.base + '/api/upstreams/web/servers/%E0%A4%A/drain', 400],
       ['POST', s.base + '/api/reload', 501],
+      // The spec: 409 when no standby holds the full state; a standalone node has none (was 404).
+      ['POST', s.base + '/api/peer/step-down', 409],
     ]
     for (const [method, url, status] of cases) {
       const res = await call(url, { method, body: method === 'PUT' ? '{"weight": 2}' : undefined })
