@@ -27,7 +27,8 @@ const TCP_ERRORS = new Set<TcpConnectionEnd['end']>(['connect-failed', 'no-serve
 
 interface ServerAcc { requests: number, rtSum: number, rtCount: number }
 
-interface Second { listeners: Map<string, ListenerAcc>, servers: Map<string, ServerAcc> }
+/** One second's counts; servers by upstream, then address (names the config's own strings, hashed once by V8). */
+interface Second { listeners: Map<string, ListenerAcc>, servers: Map<string, Map<string, ServerAcc>> }
 
 export class Aggregator {
   private readonly clock: Clock
@@ -45,6 +46,9 @@ export class Aggregator {
   private readonly open = new Map<number, Second>()
   /** Per listener, the last second that had denials. */
   private readonly lastLimited = new Map<string, number>()
+  /** current()'s last answer, and the second (unix s) it is for: most events fall in the same second. */
+  private cur: Second | undefined
+  private curAt = Number.NaN
 
   constructor (options: AggregatorOptions) {
     this.clock = options.clock
@@ -109,6 +113,8 @@ export class Aggregator {
    * listener's open connections now.
    */
   tick (sample: Sample): { points: Point[], events: DashboardEvent[] } {
+    // Seconds are closed and dropped below: current() looks its second up afresh.
+    this.curAt = Number.NaN
     const now = Math.floor(this.clock.now() / 1000)
     const fresh: Point[] = []
     // After a long stall only the newest maxPoints seconds can be kept anyway.
@@ -132,7 +138,7 @@ export class Aggregator {
     const acc = this.open.get(this.second)
     this.open.delete(this.second)
     const accListeners = acc?.listeners ?? new Map<string, ListenerAcc>()
-    const accServers = acc?.servers ?? new Map<string, ServerAcc>()
+    const accServers = acc?.servers ?? new Map<string, Map<string, ServerAcc>>()
     const listeners: Record<string, ListenerPoint> = {}
     for (const { name, active } of sample.listeners) {
       const acc = accListeners.get(name)
@@ -148,12 +154,12 @@ export class Aggregator {
     }
     const perUpstream = new Map<string, number>()
     for (const { upstream, address } of sample.servers) {
-      perUpstream.set(upstream, (perUpstream.get(upstream) ?? 0) + (accServers.get(upstream + '/' + address)?.requests ?? 0))
+      perUpstream.set(upstream, (perUpstream.get(upstream) ?? 0) + (accServers.get(upstream)?.get(address)?.requests ?? 0))
     }
     const servers: Record<string, ServerPoint> = {}
     for (const { upstream, address } of sample.servers) {
       const key = upstream + '/' + address
-      const acc = accServers.get(key)
+      const acc = accServers.get(upstream)?.get(address)
       const total = perUpstream.get(upstream) ?? 0
       const requests = acc?.requests ?? 0
       servers[key] = {
@@ -179,12 +185,12 @@ export class Aggregator {
   }
 
   private server (upstream: string, address: string, sec = this.current()): ServerAcc {
-    const key = serverKey(upstream, address)
-    const servers = sec.servers
-    let s = servers.get(key)
+    let byAddress = sec.servers.get(upstream)
+    if (byAddress === undefined) sec.servers.set(upstream, byAddress = new Map())
+    let s = byAddress.get(address)
     if (s === undefined) {
       s = { requests: 0, rtSum: 0, rtCount: 0 }
-      servers.set(key, s)
+      byAddress.set(address, s)
     }
     return s
   }
@@ -196,6 +202,7 @@ export class Aggregator {
    */
   private current (): Second {
     const now = Math.floor(this.clock.now() / 1000)
+    if (now === this.curAt) return this.cur as Second
     let sec = this.open.get(now)
     if (sec === undefined) {
       sec = { listeners: new Map(), servers: new Map() }
@@ -205,6 +212,8 @@ export class Aggregator {
         this.open.delete(key)
       }
     }
+    this.cur = sec
+    this.curAt = now
     return sec
   }
 
@@ -218,26 +227,4 @@ export class Aggregator {
     const j = Math.floor(this.random() * l.seen)
     if (j < this.maxSamples) l.latencies[j] = ms
   }
-}
-
-/**
- * `upstream/address`, made once per pair: the names are the config's own strings, found by the
- * hashes V8 keeps in them, and the key is then the same string (hash kept too) request after
- * request instead of a new one to build and hash each time.
- */
-const serverKeys = new Map<string, Map<string, string>>()
-
-function serverKey (upstream: string, address: string): string {
-  let byAddress = serverKeys.get(upstream)
-  if (byAddress === undefined) {
-    // Bounded: a reload may bring new names.
-    if (serverKeys.size >= 1024) serverKeys.clear()
-    serverKeys.set(upstream, byAddress = new Map())
-  }
-  let key = byAddress.get(address)
-  if (key === undefined) {
-    if (byAddress.size >= 1024) byAddress.clear()
-    byAddress.set(address, key = upstream + '/' + address)
-  }
-  return key
 }
