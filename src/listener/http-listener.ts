@@ -28,7 +28,7 @@ const LEAN = process.env.TANDEM_HTTP_LEAN !== 'off'
 
 function onAcceptError (err: Error): void { reportError('listener', err) }
 
-/** How long node:http's idle keep-alive connections stay open once the listener stops: as the lean path's (fast-connection.ts). */
+/** How long node:http's idle keep-alive connections stay open once the listener stops: as the lean path's (fast-lifecycle.ts). */
 const IDLE_GRACE_MS = 500
 
 /**
