@@ -15,7 +15,8 @@ import { createMetrics } from '../../src/observability/metrics.js'
 import type { Runtime } from '../../src/runtime/runtime.js'
 import { upstreamRequestHeaders } from '../../src/upstream/headers.js'
 import { parseRequestHead } from '../../src/http1/request-head.js'
-import { clientHead, parseResponseHead, type ResponseHead } from '../../src/http1/response-head.js'
+import { clientHead } from '../../src/http1/client-head.js'
+import { parseResponseHead, type ResponseHead } from '../../src/http1/response-head.js'
 import { measure } from './measure.js'
 
 export interface MicroResult { name: string, opsPerSec: number }

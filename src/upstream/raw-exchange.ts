@@ -1,5 +1,6 @@
 import { BodyFraming } from '../http1/body-framing.js'
-import { ResponseHeadError, clientHead, readFinalHead, type ResponseHead } from '../http1/response-head.js'
+import { clientHead } from '../http1/client-head.js'
+import { ResponseHeadError, readFinalHead, type ResponseHead } from '../http1/response-head.js'
 import { RawAttempts } from './raw-attempts.js'
 import type { RawConn } from './raw-conn.js'
 import type { RawPool } from './raw-pool.js'

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { RESPONSE_INCOMPLETE, clientHead, parseResponseHead, rawHeadersOf, type ResponseHead } from '../../../src/http1/response-head.js'
+import { clientHead } from '../../../src/http1/client-head.js'
+import { RESPONSE_INCOMPLETE, parseResponseHead, rawHeadersOf, type ResponseHead } from '../../../src/http1/response-head.js'
 
 const parse = (text: string, head = false): ReturnType<typeof parseResponseHead> => parseResponseHead(Buffer.from(text, 'latin1'), 0, 65536, head)
 const ok = (text: string, head = false): ResponseHead => parse(text, head) as ResponseHead
