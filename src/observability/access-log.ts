@@ -80,6 +80,14 @@ const routeRuns = new Runs((listener, route, method) => `${str(listener)},"route
 const serverRuns = new Runs((upstream, server) =>
   `${upstream === NONE ? '' : `,"upstream":${str(upstream)}`}${server === NONE ? '' : `,"server":${str(server)}`},"bytesIn":`)
 
+/** The keys between a line's values, as codes (JsonBytes.codes). */
+const K_PATH = JsonBytes.keyCodes(',"path":')
+const K_STATUS = JsonBytes.keyCodes(',"status":')
+const K_CLIENT = JsonBytes.keyCodes(',"client":')
+const K_BYTES_OUT = JsonBytes.keyCodes(',"bytesOut":')
+const K_UPSTREAM_MS = JsonBytes.keyCodes(',"upstreamMs":')
+const K_TOTAL_MS = JsonBytes.keyCodes(',"totalMs":')
+
 /** Everything before the listener's name, which changes once per millisecond. */
 let prefixFor = ''
 let prefixPid = -1
@@ -105,14 +113,22 @@ export function writeHttpLine (w: JsonBytes, e: HttpRequestEnd, time: string, pi
   w.bytes('', prefix)
   w.bytes('', routeRuns.get(e.listener, e.route, e.method))
   w.str('', e.host)
-  w.str(',"path":', e.path)
-  w.num(',"status":', e.status)
-  w.str(',"client":', e.client)
+  w.codes(K_PATH)
+  w.str('', e.path)
+  w.codes(K_STATUS)
+  w.num('', e.status)
+  w.codes(K_CLIENT)
+  w.str('', e.client)
   w.bytes('', serverRuns.get(e.upstream ?? NONE, e.server ?? NONE, ''))
   w.num('', e.bytesIn)
-  w.num(',"bytesOut":', e.bytesOut)
-  if (e.upstreamMs !== undefined) w.ms(',"upstreamMs":', e.upstreamMs)
-  w.ms(',"totalMs":', e.totalMs)
+  w.codes(K_BYTES_OUT)
+  w.num('', e.bytesOut)
+  if (e.upstreamMs !== undefined) {
+    w.codes(K_UPSTREAM_MS)
+    w.ms('', e.upstreamMs)
+  }
+  w.codes(K_TOTAL_MS)
+  w.ms('', e.totalMs)
   if (e.error !== undefined) w.str(',"error":', e.error)
   if (e.limit !== undefined) w.str(',"limit":', e.limit)
   if (e.retries !== 0) w.num(',"retries":', e.retries)

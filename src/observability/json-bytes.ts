@@ -17,6 +17,14 @@ export class JsonBytes {
     this.pos = p
   }
 
+  /** Bytes given as an array of small integers (a key encoded once by keyCodes): no string to read char by char. */
+  codes (src: readonly number[]): void {
+    const b = this.buf
+    let p = this.pos
+    for (let i = 0; i < src.length; i++) b[p++] = src[i] as number
+    this.pos = p
+  }
+
   bytes (key: string, src: Uint8Array): void {
     this.raw(key)
     this.buf.set(src, this.pos)
@@ -80,6 +88,11 @@ export class JsonBytes {
     }
     b[this.pos++] = 0x30 + Math.floor(frac / 10)
     b[this.pos++] = 0x30 + (frac % 10)
+  }
+
+  /** `s` (ASCII) as the array codes() takes. */
+  static keyCodes (s: string): number[] {
+    return Array.from(s, (c) => c.charCodeAt(0))
   }
 
   /** Bytes a str() of `s` may take at most (an escape is 6 bytes; a UTF-16 unit at most 3 in UTF-8). */
