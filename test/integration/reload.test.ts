@@ -329,10 +329,13 @@ ${o.old === true ? `  - { name: old, protocol: http, listen: 127.0.0.1:${ports.o
     const before = await start(yaml([gone.address]))
     const upstream = before.upstreams.get('a')!
     // Two connections instead of 256, so that three of five requests wait in the lean path's queue.
-    before.pools.raw(upstream.servers[0]!, upstream.config).cap = 2
+    const pool = before.pools.raw(upstream.servers[0]!, upstream.config)
+    pool.cap = 2
     const port = before.listener('web')!.address().port
     const answers = Promise.all([1, 2, 3, 4, 5].map(async () => await get(port)))
-    await waitFor(() => gone.count === 2, 5000, 5, 'two requests at the server, three queued')
+    // All five must have reached the proxy before the reload (else a late one is routed by the new config).
+    const queued = (): number => (pool as unknown as { waiting: unknown[] }).waiting.length
+    await waitFor(() => gone.count === 2 && queued() === 3, 5000, 5, 'two requests at the server, three queued')
     const { runtime, retired } = await reloadRuntime(before, parseConfig(yaml([stays.address]), 'reload.yaml'))
     runtimes.push(runtime)
     // Nothing to drain on the listeners: the retire ends, and closes the removed server's pool, now.
