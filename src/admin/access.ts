@@ -1,13 +1,15 @@
 // Who may use the admin API: the DNS-rebinding Host check (host-check.ts) for reads on a loopback
 // admin, the Origin check and the bearer token for writes. /healthz and /readyz answer any Host:
 // they tell nothing ("ok", "ready") and outer load balancers probe them by whatever name they
-// were given. An admin on a network address (which must have a token) answers reads by any Host:
-// the spec makes the token guard mutating endpoints only, and such an admin is reached by names
-// (Prometheus scraping `tandem-a:9090`, the dashboard opened by a compose or pod name) that
-// the node cannot know; the classic rebinding target, a loopback admin, stays checked.
+// were given. A read that arrives on a network address (an admin there must have a token) is
+// answered whatever its Host: the spec makes the token guard mutating endpoints only, and such
+// an admin is reached by names (Prometheus scraping `tandem-a:9090`, the dashboard opened by a
+// compose or pod name) the node cannot know. One that arrives on loopback, the rebinding target,
+// is checked, also on a wildcard listen.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { AdminConfig } from '../config/types.js'
+import { unmapV4 } from '../listener/client-ip.js'
 import { hostAllowed, isLoopbackHost } from './host-check.js'
 
 export interface Refusal {
@@ -20,17 +22,17 @@ const PROBES = new Set(['/healthz', '/readyz'])
 export class AdminAccess {
   private readonly tokenDigest: Buffer | undefined
   private readonly hosts: readonly string[]
-  private readonly checkHosts: boolean
 
   constructor (config: AdminConfig) {
     this.tokenDigest = config.token === undefined ? undefined : digest(config.token)
     this.hosts = [config.listen.host, ...config.hosts]
-    this.checkHosts = isLoopbackHost(config.listen.host.toLowerCase())
   }
 
   /** A read (any request) that names a Host this admin does not answer without the token. */
   hostRefusal (req: IncomingMessage, path: string): Refusal | undefined {
-    if (PROBES.has(path) || !this.checkHosts) return undefined
+    // Decided by where the request arrived, not by the listen address: a wildcard listen
+    // (0.0.0.0, [::]) takes loopback connections too, and those a rebinding page can make.
+    if (PROBES.has(path) || !isLoopbackHost(unmapV4(req.socket.localAddress ?? '127.0.0.1'))) return undefined
     const withToken = this.tokenDigest !== undefined
     if ((withToken && this.bearerOk(req)) || hostAllowed(req.headers.host, this.hosts, withToken)) return undefined
     return {

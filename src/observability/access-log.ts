@@ -59,19 +59,23 @@ class Runs {
   constructor (private readonly text: (a: string, b: string, c: string) => string) {}
 
   get (a: string, b: string, c: string): Buffer {
-    let byB = this.byFirst.get(a)
-    if (byB === undefined) {
-      // Bounded: names come from the config (a reload may bring new ones), methods from clients.
-      if (this.size >= 4096) { this.byFirst.clear(); this.size = 0 }
-      this.byFirst.set(a, byB = new Map())
+    const run = this.byFirst.get(a)?.get(b)?.get(c)
+    return run ?? this.add(a, b, c)
+  }
+
+  private add (a: string, b: string, c: string): Buffer {
+    // Bounded: names come from the config (reloads may bring new ones), methods from clients.
+    if (this.size >= 4096) {
+      this.byFirst.clear()
+      this.size = 0
     }
+    let byB = this.byFirst.get(a)
+    if (byB === undefined) this.byFirst.set(a, byB = new Map())
     let byC = byB.get(b)
     if (byC === undefined) byB.set(b, byC = new Map())
-    let run = byC.get(c)
-    if (run === undefined) {
-      byC.set(c, run = Buffer.from(this.text(a, b, c), 'utf8'))
-      this.size++
-    }
+    const run = Buffer.from(this.text(a, b, c), 'utf8')
+    byC.set(c, run)
+    this.size++
     return run
   }
 }
