@@ -84,13 +84,17 @@ const routeRuns = new Runs((listener, route, method) => `${str(listener)},"route
 const serverRuns = new Runs((upstream, server) =>
   `${upstream === NONE ? '' : `,"upstream":${str(upstream)}`}${server === NONE ? '' : `,"server":${str(server)}`},"bytesIn":`)
 
-/** The keys between a line's values, as codes (JsonBytes.codes). */
+/** The keys between a line's values, and its end, as codes (JsonBytes.codes). */
 const K_PATH = JsonBytes.keyCodes(',"path":')
 const K_STATUS = JsonBytes.keyCodes(',"status":')
 const K_CLIENT = JsonBytes.keyCodes(',"client":')
 const K_BYTES_OUT = JsonBytes.keyCodes(',"bytesOut":')
 const K_UPSTREAM_MS = JsonBytes.keyCodes(',"upstreamMs":')
 const K_TOTAL_MS = JsonBytes.keyCodes(',"totalMs":')
+const K_ERROR = JsonBytes.keyCodes(',"error":')
+const K_LIMIT = JsonBytes.keyCodes(',"limit":')
+const K_RETRIES = JsonBytes.keyCodes(',"retries":')
+const K_END = JsonBytes.keyCodes('}\n')
 
 /** Everything before the listener's name, which changes once per millisecond. */
 let prefixFor = ''
@@ -114,29 +118,38 @@ export function writeHttpLine (w: JsonBytes, e: HttpRequestEnd, time: string, pi
     prefixFor = time
     prefixPid = pid
   }
-  w.bytes('', prefix)
-  w.bytes('', routeRuns.get(e.listener, e.route, e.method))
-  w.str('', e.host)
+  w.bytes(prefix)
+  w.bytes(routeRuns.get(e.listener, e.route, e.method))
+  w.str(e.host)
   w.codes(K_PATH)
-  w.str('', e.path)
+  w.str(e.path)
   w.codes(K_STATUS)
-  w.num('', e.status)
+  w.num(e.status)
   w.codes(K_CLIENT)
-  w.str('', e.client)
-  w.bytes('', serverRuns.get(e.upstream ?? NONE, e.server ?? NONE, ''))
-  w.num('', e.bytesIn)
+  w.str(e.client)
+  w.bytes(serverRuns.get(e.upstream ?? NONE, e.server ?? NONE, ''))
+  w.num(e.bytesIn)
   w.codes(K_BYTES_OUT)
-  w.num('', e.bytesOut)
+  w.num(e.bytesOut)
   if (e.upstreamMs !== undefined) {
     w.codes(K_UPSTREAM_MS)
-    w.ms('', e.upstreamMs)
+    w.ms(e.upstreamMs)
   }
   w.codes(K_TOTAL_MS)
-  w.ms('', e.totalMs)
-  if (e.error !== undefined) w.str(',"error":', e.error)
-  if (e.limit !== undefined) w.str(',"limit":', e.limit)
-  if (e.retries !== 0) w.num(',"retries":', e.retries)
-  w.raw('}\n')
+  w.ms(e.totalMs)
+  if (e.error !== undefined) {
+    w.codes(K_ERROR)
+    w.str(e.error)
+  }
+  if (e.limit !== undefined) {
+    w.codes(K_LIMIT)
+    w.str(e.limit)
+  }
+  if (e.retries !== 0) {
+    w.codes(K_RETRIES)
+    w.num(e.retries)
+  }
+  w.codes(K_END)
 }
 
 /** Where access lines are written in place: room for one line, then the line handed back. */

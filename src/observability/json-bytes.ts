@@ -3,14 +3,15 @@
  * byte, with no string built, joined, flattened and encoded on the way. One access line per
  * request made that string work the access log's largest cost (about 10% of a request's CPU in
  * the default config, bench/http.ts tandem vs tandem-quiet); written this way it leaves no
- * garbage. The caller makes sure the buffer has room (`strBound` estimates). Each value writer
- * takes the ASCII that goes before the value (`,"key":`, or '' for none).
+ * garbage. The caller makes sure the buffer has room (`strBound` estimates). Keys and the
+ * punctuation around values go in with codes(), encoded once (keyCodes); the value writers write
+ * the value alone.
  */
 export class JsonBytes {
   constructor (public buf: Buffer, public pos = 0) {}
 
-  /** ASCII that needs no escaping: keys, punctuation, digits. */
-  raw (s: string): void {
+  /** ASCII that needs no escaping (a number's text). */
+  private ascii (s: string): void {
     const b = this.buf
     let p = this.pos
     for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i)
@@ -25,15 +26,13 @@ export class JsonBytes {
     this.pos = p
   }
 
-  bytes (key: string, src: Uint8Array): void {
-    this.raw(key)
+  bytes (src: Uint8Array): void {
     this.buf.set(src, this.pos)
     this.pos += src.length
   }
 
   /** A JSON string: printable ASCII is copied as it is; anything else goes through JSON.stringify. */
-  str (key: string, s: string): void {
-    this.raw(key)
+  str (s: string): void {
     const b = this.buf
     const start = this.pos
     let p = start
@@ -51,10 +50,9 @@ export class JsonBytes {
   }
 
   /** A number as JSON writes it (non-finite: null); integers digit by digit. */
-  num (key: string, v: number): void {
-    this.raw(key)
+  num (v: number): void {
     if (!(v >= 0 && v <= 0xffffffff && v === Math.floor(v))) {
-      this.raw(Number.isFinite(v) ? String(v) : 'null')
+      this.ascii(Number.isFinite(v) ? String(v) : 'null')
       return
     }
     let digits = 1
@@ -70,15 +68,14 @@ export class JsonBytes {
   }
 
   /** Milliseconds rounded to 0.01 as JSON writes them (1.5, not 1.50). */
-  ms (key: string, v: number): void {
-    this.raw(key)
+  ms (v: number): void {
     if (!(v >= 0 && v < 1e9)) {
-      this.raw(Number.isFinite(v) ? String(Math.round(v * 100) / 100) : 'null')
+      this.ascii(Number.isFinite(v) ? String(Math.round(v * 100) / 100) : 'null')
       return
     }
     const c = Math.round(v * 100)
     const frac = c % 100
-    this.num('', (c - frac) / 100)
+    this.num((c - frac) / 100)
     if (frac === 0) return
     const b = this.buf
     b[this.pos++] = 0x2e
