@@ -81,9 +81,9 @@ class Tally {
 
 /**
  * A registry of its own (several runtimes may live in one process) holding every spec metric.
- * `getRuntime` is read at each scrape, so a reload that swaps the Runtime needs nothing here.
+ * `getRuntime` is read at each scrape, so a reload that swaps the Runtime needs nothing here;
+ * `getPeer` only with `peer:` configured (the pair outlives reloads; see peer-gauges.ts).
  */
-/** `getPeer` only with `peer:` configured (the pair outlives reloads); see peer-gauges.ts. */
 export function createMetrics (getRuntime: () => Runtime, getPeer?: () => PeerGauges | undefined): Metrics {
   const own = new Registry()
   const registers = [own]
