@@ -4,7 +4,7 @@
 // close. Then the same clients against two references started the same way: a bare node:net
 // server answering fixed bytes (the floor: what Node itself spends per connection) and a
 // node:http hello server. Loopback only, bounded (one request per connection, 60 s per target).
-// Env: BENCH_IDLE_CONNECTIONS (10000); BENCH_HEAP_DETAIL=1 adds V8's committed heap by space.
+// Env: BENCH_IDLE_CONNECTIONS (10000); BENCH_IDLE_SECONDS (2), how long they stay idle before the reading; BENCH_HEAP_DETAIL=1 adds V8's committed heap by space.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
@@ -17,6 +17,7 @@ import { BENCH_HOST, BENCH_PATH, startTandem } from './targets/tandem.js'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const HERE = fileURLToPath(new URL('.', import.meta.url))
 const COUNT = Number(process.env.BENCH_IDLE_CONNECTIONS ?? 10_000)
+const IDLE_S = Number(process.env.BENCH_IDLE_SECONDS ?? 2)
 
 /** RSS in MiB, and its split: anonymous (heap, buffers, sockets' state) and file-backed (the node binary's touched pages). */
 function rss (pid: number): string {
@@ -60,7 +61,7 @@ function rssMiB (pid: number): { rss: number, anon: number } {
   return { rss: kib('VmRSS') / 1024, anon: kib('RssAnon') / 1024 }
 }
 
-/** Opens COUNT connections (one request each), holds them idle 2 s, closes them; prints one row. */
+/** Opens COUNT connections (one request each), holds them idle IDLE_S seconds, closes them; prints one row. */
 async function measure (p: Probe): Promise<void> {
   const sockets: net.Socket[] = []
   const deadline = Date.now() + 60_000
@@ -71,14 +72,14 @@ async function measure (p: Probe): Promise<void> {
       sockets.push(...await Promise.all(Array.from({ length: Math.min(200, COUNT - i) }, async () => await openOne(p.port))))
     }
     const loaded = rss(p.pid)
-    await new Promise((resolve) => setTimeout(resolve, 2000))
+    await new Promise((resolve) => setTimeout(resolve, IDLE_S * 1000))
     const idle = `${rss(p.pid)}${p.admin === undefined ? '' : `, ${await heapMiB(p.admin)}`}`
     const held = rssMiB(p.pid)
     for (const s of sockets) s.destroy()
     await new Promise((resolve) => setTimeout(resolve, 2000))
     const perConn = (held.rss - before.rss) * 1024 / Math.max(1, sockets.length)
     process.stdout.write(`${p.name} RSS: ${start} at start; ${loaded} right after ${sockets.length} connections made one request each; ` +
-      `${idle} with them idle 2 s later (${perConn.toFixed(1)} KiB per connection); ${rss(p.pid)} 2 s after they closed\n`)
+      `${idle} with them idle ${IDLE_S} s later (${perConn.toFixed(1)} KiB per connection); ${rss(p.pid)} 2 s after they closed\n`)
   } finally {
     for (const s of sockets) s.destroy()
   }
