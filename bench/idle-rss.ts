@@ -4,7 +4,8 @@
 // close. Then the same clients against two references started the same way: a bare node:net
 // server answering fixed bytes (the floor: what Node itself spends per connection) and a
 // node:http hello server. Loopback only, bounded (one request per connection, 60 s per target).
-// Env: BENCH_IDLE_CONNECTIONS (10000); BENCH_IDLE_SECONDS (2), how long they stay idle before the reading; BENCH_HEAP_DETAIL=1 adds V8's committed heap by space.
+// Env: BENCH_IDLE_CONNECTIONS (10000); BENCH_IDLE_SECONDS (2, at most 60), how long they stay idle
+// before the reading; BENCH_HEAP_DETAIL=1 adds V8's committed heap by space.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
@@ -17,7 +18,7 @@ import { BENCH_HOST, BENCH_PATH, startTandem } from './targets/tandem.js'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const HERE = fileURLToPath(new URL('.', import.meta.url))
 const COUNT = Number(process.env.BENCH_IDLE_CONNECTIONS ?? 10_000)
-const IDLE_S = Number(process.env.BENCH_IDLE_SECONDS ?? 2)
+const IDLE_S = Math.min(60, Number(process.env.BENCH_IDLE_SECONDS ?? 2))
 
 /** RSS in MiB, and its split: anonymous (heap, buffers, sockets' state) and file-backed (the node binary's touched pages). */
 function rss (pid: number): string {
