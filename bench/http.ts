@@ -16,7 +16,7 @@ import { createRequire } from 'node:module'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { HAS_TASKSET, cpuTimes, readHandshake, startChild, stopChild, treeCpuSeconds, waitReady, type RunningTarget } from './targets/child.js'
+import { HAS_TASKSET, cpuTimes, readHandshake, roundOrder, startChild, stopChild, treeCpuSeconds, waitReady, type RunningTarget } from './targets/child.js'
 import { startNginx, startNginxUpstream } from './targets/nginx.js'
 import { BENCH_HOST, BENCH_PATH, startTandem } from './targets/tandem.js'
 
@@ -181,7 +181,7 @@ async function main (): Promise<void> {
     const peakRss = new Map<string, number>()
     for (let round = 1; round <= ROUNDS; round++) {
       for (const mode of MODES) {
-        for (const t of targets) {
+        for (const t of roundOrder(targets, round)) {
           const s = await measure(t, mode)
           const key = `${t.name}\0${mode}`
           samples.set(key, [...(samples.get(key) ?? []), s])

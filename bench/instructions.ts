@@ -7,7 +7,8 @@
 // about once per request: the default config's overhead reads higher here than in bench/http.ts.
 // Loopback only, bounded (N requests, 15 minutes per variant).
 // Usage: npm run bench:build && node dist-bench/bench/instructions.js [variant …]
-// Env: BENCH_REQUESTS (10000), BENCH_WARMUP (20000).
+// Env: BENCH_REQUESTS (10000), BENCH_WARMUP (20000); BENCH_KEEP=1 keeps the callgrind files
+// (for callgrind_annotate) and prints where.
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import net from 'node:net'
@@ -96,7 +97,8 @@ async function main (): Promise<void> {
     if (base !== undefined) for (const [v, n] of per) if (v !== 'quiet') process.stdout.write(`${v} vs quiet: ${(100 * n / base[1]).toFixed(0)}%\n`)
   } finally {
     await up.target.stop()
-    await rm(dir, { recursive: true, force: true })
+    if (process.env.BENCH_KEEP === '1') process.stdout.write(`callgrind files kept in ${dir}\n`)
+    else await rm(dir, { recursive: true, force: true })
   }
 }
 

@@ -14,7 +14,7 @@ import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
-import { freePort, HAS_TASKSET, readHandshake, startChild, stopChild, waitReady } from './targets/child.js'
+import { freePort, HAS_TASKSET, readHandshake, roundOrder, startChild, stopChild, waitReady } from './targets/child.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const HERE = fileURLToPath(new URL('.', import.meta.url))
@@ -163,8 +163,7 @@ async function main (): Promise<void> {
       (PIN ? `tandem on CPU ${PROXY_CPU}, wrk + upstream + redis on CPU ${LOAD_CPU}\n` : 'not pinned\n'))
     const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))
     for (let round = 1; round <= ROUNDS; round++) {
-      // Odd rounds forward, even rounds backward: drift in the neighbours' load cancels out.
-      for (const t of round % 2 === 1 ? targets : [...targets].reverse()) {
+      for (const t of roundOrder(targets, round)) {
         wrk(t.url, 1)
         const s = wrk(t.url, DURATION, t.pid)
         samples.get(t.name)!.push(s)

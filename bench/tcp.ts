@@ -18,7 +18,7 @@ import net from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { HAS_TASKSET, freePort, treeCpuSeconds as cpuSeconds, readHandshake, startChild, stopChild } from './targets/child.js'
+import { HAS_TASKSET, freePort, treeCpuSeconds as cpuSeconds, readHandshake, roundOrder, startChild, stopChild } from './targets/child.js'
 import { startHaproxy, type RunningTcpTarget } from './targets/haproxy.js'
 import { startNginxStream } from './targets/nginx-stream.js'
 
@@ -212,7 +212,7 @@ async function main (): Promise<void> {
       `${PIN ? `proxy on CPU ${PROXY_CPU}, load + upstream on CPU ${LOAD_CPU}` : 'not pinned'}\n`)
     const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const t of targets) {
+      for (const t of roundOrder(targets, round)) {
         const st = await measureStream(t.stream, t.pid)
         const cn = await measureConns(t.name, t.conns, t.pid)
         samples.get(t.name)?.push({ ...st, ...cn })

@@ -141,3 +141,12 @@ export async function stopChild (child: ChildProcess, signal: NodeJS.Signals = '
   await exited
   clearTimeout(timer)
 }
+
+/**
+ * The targets in the order round `round` (from 1) runs them: odd rounds forward, even rounds
+ * backward (ABBA), so that a VM's drift within a round, and what one target leaves behind for the
+ * next, cancel out rather than always favour the same target.
+ */
+export function roundOrder<T> (targets: readonly T[], round: number): readonly T[] {
+  return round % 2 === 1 ? targets : [...targets].reverse()
+}
