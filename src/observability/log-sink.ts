@@ -172,6 +172,38 @@ export function syncOut (fd: number, onDrop: () => void): BatchOut {
 }
 
 /**
+ * A pipe or socket (made non-blocking by `socket`): a batch goes to the kernel with one write(2)
+ * there and then, as long as nothing waits in the socket; what the kernel does not take (a full
+ * pipe: EAGAIN or a short write) waits in the socket, in order, and is written by libuv when the
+ * reader makes room. A batch through the stream machinery alone cost about as much in JS as the
+ * kernel spent on its bytes.
+ */
+export function pipeOut (fd: number, socket: net.Socket): BatchOut {
+  return {
+    get writableLength () { return socket.writableLength },
+    write (batch, done) {
+      let rest = batch
+      if (socket.writableLength === 0 && !socket.destroyed) {
+        try {
+          const n = writeSync(fd, batch)
+          if (n === batch.length) {
+            done()
+            return true
+          }
+          rest = batch.subarray(n)
+        } catch {
+          // EAGAIN: the pipe is full. Anything else (EPIPE): the socket's own write meets it too
+          // and reports it ('error'), which is how BatchSink learns the reader is gone.
+        }
+      }
+      return socket.write(rest, () => { done() })
+    },
+    on: (event, listener) => socket.on(event, listener),
+    once: (event, listener) => socket.once(event, listener),
+  }
+}
+
+/**
  * The log's destination on fd 1, batched either way: written by libuv without blocking to a
  * pipe or socket (Docker, systemd, a log shipper), synchronously to a file or terminal.
  */
@@ -182,7 +214,7 @@ export function stdoutSink (onDrop: () => void): LogSink {
     const out = new net.Socket({ fd: 1, readable: false, writable: true })
     // The process's lifetime is not the log's to decide; shutdown flushes explicitly.
     out.unref()
-    return new BatchSink(out, onDrop)
+    return new BatchSink(pipeOut(1, out), onDrop)
   }
   return new BatchSink(syncOut(1, onDrop), onDrop)
 }

@@ -1,7 +1,7 @@
 import pino, { type Logger } from 'pino'
 import type { LogConfig } from '../config/types.js'
 import { systemClock } from '../clock.js'
-import { StringLines, accessLine, httpLineBound, isoClock, writeHttpLine, type LineBytes, type LineSink } from './access-log.js'
+import { HttpPrefix, StringLines, accessLine, httpLineBound, isoClock, writeHttpLine, type LineBytes, type LineSink } from './access-log.js'
 import { BurstGate } from './burst.js'
 import { BatchSink, stdoutSink } from './log-sink.js'
 import { channels, reportError, type HttpRequestEnd, type ProcessError, type RateLimitStoreState, type ServerStateChange, type TcpConnectionEnd } from './events.js'
@@ -41,6 +41,7 @@ export function attachLogs (log: Logger, config: LogConfig): () => void {
   const sink = (log as unknown as Record<symbol, LineSink>)[pino.symbols.streamSym] as LineSink
   const time = isoClock()
   const pid = process.pid
+  const prefix = new HttpPrefix(pid)
   // HTTP lines are written in place: into the batch itself on stdout (BatchSink), decoded to a
   // string for any other sink.
   const lines: LineBytes = sink instanceof BatchSink ? sink : new StringLines(sink)
@@ -48,7 +49,7 @@ export function attachLogs (log: Logger, config: LogConfig): () => void {
     const e = m as HttpRequestEnd
     const w = lines.reserve(httpLineBound(e))
     if (w === undefined) return
-    writeHttpLine(w, e, time(), pid)
+    writeHttpLine(w, e, prefix.at(Date.now()))
     lines.commit(w)
   }
   const onTcp = (m: unknown): void => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { accessLine, isoClock } from '../../../src/observability/access-log.js'
+import { HttpPrefix, accessLine, isoClock } from '../../../src/observability/access-log.js'
 
 describe('accessLine', () => {
   it('writes the pino-shaped JSON line with rounded times, escaped strings and no zero retries', () => {
@@ -55,5 +55,14 @@ describe('accessLine', () => {
     expect(t()).toBe(a)
     now = 1_001
     expect(t()).toBe('1970-01-01T00:00:01.001Z')
+  })
+
+  it('HttpPrefix: the prefix for every millisecond is the one built from that time, digits rewritten in place', () => {
+    const p = new HttpPrefix(7)
+    const expected = (t: number): string => `{"level":"info","time":"${new Date(t).toISOString()}","pid":7,"component":"access","type":"http","listener":`
+    // Across second, minute and day boundaries, forward, repeated and (a clock stepped back) backward.
+    const times = [1_764_806_399_998, 1_764_806_399_999, 1_764_806_400_000, 1_764_806_400_000, 1_764_806_400_001, 1_764_806_400_010,
+      1_764_806_400_100, 1_764_806_400_999, 1_764_806_401_000, 1_764_806_400_500, 0, 999, 253_402_300_799_999]
+    for (const t of times) expect(p.at(t).toString('latin1')).toBe(expected(t))
   })
 })
