@@ -1,10 +1,12 @@
 /*
  * The active node's side of state sync on the wire: a full snapshot when the state connection
  * comes up, then changes as they happen. Sources (Replicated) only batch their changes and say
- * nothing when one happens, so while active the changes are collected every STATE_BATCH_MS: a
- * takeover (even after a SIGKILL) loses at most that window, not a whole heartbeat. A hand-over
- * flushes first (flush()), so a planned one loses nothing.
+ * stateChanged() at the first change after a take, so while active the changes go out
+ * STATE_BATCH_MS after the first of them: a takeover (even after a SIGKILL) loses at most that
+ * window, not a whole heartbeat, and an active node with nothing changing is not woken for it.
+ * A hand-over flushes first (flush()), so a planned one loses nothing.
  */
+import { onStateChanged } from '../state/changes.js'
 import type { StateSync } from './sync.js'
 import type { PeerTransport } from './transport.js'
 
@@ -18,21 +20,35 @@ export class StateStream {
   private sendingFullValue = false
   private lastKeepalive = 0
   private batchTimer: NodeJS.Timeout | undefined
+  private unwatch: (() => void) | undefined
 
   constructor (private readonly transport: PeerTransport, private readonly sync: StateSync) {}
 
   /** A snapshot is still going out: changes must wait until its last slice is sent. */
   get sendingFull (): boolean { return this.sendingFullValue }
 
-  /** Collect changes every batch window while `on` (this node is active), not otherwise. */
+  /** Send changes a batch window after the first of them while `on` (this node is active), not otherwise. */
   batching (on: boolean): void {
-    if (on && this.batchTimer === undefined) {
-      this.batchTimer = setInterval(() => { this.flush() }, STATE_BATCH_MS)
-      this.batchTimer.unref()
-    } else if (!on && this.batchTimer !== undefined) {
-      clearInterval(this.batchTimer)
+    if (on && this.unwatch === undefined) {
+      this.unwatch = onStateChanged(this.soon)
+      // Changes made before this node became active have signalled already.
+      this.soon()
+    } else if (!on && this.unwatch !== undefined) {
+      this.unwatch()
+      this.unwatch = undefined
+      clearTimeout(this.batchTimer)
       this.batchTimer = undefined
     }
+  }
+
+  /** Arms the batch window, once: later changes join the same batch. */
+  private readonly soon = (): void => {
+    if (this.batchTimer !== undefined) return
+    this.batchTimer = setTimeout(() => {
+      this.batchTimer = undefined
+      this.flush()
+    }, STATE_BATCH_MS)
+    this.batchTimer.unref()
   }
 
   /** Sends what changed since the last batch onto the state connection, if there is one. */
@@ -67,6 +83,8 @@ export class StateStream {
       }
     } finally {
       this.sendingFullValue = false
+      // Changes made while the snapshot went out waited for it; they signalled then and will not again.
+      if (this.unwatch !== undefined) this.soon()
     }
   }
 

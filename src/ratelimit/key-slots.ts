@@ -4,6 +4,7 @@
 // arena; an open-addressing hash table (linear probing, backward-shift deletion, no tombstones)
 // maps the key's hash to its slot. About 60 bytes per key in all (bench/ratelimit-memory.ts).
 // A base class rather than a member, so table.ts reads the arrays with no extra hop.
+import { stateChanged } from '../state/changes.js'
 import { encoded, IPV4_TAG } from './key-bytes.js'
 
 const MIN_CAPACITY = 1024
@@ -176,7 +177,7 @@ export class KeySlots {
     const bit = 1 << (s & 31)
     if ((this.dirty[w]! & bit) !== 0) return
     this.dirty[w]! |= bit
-    this.dirtyCount++
+    if (this.dirtyCount++ === 0) stateChanged()
   }
 
   /**

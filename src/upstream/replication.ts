@@ -6,6 +6,8 @@
  * milliseconds (clock values mean nothing on the other node). Writes go through Upstream's
  * setters, so they publish the same events as local changes.
  */
+import { channels } from '../observability/events.js'
+import { stateChanged } from '../state/changes.js'
 import type { Replicated } from '../state/replicated.js'
 import type { Upstream } from './upstream.js'
 import type { AdminState } from './server.js'
@@ -23,13 +25,28 @@ export type ServersState = Record<string, Record<string, ServerRecord>>
 
 interface Seen { healthy: boolean, ejectedUntil: number, admin: AdminState, weight: number }
 
+let signalling = false
+
+/**
+ * Server changes (Upstream's setters publish them) signal the pair's state stream, once per
+ * process. A change that publishes nothing (an ejection lengthened) waits for the next heartbeat.
+ */
+function signalServerChanges (): void {
+  if (signalling) return
+  signalling = true
+  channels.serverState.subscribe(stateChanged)
+  channels.serverWeight.subscribe(stateChanged)
+}
+
 export class ServerStates implements Replicated<ServersState> {
   private last = new Map<string, Seen>()
   /** Servers the active last reported down (key()), kept out for a while after a takeover. */
   private readonly reportedDown = new Set<string>()
 
   /** `upstreams` is a getter: a reload swaps them. `now` reads the same clock as the upstreams. */
-  constructor (private readonly upstreams: () => Iterable<Upstream>, private readonly now: () => number) {}
+  constructor (private readonly upstreams: () => Iterable<Upstream>, private readonly now: () => number) {
+    signalServerChanges()
+  }
 
   snapshot (): ServersState {
     const out: ServersState = {}
