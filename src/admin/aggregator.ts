@@ -49,6 +49,13 @@ export class Aggregator {
   /** current()'s last answer, and the second (unix s) it is for: most events fall in the same second. */
   private cur: Second | undefined
   private curAt = Number.NaN
+  /** httpEnd's last accumulators: requests in a row mostly share a listener and a server. */
+  private lastSec: Second | undefined
+  private lastListenerName: string | undefined
+  private lastListener: ListenerAcc | undefined
+  private lastUpstream: string | undefined
+  private lastAddress: string | undefined
+  private lastServer: ServerAcc | undefined
 
   constructor (options: AggregatorOptions) {
     this.clock = options.clock
@@ -62,14 +69,27 @@ export class Aggregator {
   httpEnd (e: HttpRequestEnd): void {
     // One clock read per event: the second both counts go to.
     const sec = this.current()
-    const l = this.listener(e.listener, sec)
+    if (sec !== this.lastSec) {
+      this.lastSec = sec
+      this.lastListenerName = this.lastUpstream = this.lastAddress = undefined
+    }
+    if (e.listener !== this.lastListenerName) {
+      this.lastListener = this.listener(e.listener, sec)
+      this.lastListenerName = e.listener
+    }
+    const l = this.lastListener as ListenerAcc
     const cls = Math.floor(e.status / 100) - 1
     if (cls >= 0 && cls <= 4) l.codes[cls as 0 | 1 | 2 | 3 | 4]++
     l.ended++
     if (e.status >= 500) l.errors++
     this.sampleLatency(l, e.totalMs)
     if (e.upstream !== undefined && e.server !== undefined) {
-      const s = this.server(e.upstream, e.server, sec)
+      if (e.upstream !== this.lastUpstream || e.server !== this.lastAddress) {
+        this.lastServer = this.server(e.upstream, e.server, sec)
+        this.lastUpstream = e.upstream
+        this.lastAddress = e.server
+      }
+      const s = this.lastServer as ServerAcc
       s.requests++
       if (e.upstreamMs !== undefined) {
         s.rtSum += e.upstreamMs

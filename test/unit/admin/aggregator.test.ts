@@ -99,6 +99,20 @@ describe('Aggregator', () => {
     expect(agg.tick(sample).points.map((p) => p.listeners.public!.codes)).toEqual([[0, 0, 0, 0, 2]])
   })
 
+  it('counts a server\'s requests in the second they ended in, the same server second after second', () => {
+    const { clock, agg } = setup()
+    agg.httpEnd(http(200, 1, 'a:1', 1))
+    agg.httpEnd(http(200, 1, 'a:1', 1))
+    clock.advance(1000)
+    agg.httpEnd(http(200, 1, 'a:1', 3))
+    agg.httpEnd(http(200, 1, 'b:1', 3))
+    agg.httpEnd(http(200, 1, 'a:1', 3))
+    clock.advance(1000)
+    const points = agg.tick(sample).points
+    expect(points.map((p) => [p.servers['web/a:1']?.requests, p.servers['web/b:1']?.requests])).toEqual([[2, 0], [2, 1]])
+    expect(points.map((p) => p.listeners.public!.codes[1])).toEqual([2, 3])
+  })
+
   it('after a stalled timer drops the oldest unclosed second rather than crediting it elsewhere', () => {
     const { clock, agg } = setup()
     agg.httpEnd(http(200, 1))
