@@ -1,5 +1,6 @@
 import type { HttpRequestEnd, TcpConnectionEnd } from './events.js'
 import { JsonBytes } from './json-bytes.js'
+import { TupleMap } from './tuple-map.js'
 
 /**
  * Access lines, written by hand rather than through pino's object path: one line per request is
@@ -42,56 +43,22 @@ function str (v: string): string {
   return PLAIN.test(v) ? `"${v}"` : JSON.stringify(v)
 }
 
-/** Stands for an absent name in Runs' keys (no config name is empty of everything but NUL). */
+/** Stands for an absent name in the runs' keys (no config name is empty of everything but NUL). */
 const NONE = '\0'
 
 /**
  * The runs of a line that repeat request after request, each quoted and encoded once per tuple
  * of the names in it and copied whole: `"<listener>","route":"<route>","method":"<method>","host":`
  * and `,"upstream":"<upstream>","server":"<server>","bytesIn":`. Copied key by key and name by
- * name, they were a third of a line's cost. The names are the config's own strings, the same
- * objects request after request, so the Maps find them by the hash V8 keeps in each.
+ * name, they were a third of a line's cost. Bounded: names come from the config (reloads may
+ * bring new ones), methods from clients.
  */
-class Runs {
-  private readonly byFirst = new Map<string, Map<string, Map<string, Buffer>>>()
-  private size = 0
-  /** The last tuple asked for: most requests in a row share one (a method string from a client is new each time, and hashed afresh by a Map). */
-  private lastA: string | undefined
-  private lastB: string | undefined
-  private lastC: string | undefined
-  private last: Buffer | undefined
-
-  constructor (private readonly text: (a: string, b: string, c: string) => string) {}
-
-  get (a: string, b: string, c: string): Buffer {
-    if (a === this.lastA && b === this.lastB && c === this.lastC) return this.last as Buffer
-    const run = this.byFirst.get(a)?.get(b)?.get(c) ?? this.add(a, b, c)
-    this.lastA = a
-    this.lastB = b
-    this.lastC = c
-    this.last = run
-    return run
-  }
-
-  private add (a: string, b: string, c: string): Buffer {
-    // Bounded: names come from the config (reloads may bring new ones), methods from clients.
-    if (this.size >= 4096) {
-      this.byFirst.clear()
-      this.size = 0
-    }
-    let byB = this.byFirst.get(a)
-    if (byB === undefined) this.byFirst.set(a, byB = new Map())
-    let byC = byB.get(b)
-    if (byC === undefined) byB.set(b, byC = new Map())
-    const run = Buffer.from(this.text(a, b, c), 'utf8')
-    byC.set(c, run)
-    this.size++
-    return run
-  }
+function runs (text: (a: string, b: string, c: string) => string): TupleMap<Buffer> {
+  return new TupleMap((a, b, c) => Buffer.from(text(a, b, c), 'utf8'), 4096)
 }
 
-const routeRuns = new Runs((listener, route, method) => `${str(listener)},"route":${str(route)},"method":${str(method)},"host":`)
-const serverRuns = new Runs((upstream, server) =>
+const routeRuns = runs((listener, route, method) => `${str(listener)},"route":${str(route)},"method":${str(method)},"host":`)
+const serverRuns = runs((upstream, server) =>
   `${upstream === NONE ? '' : `,"upstream":${str(upstream)}`}${server === NONE ? '' : `,"server":${str(server)}`},"bytesIn":`)
 
 /** The keys between a line's values, and its end, as codes (JsonBytes.codes). */
