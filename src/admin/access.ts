@@ -6,11 +6,11 @@
 // an admin is reached by names (Prometheus scraping `tandem-a:9090`, the dashboard opened by a
 // compose or pod name) the node cannot know. One that arrives on loopback, the rebinding target,
 // is checked, also on a wildcard listen.
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { AdminConfig } from '../config/types.js'
 import { unmapV4 } from '../listener/client-ip.js'
 import { hostAllowed, isLoopbackHost } from './host-check.js'
+import { crypto } from '../node-builtins.js'
 
 export interface Refusal {
   status: 401 | 403
@@ -65,10 +65,10 @@ export class AdminAccess {
   private bearerOk (req: IncomingMessage): boolean {
     const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')
     // Digests have equal lengths, so timingSafeEqual never throws and leaks no length.
-    return m?.[1] !== undefined && this.tokenDigest !== undefined && timingSafeEqual(digest(m[1]), this.tokenDigest)
+    return m?.[1] !== undefined && this.tokenDigest !== undefined && crypto().timingSafeEqual(digest(m[1]), this.tokenDigest)
   }
 }
 
 function digest (token: string): Buffer {
-  return createHash('sha256').update(token).digest()
+  return crypto().createHash('sha256').update(token).digest()
 }

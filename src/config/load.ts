@@ -1,7 +1,6 @@
 // Config file → YAML document with positions → plain value with ${ENV} substituted → validate.
 // Substitution happens on parsed scalars, not on the text, so every position stays true and an
 // environment value can never inject YAML structure.
-import { createHash } from 'node:crypto'
 import { constants, type Stats } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -12,6 +11,7 @@ import type { Config } from './types.js'
 import { PositionMap, Problems, pointer } from './positions.js'
 import type { Where } from './positions.js'
 import { validateConfig } from './validate.js'
+import { lazySha256Hex } from './digest.js'
 
 const VAR_RE = /^([A-Za-z_][A-Za-z0-9_]*)(:-([\s\S]*))?$/
 
@@ -185,9 +185,9 @@ export function parseConfig (
   text: string,
   file: string,
   env: NodeJS.ProcessEnv = process.env,
-  meta: { configFile?: string, hash?: string } = {},
+  meta: { configFile?: string, hash?: () => string } = {},
 ): Config {
-  const hash = meta.hash ?? createHash('sha256').update(text).digest('hex')
+  const hash = meta.hash ?? lazySha256Hex(text)
   const src = text.startsWith('\uFEFF') ? text.slice(1) : text
   const lc = new LineCounter()
   const doc = parseDocument(src, { lineCounter: lc, prettyErrors: false, uniqueKeys: false })
@@ -211,8 +211,7 @@ export function parseConfig (
  */
 export async function loadConfigFile (path: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   const bytes = await readConfigBytes(path)
-  const hash = createHash('sha256').update(bytes).digest('hex')
-  return parseConfig(bytes.toString('utf8'), path, env, { configFile: resolve(path), hash })
+  return parseConfig(bytes.toString('utf8'), path, env, { configFile: resolve(path), hash: lazySha256Hex(bytes) })
 }
 
 /** Config files larger than this are refused before reading (real ones are a few KiB). */

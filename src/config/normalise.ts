@@ -198,8 +198,11 @@ class Normaliser extends ValueNormaliser {
   }
 }
 
+/** Where a config came from: its file, and its hash (a function: computed when first read, see digest.ts). */
+export interface ConfigMeta { file: string, hash: string | (() => string) }
+
 /** Raw must have passed the schema. Problems found are added; the result is returned regardless. */
-export function normalise (raw: Raw, problems: Problems, meta: { file: string, hash: string }): Config {
+export function normalise (raw: Raw, problems: Problems, meta: ConfigMeta): Config {
   const n = new Normaliser(problems)
   let admin: AdminConfig | undefined
   if (raw.admin !== undefined) {
@@ -228,9 +231,9 @@ export function normalise (raw: Raw, problems: Problems, meta: { file: string, h
       onError: r.onError ?? 'local',
     }
   }
-  return {
+  const config: Config = {
     file: meta.file,
-    hash: meta.hash,
+    hash: typeof meta.hash === 'string' ? meta.hash : '',
     ...(admin === undefined ? {} : { admin }),
     log: { level: raw.log?.level ?? 'info', access: raw.log?.access ?? true },
     shutdownDelay,
@@ -241,4 +244,6 @@ export function normalise (raw: Raw, problems: Problems, meta: { file: string, h
     ...(raw.rateLimitStore === undefined ? {} : { rateLimitStore: redis === undefined ? {} : { redis } }),
     ...(raw.peer === undefined ? {} : { peer: n.peer(raw.peer as Raw) }),
   }
+  if (typeof meta.hash === 'function') Object.defineProperty(config, 'hash', { get: meta.hash, enumerable: true })
+  return config
 }

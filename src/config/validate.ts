@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module'
 import type { ErrorObject, ValidateFunction } from 'ajv'
 import type { Config } from './types.js'
-import { normalise } from './normalise.js'
+import { normalise, type ConfigMeta } from './normalise.js'
 import { lint } from './lint.js'
 import { didYouMean } from './suggest.js'
 import type { Problems } from './positions.js'
@@ -111,11 +111,11 @@ function coerceSubstituted (raw: unknown, errors: ErrorObject[], substituted: Re
   return changed
 }
 
-/** Recursively freezes plain objects and arrays. */
+/** Recursively freezes plain objects and arrays; accessors (the lazy hash) are left uncalled. */
 export function deepFreeze<T> (v: T): T {
   if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
     Object.freeze(v)
-    for (const child of Object.values(v)) deepFreeze(child)
+    for (const d of Object.values(Object.getOwnPropertyDescriptors(v))) if ('value' in d) deepFreeze(d.value)
   }
   return v
 }
@@ -127,7 +127,7 @@ const PRUNE_ROUNDS = 4
  * Runs normalisation and lints over `raw` minus what the schema rejected, reporting into
  * `problems`; does nothing when the rejected parts cannot be pruned safely (see prune.ts).
  */
-function crossCheckPruned (raw: unknown, errors: readonly ErrorObject[], problems: Problems, meta: { file: string, hash: string }): void {
+function crossCheckPruned (raw: unknown, errors: readonly ErrorObject[], problems: Problems, meta: ConfigMeta): void {
   const copy = structuredClone(raw)
   const validate = validator()
   let pending = errors
@@ -148,7 +148,7 @@ function crossCheckPruned (raw: unknown, errors: readonly ErrorObject[], problem
 export function validateConfig (
   raw: unknown,
   problems: Problems,
-  meta: { file: string, hash: string },
+  meta: ConfigMeta,
   substituted: ReadonlySet<string> = new Set(),
 ): Config | undefined {
   const validate = validator()
@@ -164,5 +164,6 @@ export function validateConfig (
   lint(config, problems)
   if (problems.size > 0) return undefined
   const warnings = problems.warnings()
-  return deepFreeze(warnings.length === 0 ? config : { ...config, warnings })
+  if (warnings.length > 0) (config as { warnings?: readonly string[] }).warnings = warnings
+  return deepFreeze(config)
 }

@@ -1,7 +1,7 @@
 // How a bucket key is stored in the table's byte arena (pure). A dotted IPv4 address, the
 // common key, packs into 5 bytes; other Latin-1 keys are their own bytes; anything longer than
 // MAX_KEY_BYTES or wider than Latin-1 becomes its SHA-256 digest, so no key costs more than that.
-import { createHash, randomBytes } from 'node:crypto'
+import { crypto } from '../node-builtins.js'
 
 /** Keys are stored as at most this many bytes. */
 export const MAX_KEY_BYTES = 128
@@ -15,7 +15,11 @@ export const IPV4_TAG = 1
  * to fill one probe run: 50,000 such keys took 3.8 s of CPU to insert instead of 24 ms, and
  * every lookup in the run 55 µs. The hash never leaves the process (the pair and Redis get keys).
  */
-const SEED = randomBytes(4).readInt32LE(0) ^ 0x811c9dc5
+let seed: number | undefined
+/** Drawn at the first key, so that a process without rate limits never loads node:crypto. */
+function seeded (): number {
+  return seed ??= crypto().randomBytes(4).readInt32LE(0) ^ 0x811c9dc5
+}
 
 /** The key last encoded, as stored (shared scratch, so a lookup allocates nothing): bytes[0..length). */
 export const encoded = { bytes: new Uint8Array(MAX_KEY_BYTES), length: 0 }
@@ -32,13 +36,13 @@ export function encodeKey (key: string): number {
     let text = key
     let plain = key.length <= MAX_KEY_BYTES && key.charCodeAt(0) !== IPV4_TAG
     for (let i = 0; plain && i < key.length; i++) if (key.charCodeAt(i) > 255) plain = false
-    if (!plain) text = '#' + createHash('sha256').update(key).digest('base64')
+    if (!plain) text = '#' + crypto().createHash('sha256').update(key).digest('base64')
     for (let i = 0; i < text.length; i++) Q[i] = text.charCodeAt(i)
     encoded.length = text.length
   }
   // FNV-1a from a per-process seed, then murmur3's finaliser, so that linear probing sees
   // well-spread low bits and no one can work out offline which keys share a probe run.
-  let h = SEED
+  let h = seed ?? seeded()
   for (let i = 0; i < encoded.length; i++) {
     h ^= Q[i]!
     h = Math.imul(h, 0x01000193)

@@ -1,11 +1,11 @@
 // One configured limit: which bucket a request or connection falls in (its key) and how the
 // outcome is told to the client (response headers). The buckets themselves live in table.ts.
-import { createHash } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Clock } from '../clock.js'
 import type { RateLimitConfig } from '../config/types.js'
 import { resetSeconds, retryAfterSeconds, type GcraResult } from './gcra.js'
 import { BucketTable } from './table.js'
+import { crypto } from '../node-builtins.js'
 
 /** Keys longer than this are hashed, so a client cannot make one bucket cost kilobytes. */
 const MAX_KEY_LENGTH = 128
@@ -49,7 +49,7 @@ export class RateLimit {
         const v = headers?.[k.header]
         // Requests without the header share one bucket (the empty key).
         const text = v === undefined ? '' : Array.isArray(v) ? v.join(', ') : v
-        return text.length > MAX_KEY_LENGTH ? '#' + createHash('sha256').update(text).digest('base64') : text
+        return text.length > MAX_KEY_LENGTH ? '#' + crypto().createHash('sha256').update(text).digest('base64') : text
       }
     }
   }
