@@ -51,6 +51,12 @@ export class PeerNode {
   private beating = false
   /** When this node took the role by a hand-over: the old active's last frames may still be on the way. */
   private handedOverAt = Number.NEGATIVE_INFINITY
+  /**
+   * Set for a dead time after this node stepped down: it still streams its changes on the state
+   * connection it had, for what it admits after the hand-over's flush (the accept queue's last
+   * connections, see Runtime.standDown); the new active takes them that long (see `state`).
+   */
+  private tailTimer: NodeJS.Timeout | undefined
   private closed = false
 
   constructor (
@@ -82,7 +88,9 @@ export class PeerNode {
       state: (m) => {
         // A frame that arrives after the hand-over heartbeat (UDP may overtake TCP) was sent
         // before it: it is the old active's last word, not a conflicting active's.
-        if (this.election.role === 'active' && this.clock.now() - this.handedOverAt > this.election.dead) return
+        // The old active streams for a dead time after its step-down (tailTimer); a heartbeat more
+        // covers the frames of its last moment that are still on the way.
+        if (this.election.role === 'active' && this.clock.now() - this.handedOverAt > this.election.dead + this.cfg.heartbeat) return
         const r = this.sync.apply(m)
         for (const f of r.failed) this.log.error({ source: f.name, error: f.error }, 'peer state refused by its source')
         this.checkSync()
@@ -171,10 +179,29 @@ export class PeerNode {
     clearInterval(this.tickTimer)
     clearInterval(this.beatTimer)
     clearTimeout(this.deadlineTimer)
+    // What a node shutting down after its hand-over admitted since the last batch goes first.
+    if (this.tailTimer !== undefined) this.stream.flush()
+    this.endTail()
     this.stream.stop()
     await this.witness?.stop()
     await this.transport.close()
     await this.notifier?.idle()
+  }
+
+  /** Keeps streaming changes for a dead time after a step-down (see tailTimer), then lets the state connection go. */
+  private startTail (): void {
+    this.endTail()
+    this.tailTimer = setTimeout(() => {
+      this.stream.flush()
+      this.tailTimer = undefined
+      this.stream.batching(this.election.role === 'active')
+      this.beat()
+    }, this.election.dead)
+  }
+
+  private endTail (): void {
+    clearTimeout(this.tailTimer)
+    this.tailTimer = undefined
   }
 
   private armDeadline (): void {
@@ -209,8 +236,9 @@ export class PeerNode {
     // sync: after a while that is a dead connection, and the next dial takes the next link.
     if (active && this.transport.stateConnected && !this.stream.sendingFull && e.peerAlive(this.clock.now()) && e.peer?.inSync === false &&
       Date.now() - this.transport.stateConnectedAt > Math.max(STATE_STALL_MS, 20 * this.cfg.heartbeat)) this.transport.dropState()
-    this.transport.maintainState(active && e.peerAlive(this.clock.now()), () => { void this.stream.sendFull() })
-    if (active) this.stream.beat()
+    // Stepping down, the state connection stays as it is (no new dial: that would send a snapshot).
+    if (this.tailTimer === undefined) this.transport.maintainState(active && e.peerAlive(this.clock.now()), () => { void this.stream.sendFull() })
+    if (active || this.tailTimer !== undefined) this.stream.beat()
     this.checkSync()
   }
 
@@ -223,7 +251,9 @@ export class PeerNode {
       channels.peerRole.publish({ from: t.from, to: t.to, term: t.term, reason: t.reason })
       if (t.to !== 'standby') this.sync.lost()
       if (t.to === 'active' && t.reason === 'handover') this.handedOverAt = this.clock.now()
-      this.stream.batching(t.to === 'active')
+      if (t.to === 'active') this.endTail()
+      else if (t.from === 'active' && t.reason === 'step-down') this.startTail()
+      this.stream.batching(t.to === 'active' || this.tailTimer !== undefined)
       if (t.to === 'fault' && this.election.localFault !== undefined && this.witness instanceof RedisArbiter) void this.witness.release()
       this.applyRole(t.reason === 'stale')
       void this.notifier?.run(t.to, t.from)

@@ -129,20 +129,27 @@ export class BucketTable extends KeySlots implements Replicated<TableState> {
     return keys.length === 0 ? undefined : { keys, ahead }
   }
 
-  /** Takes the peer's buckets as they are (the active node is the authority). */
+  /**
+   * Merges the peer's buckets, each to the later of the two TATs. A TAT only ever grows (nothing
+   * is refunded), so the later one holds every request either node admitted: a standby takes the
+   * active's buckets, and a new active keeps its own admissions when the old active's last
+   * frames (sent after the hand-over, see PeerNode's tail) arrive. A full bucket (ahead 0) needs
+   * no entry; one held here expires by itself.
+   */
   apply (state: TableState): void {
     const now = this.clock.now()
     for (let i = 0; i < state.keys.length; i++) {
       const a = state.ahead[i] ?? 0
+      if (!(a > 0)) continue
       const h = encodeKey(state.keys[i]!)
       let slot = this.find(h)
-      if (!(a > 0)) {
-        if (slot !== NONE) this.remove(slot)
-        continue
-      }
+      const tat = now + Math.min(a, this.burst * this.intervalMs)
       if (slot === NONE) slot = this.insert(h)
-      else this.touch(slot)
-      this.tat[slot] = now + Math.min(a, this.burst * this.intervalMs)
+      else {
+        this.touch(slot)
+        if (this.tat[slot]! >= tat) continue
+      }
+      this.tat[slot] = tat
     }
   }
 }

@@ -9,6 +9,12 @@ function table (maxKeys: number, clock = new ManualClock(1000), burst = 2, inter
   return { t, clock, hit: (k) => t.decide(k, clock.now(), out).allowed }
 }
 
+/** The table's buckets as key → ms ahead, whatever the slots' order. */
+function buckets (t: BucketTable): Record<string, number> {
+  const s = t.snapshot()
+  return Object.fromEntries(s.keys.map((k, i) => [k, s.ahead[i]]))
+}
+
 describe('BucketTable', () => {
   it('slices: the snapshot in parts taken one at a time; every bucket arrives though the table grows (renumbers) between parts', () => {
     const { t, hit } = table(100_000)
@@ -117,9 +123,20 @@ describe('BucketTable', () => {
     clock.advance(100)
     hit('b')
     expect(t.takeChanges()).toEqual({ keys: ['b'], ahead: [100] })
-    // ahead 0 (full) removes the key on the receiver
+    // ahead 0 (a full bucket on the sender) takes nothing from what this table admitted
     t.apply({ keys: ['b'], ahead: [0] })
-    expect(t.size).toBe(1)
+    expect(t.size).toBe(2)
+    expect(buckets(t)).toEqual({ a: 100, b: 100 })
+  })
+
+  it('apply keeps the later TAT of the two: a late frame from the old active never rewinds the new active\'s bucket', () => {
+    const { t, hit } = table(10, new ManualClock(1000), 5)
+    hit('mine'); hit('mine'); hit('mine') // admitted here: 300 ms ahead
+    t.apply({ keys: ['mine', 'theirs', 'more'], ahead: [100, 200, 0] })
+    expect(buckets(t)).toEqual({ mine: 300, theirs: 200 })
+    t.apply({ keys: ['mine'], ahead: [350] }) // the peer admitted more: theirs is later
+    expect(buckets(t)).toEqual({ mine: 350, theirs: 200 })
+    expect([hit('mine'), hit('mine')]).toEqual([true, false]) // burst 5 × 100 ms: room for one more
   })
 })
 
