@@ -5,7 +5,8 @@
 // server answering fixed bytes (the floor: what Node itself spends per connection) and a
 // node:http hello server. Loopback only, bounded (one request per connection, 60 s per target).
 // Env: BENCH_IDLE_CONNECTIONS (10000); BENCH_IDLE_SECONDS (2, at most 60), how long they stay idle
-// before the reading; BENCH_HEAP_DETAIL=1 adds V8's committed heap by space.
+// before the reading; BENCH_HEAP_DETAIL=1 adds V8's committed heap by space; BENCH_IDLE_RUNS (1,
+// at most 15) repeats the whole measurement and ends with each process's median and range.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
@@ -19,6 +20,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const HERE = fileURLToPath(new URL('.', import.meta.url))
 const COUNT = Number(process.env.BENCH_IDLE_CONNECTIONS ?? 10_000)
 const IDLE_S = Math.min(60, Number(process.env.BENCH_IDLE_SECONDS ?? 2))
+const RUNS = Math.max(1, Math.min(15, Number(process.env.BENCH_IDLE_RUNS ?? 1)))
 
 /** RSS in MiB, and its split: anonymous (heap, buffers, sockets' state) and file-backed (the node binary's touched pages). */
 function rss (pid: number): string {
@@ -62,8 +64,8 @@ function rssMiB (pid: number): { rss: number, anon: number } {
   return { rss: kib('VmRSS') / 1024, anon: kib('RssAnon') / 1024 }
 }
 
-/** Opens COUNT connections (one request each), holds them idle IDLE_S seconds, closes them; prints one row. */
-async function measure (p: Probe): Promise<void> {
+/** Opens COUNT connections (one request each), holds them idle IDLE_S seconds, closes them; prints one row and returns the idle RSS in MiB. */
+async function measure (p: Probe): Promise<number> {
   const sockets: net.Socket[] = []
   const deadline = Date.now() + 60_000
   try {
@@ -81,9 +83,28 @@ async function measure (p: Probe): Promise<void> {
     const perConn = (held.rss - before.rss) * 1024 / Math.max(1, sockets.length)
     process.stdout.write(`${p.name} RSS: ${start} at start; ${loaded} right after ${sockets.length} connections made one request each; ` +
       `${idle} with them idle ${IDLE_S} s later (${perConn.toFixed(1)} KiB per connection); ${rss(p.pid)} 2 s after they closed\n`)
+    return held.rss
   } finally {
     for (const s of sockets) s.destroy()
   }
+}
+
+/** One measurement of every process: name → RSS with the clients idle, MiB. */
+async function once (dir: string, ports: number[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>()
+  const tandem = await startTandem(ROOT, dir, ports, undefined, 'default')
+  try {
+    out.set('tandem (default config)', await measure({ name: 'tandem (default config)', pid: tandem.pid as number, port: Number(new URL(tandem.url).port), admin: tandem.admin }))
+  } finally { await tandem.stop() }
+  // The same clients against Node alone, started as tandem is (same node, same flags).
+  for (const [name, script, args] of [['floor: bare node:net server, fixed answer', 'idle-floor.js', []], ['node:http hello server', 'upstream.js', ['1']]] as const) {
+    const child = startChild(process.execPath, [...NODE_FLAGS, join(HERE, 'targets', script), ...args])
+    try {
+      const hs = await readHandshake<{ port?: number, ports?: number[] }>(child, name)
+      out.set(name, await measure({ name, pid: child.pid as number, port: hs.port ?? hs.ports?.[0] ?? 0 }))
+    } finally { await stopChild(child) }
+  }
+  return out
 }
 
 async function main (): Promise<void> {
@@ -91,17 +112,14 @@ async function main (): Promise<void> {
   const up = startChild(process.execPath, [join(HERE, 'targets', 'upstream.js'), '2'])
   const { ports } = await readHandshake<{ ports: number[] }>(up, 'upstream')
   try {
-    const tandem = await startTandem(ROOT, dir, ports, undefined, 'default')
-    try {
-      await measure({ name: 'tandem (default config)', pid: tandem.pid as number, port: Number(new URL(tandem.url).port), admin: tandem.admin })
-    } finally { await tandem.stop() }
-    // The same clients against Node alone, started as tandem is (same node, same flags).
-    for (const [name, script, args] of [['floor: bare node:net server, fixed answer', 'idle-floor.js', []], ['node:http hello server', 'upstream.js', ['1']]] as const) {
-      const child = startChild(process.execPath, [...NODE_FLAGS, join(HERE, 'targets', script), ...args])
-      try {
-        const hs = await readHandshake<{ port?: number, ports?: number[] }>(child, name)
-        await measure({ name, pid: child.pid as number, port: hs.port ?? hs.ports?.[0] ?? 0 })
-      } finally { await stopChild(child) }
+    const runs: Array<Map<string, number>> = []
+    for (let r = 0; r < RUNS; r++) runs.push(await once(dir, ports))
+    if (RUNS > 1) {
+      for (const name of runs[0]?.keys() ?? []) {
+        const v = runs.map((m) => m.get(name) ?? Number.NaN).sort((a, b) => a - b)
+        const median = v[Math.floor(v.length / 2)] as number
+        process.stdout.write(`median of ${RUNS} runs, ${name}: ${median.toFixed(0)} MiB with the clients idle (${(v[0] as number).toFixed(0)}-${(v[v.length - 1] as number).toFixed(0)})\n`)
+      }
     }
     process.stdout.write(`(node ${process.version}, ${NODE_FLAGS.join(' ')} and ${Object.entries(NODE_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} for all three)\n`)
   } finally {
