@@ -39,7 +39,8 @@ import { createRequire } from 'node:module'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { loadConfigFile } from ${dist('config/load.js')}
 import { serve } from ${dist('runtime/serve.js')}
-const upstream = net.createServer((s) => s.on('data', () => s.write('HTTP/1.1 200 OK\\r\\nContent-Length: 3\\r\\n\\r\\nok\\n')))
+// A health check or pooled connection the proxy resets at shutdown must not end the child.
+const upstream = net.createServer((s) => s.on('error', () => {}).on('data', () => s.write('HTTP/1.1 200 OK\\r\\nContent-Length: 3\\r\\n\\r\\nok\\n')))
 await new Promise((resolve) => upstream.listen(0, '127.0.0.1', resolve))
 const file = process.argv[2]
 writeFileSync(file, readFileSync(file, 'utf8').replace('UPSTREAM_PORT', String(upstream.address().port)))
