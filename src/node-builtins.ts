@@ -19,3 +19,8 @@ let cryptoModule: typeof Crypto | undefined
 export function crypto (): typeof Crypto {
   return cryptoModule ??= load('node:crypto') as typeof Crypto
 }
+
+/** SHA-256 of `data` (config hashes, admin tokens, over-long rate-limit keys). */
+export function sha256 (data: string | Uint8Array): Buffer {
+  return crypto().createHash('sha256').update(data).digest()
+}

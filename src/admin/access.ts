@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http'
 import type { AdminConfig } from '../config/types.js'
 import { unmapV4 } from '../listener/client-ip.js'
 import { hostAllowed, isLoopbackHost } from './host-check.js'
-import { crypto } from '../node-builtins.js'
+import { crypto, sha256 } from '../node-builtins.js'
 
 export interface Refusal {
   status: 401 | 403
@@ -70,5 +70,5 @@ export class AdminAccess {
 }
 
 function digest (token: string): Buffer {
-  return crypto().createHash('sha256').update(token).digest()
+  return sha256(token)
 }

@@ -11,7 +11,17 @@ import type { Config } from './types.js'
 import { PositionMap, Problems, pointer } from './positions.js'
 import type { Where } from './positions.js'
 import { validateConfig } from './validate.js'
-import { lazySha256Hex } from './digest.js'
+import { sha256 } from '../node-builtins.js'
+
+/**
+ * The config's SHA-256 in hex (as `sha256sum` prints it for the file), computed when first read:
+ * the admin API's status or a reload's answer. node:crypto then stays unloaded in a config that
+ * needs it nowhere else (see node-builtins.ts).
+ */
+function lazySha256Hex (data: string | Uint8Array): () => string {
+  let hex: string | undefined
+  return () => (hex ??= sha256(data).toString('hex'))
+}
 
 const VAR_RE = /^([A-Za-z_][A-Za-z0-9_]*)(:-([\s\S]*))?$/
 

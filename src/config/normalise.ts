@@ -198,8 +198,8 @@ class Normaliser extends ValueNormaliser {
   }
 }
 
-/** Where a config came from: its file, and its hash (a function: computed when first read, see digest.ts). */
-export interface ConfigMeta { file: string, hash: string | (() => string) }
+/** Where a config came from: its file, and its hash (computed when first read, see load.ts). */
+export interface ConfigMeta { file: string, hash: () => string }
 
 /** Raw must have passed the schema. Problems found are added; the result is returned regardless. */
 export function normalise (raw: Raw, problems: Problems, meta: ConfigMeta): Config {
@@ -231,9 +231,10 @@ export function normalise (raw: Raw, problems: Problems, meta: ConfigMeta): Conf
       onError: r.onError ?? 'local',
     }
   }
-  const config: Config = {
+  const hash = meta.hash
+  return {
     file: meta.file,
-    hash: typeof meta.hash === 'string' ? meta.hash : '',
+    get hash (): string { return hash() },
     ...(admin === undefined ? {} : { admin }),
     log: { level: raw.log?.level ?? 'info', access: raw.log?.access ?? true },
     shutdownDelay,
@@ -244,6 +245,4 @@ export function normalise (raw: Raw, problems: Problems, meta: ConfigMeta): Conf
     ...(raw.rateLimitStore === undefined ? {} : { rateLimitStore: redis === undefined ? {} : { redis } }),
     ...(raw.peer === undefined ? {} : { peer: n.peer(raw.peer as Raw) }),
   }
-  if (typeof meta.hash === 'function') Object.defineProperty(config, 'hash', { get: meta.hash, enumerable: true })
-  return config
 }

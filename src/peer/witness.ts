@@ -10,10 +10,10 @@
  *    wants the lease, and the result carries when the request was sent: the lease is ours until
  *    sentAt + PX at the earliest, whatever the network delay.
  */
-import { createHash } from 'node:crypto'
 import net from 'node:net'
 import type { Redis } from 'ioredis'
 import type { HostPort } from '../config/types.js'
+import { sha256 } from '../node-builtins.js'
 import { connectRedis } from '../redis/connect.js'
 
 export interface Witness {
@@ -111,7 +111,7 @@ export class RedisArbiter implements Witness {
     private readonly want: () => boolean,
     private readonly report: (r: LeaseResult) => void,
   ) {
-    this.key = `tandem:peer-lease:${createHash('sha256').update('tandem-pair\0' + pairKey).digest('hex').slice(0, 24)}`
+    this.key = `tandem:peer-lease:${sha256('tandem-pair\0' + pairKey).toString('hex').slice(0, 24)}`
     const u = new URL(url)
     this.address = `${u.hostname}:${u.port === '' ? '6379' : u.port}`
   }

@@ -1,7 +1,7 @@
 // How a bucket key is stored in the table's byte arena (pure). A dotted IPv4 address, the
 // common key, packs into 5 bytes; other Latin-1 keys are their own bytes; anything longer than
 // MAX_KEY_BYTES or wider than Latin-1 becomes its SHA-256 digest, so no key costs more than that.
-import { crypto } from '../node-builtins.js'
+import { crypto, sha256 } from '../node-builtins.js'
 
 /** Keys are stored as at most this many bytes. */
 export const MAX_KEY_BYTES = 128
@@ -36,7 +36,7 @@ export function encodeKey (key: string): number {
     let text = key
     let plain = key.length <= MAX_KEY_BYTES && key.charCodeAt(0) !== IPV4_TAG
     for (let i = 0; plain && i < key.length; i++) if (key.charCodeAt(i) > 255) plain = false
-    if (!plain) text = '#' + crypto().createHash('sha256').update(key).digest('base64')
+    if (!plain) text = '#' + sha256(key).toString('base64')
     for (let i = 0; i < text.length; i++) Q[i] = text.charCodeAt(i)
     encoded.length = text.length
   }

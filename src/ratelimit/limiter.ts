@@ -5,7 +5,7 @@ import type { Clock } from '../clock.js'
 import type { RateLimitConfig } from '../config/types.js'
 import { resetSeconds, retryAfterSeconds, type GcraResult } from './gcra.js'
 import { BucketTable } from './table.js'
-import { crypto } from '../node-builtins.js'
+import { sha256 } from '../node-builtins.js'
 
 /** Keys longer than this are hashed, so a client cannot make one bucket cost kilobytes. */
 const MAX_KEY_LENGTH = 128
@@ -49,7 +49,7 @@ export class RateLimit {
         const v = headers?.[k.header]
         // Requests without the header share one bucket (the empty key).
         const text = v === undefined ? '' : Array.isArray(v) ? v.join(', ') : v
-        return text.length > MAX_KEY_LENGTH ? '#' + crypto().createHash('sha256').update(text).digest('base64') : text
+        return text.length > MAX_KEY_LENGTH ? '#' + sha256(text).toString('base64') : text
       }
     }
   }
